@@ -1,0 +1,492 @@
+#!/usr/bin/env bash
+# Engine kit: build and run a real Dagger engine, its Go module runtime and a
+# local image mirror on a bare Debian machine (no Docker, no registry).
+#
+#   kit.sh up       build what is missing, start what is not running (idempotent)
+#   kit.sh stop     stop the engine, its dnsmasq and the registry
+#   kit.sh status   say what runs and which versions
+#
+# Settings (environment): KIT_DIR (state and caches, default
+# /var/lib/commandcenter-kit), KIT_REGISTRY_PORT (default 5000),
+# KIT_ENGINE_TIMEOUT (seconds to wait for the engine, default 90).
+# See enginekit/README.md.
+set -Eeuo pipefail
+
+KIT_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$KIT_SRC/versions.env"
+
+KIT_DIR=${KIT_DIR:-/var/lib/commandcenter-kit}
+KIT_REGISTRY_PORT=${KIT_REGISTRY_PORT:-5000}
+KIT_ENGINE_TIMEOUT=${KIT_ENGINE_TIMEOUT:-90}
+
+LOG_DIR=$KIT_DIR/logs
+RUN_DIR=$KIT_DIR/run
+BIN_DIR=$KIT_DIR/bin/$DAGGER_VERSION
+SDK_DIR=$KIT_DIR/sdk/$DAGGER_VERSION
+ROOTFS=$KIT_DIR/rootfs/$STANDIN_SUITE
+ENGINE_SOCK=/run/dagger/engine.sock
+ENGINE_STATE=/var/lib/dagger
+ENGINE_CONFIG=/etc/dagger/engine.json
+CONTENT_DIR=/usr/local/share/dagger/content
+DNSMASQ_PIDFILE=/var/run/containers/cni/dnsname/dagger/pidfile
+WRAPPER=/usr/local/bin/dagger
+WRAPPER_MARK="installed by the commandcenter engine kit"
+PACKAGES=(runc containernetworking-plugins dnsmasq-base iptables iproute2
+  debootstrap docker-registry ca-certificates curl git tar xz-utils)
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'enginekit: error: %s\n' "$*" >&2; exit 1; }
+
+# step TITLE LOG CMD...: run one long step with its output in LOG, print how
+# long it took, and on failure name the step and show the end of its log.
+step() {
+  local title=$1 log=$2 start=$SECONDS rc=0
+  shift 2
+  mkdir -p "$(dirname "$log")"
+  printf '\n=== %s: %s\n' "$(date -u +%FT%TZ)" "$title" >>"$log"
+  say "$title ..."
+  set +e
+  (set -Eeuo pipefail; "$@") >>"$log" 2>&1
+  rc=$?
+  set -e
+  if ((rc != 0)); then
+    printf 'enginekit: step "%s" failed (exit %d) after %ds. End of %s:\n' \
+      "$title" "$rc" $((SECONDS - start)) "$log" >&2
+    tail -n 30 "$log" | sed 's/^/    /' >&2
+    exit 1
+  fi
+  say "$title: done in $((SECONDS - start))s"
+}
+
+need_root() {
+  [[ $(id -u) == 0 ]] || die "the engine kit must run as root (it installs packages and runs containers): run it with sudo"
+}
+
+pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# A dagger CLI on PATH that is not the kit's own wrapper.
+foreign_dagger() {
+  local d
+  d=$(command -v dagger 2>/dev/null) || return 1
+  grep -qs "$WRAPPER_MARK" "$d" && return 1
+  printf '%s\n' "$d"
+}
+
+# engine_answers DAGGER: the engine that DAGGER talks to runs a query.
+engine_answers() {
+  local out
+  out=$(echo '{version}' | timeout 60 "$@" query 2>/dev/null) || return 1
+  [[ $out == *version* ]]
+}
+
+# ---------------------------------------------------------------- packages --
+
+install_packages() {
+  command -v apt-get >/dev/null ||
+    die "apt-get not found: the engine kit needs Debian (12 or newer). On a machine with Docker, install the dagger CLI instead; the module needs no kit there."
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  command -v go >/dev/null || die "go not found on PATH: the kit builds Dagger from source with Go 1.24 or newer"
+  command -v npm >/dev/null || missing+=(npm)
+  ((${#missing[@]} == 0)) && return 0
+  step "apt: install ${missing[*]}" "$LOG_DIR/apt.log" apt_install "${missing[@]}"
+}
+
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update || { echo "apt-get update failed: check the machine's apt sources and network"; return 1; }
+  apt-get install -y --no-install-recommends "$@"
+}
+
+# ------------------------------------------------------------------ build --
+
+build_stamp() {
+  printf '%s go=%s distconsts=%s\n' "$DAGGER_VERSION" "$(go env GOVERSION)" \
+    "$(cat "$KIT_SRC"/distconsts/* | sha256sum | cut -c1-16)"
+}
+
+build_dagger() {
+  local want
+  want=$(build_stamp)
+  if [[ -f $BIN_DIR/.stamp && $(cat "$BIN_DIR/.stamp") == "$want" ]]; then
+    say "dagger $DAGGER_VERSION binaries: cached in $BIN_DIR"
+    return 0
+  fi
+  step "build dagger $DAGGER_VERSION: cli, engine, codegen, init, dnsname, dial-stdio (about 5 min on 2 cores when cold)" \
+    "$LOG_DIR/build.log" build_dagger_inner
+  echo "$want" >"$BIN_DIR/.stamp"
+}
+
+build_dagger_inner() {
+  export GONOSUMDB=github.com/dagger,dagger.io GOFLAGS=-mod=mod GOTOOLCHAIN=local
+  local src work out ldflags
+  src=$(go mod download -json "github.com/dagger/dagger@$DAGGER_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [[ -d $src ]] || { echo "could not download github.com/dagger/dagger@$DAGGER_VERSION"; return 1; }
+  work=$KIT_DIR/build/dagger-$DAGGER_VERSION
+  out=$BIN_DIR.tmp
+  rm -rf "$work" "$out"
+  mkdir -p "$work" "$out"
+  cp -r "$src/." "$work/"
+  chmod -R u+w "$work"
+  # engine/distconsts is a nested module the proxy does not serve: use ours.
+  rm -rf "$work/engine/distconsts"
+  cp -r "$KIT_SRC/distconsts" "$work/engine/distconsts"
+  cd "$work"
+  go mod edit -dropreplace dagger.io/dagger -require "dagger.io/dagger@$DAGGER_VERSION"
+  ldflags="-X github.com/dagger/dagger/engine.Version=$DAGGER_VERSION -X github.com/dagger/dagger/engine.Tag=$DAGGER_VERSION"
+  go build -ldflags "$ldflags" -o "$out/" ./cmd/dagger ./cmd/engine ./cmd/codegen ./cmd/dnsname
+  go build -ldflags "$ldflags" -o "$out/dial-stdio" ./cmd/dialstdio
+  # init runs inside every container as /.init: it must be static.
+  CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$out/dagger-init" ./cmd/init
+  rm -rf "$BIN_DIR"
+  mv "$out" "$BIN_DIR"
+  rm -rf "$work"
+}
+
+# The kit's own helper (enginekit/builder): builds the Go SDK image and the
+# stand-in images with Dagger pipelines.
+build_builder() {
+  local want
+  want=$(cd "$KIT_SRC" && cat go.mod go.sum builder/*.go | sha256sum | cut -c1-16)
+  if [[ -x $KIT_DIR/bin/kit-builder && $(cat "$KIT_DIR/bin/kit-builder.stamp" 2>/dev/null) == "$want" ]]; then
+    return 0
+  fi
+  step "build the kit's image builder" "$LOG_DIR/build.log" \
+    bash -c 'cd "$1" && GOTOOLCHAIN=local go build -o "$2.tmp" ./builder && mv "$2.tmp" "$2"' _ "$KIT_SRC" "$KIT_DIR/bin/kit-builder"
+  echo "$want" >"$KIT_DIR/bin/kit-builder.stamp"
+}
+
+# ---------------------------------------------------------------- install --
+
+install_binaries() {
+  local runc p
+  runc=$(command -v runc) || die "runc not found after installing it"
+  [[ $runc == /usr/local/bin/runc ]] || ln -sfn "$runc" /usr/local/bin/runc
+  install -m 0755 "$BIN_DIR/dagger-init" /usr/local/bin/dagger-init
+  mkdir -p /opt/cni/bin
+  for p in bridge loopback firewall host-local; do
+    ln -sfn "/usr/lib/cni/$p" "/opt/cni/bin/$p"
+  done
+  ln -sfn "$BIN_DIR/dnsname" /opt/cni/bin/dnsname
+  ln -sfn "$BIN_DIR/dial-stdio" /usr/bin/dial-stdio
+  local tmp=$WRAPPER.tmp.$$
+  cat >"$tmp" <<EOF
+#!/bin/sh
+# dagger: $WRAPPER_MARK (enginekit/kit.sh).
+# It runs the kit's dagger $DAGGER_VERSION against the kit's engine, unless
+# _EXPERIMENTAL_DAGGER_RUNNER_HOST names another one.
+: "\${_EXPERIMENTAL_DAGGER_RUNNER_HOST:=unix://$ENGINE_SOCK}"
+: "\${DAGGER_NO_NAG:=1}"
+: "\${DO_NOT_TRACK:=1}"
+export _EXPERIMENTAL_DAGGER_RUNNER_HOST DAGGER_NO_NAG DO_NOT_TRACK
+exec "$BIN_DIR/dagger" "\$@"
+EOF
+  chmod 0755 "$tmp"
+  mv "$tmp" "$WRAPPER"
+}
+
+# --------------------------------------------------------------- registry --
+
+registry_answers() {
+  curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$KIT_REGISTRY_PORT/v2/"
+}
+
+port_in_use() {
+  ss -Hltn "sport = :$1" | grep -q .
+}
+
+start_registry() {
+  local pidf=$RUN_DIR/registry.pid
+  if pid_alive "$pidf" && registry_answers; then
+    say "registry: running on 127.0.0.1:$KIT_REGISTRY_PORT"
+    return 0
+  fi
+  if port_in_use "$KIT_REGISTRY_PORT"; then
+    die "port $KIT_REGISTRY_PORT is taken by another program, so the kit's image registry cannot listen there: free it, or pick another port with KIT_REGISTRY_PORT=5055 make engine (use the same setting for every kit command)"
+  fi
+  mkdir -p "$KIT_DIR/registry/data" "$RUN_DIR" "$LOG_DIR"
+  cat >"$KIT_DIR/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $KIT_DIR/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$KIT_REGISTRY_PORT
+EOF
+  say "registry: starting on 127.0.0.1:$KIT_REGISTRY_PORT (log: $LOG_DIR/registry.log)"
+  setsid docker-registry serve "$KIT_DIR/registry/config.yml" >>"$LOG_DIR/registry.log" 2>&1 </dev/null &
+  echo $! >"$pidf"
+  local i
+  for ((i = 0; i < 50; i++)); do
+    registry_answers && return 0
+    pid_alive "$pidf" || break
+    sleep 0.2
+  done
+  tail -n 20 "$LOG_DIR/registry.log" | sed 's/^/    /' >&2
+  die "the registry did not answer on 127.0.0.1:$KIT_REGISTRY_PORT (log above: $LOG_DIR/registry.log)"
+}
+
+# ----------------------------------------------------------------- engine --
+
+write_engine_config() {
+  mkdir -p "$(dirname "$ENGINE_CONFIG")"
+  cat >"$ENGINE_CONFIG.tmp" <<EOF
+{
+  "registries": {
+    "docker.io": {"mirrors": ["127.0.0.1:$KIT_REGISTRY_PORT"]},
+    "127.0.0.1:$KIT_REGISTRY_PORT": {"http": true, "insecure": true}
+  }
+}
+EOF
+  mv "$ENGINE_CONFIG.tmp" "$ENGINE_CONFIG"
+}
+
+# Ends the engine (and the dnsmasq it started) by their PIDs.
+stop_engine() {
+  local pidf=$RUN_DIR/engine.pid pid i
+  if pid_alive "$pidf"; then
+    pid=$(cat "$pidf")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    say "engine: stopped (pid $pid)"
+  fi
+  rm -f "$pidf"
+  if pid_alive "$DNSMASQ_PIDFILE"; then
+    pid=$(cat "$DNSMASQ_PIDFILE")
+    kill -TERM "$pid" 2>/dev/null || true
+    say "dnsmasq: stopped (pid $pid)"
+  fi
+  rm -f "$DNSMASQ_PIDFILE" "$ENGINE_SOCK"
+}
+
+start_engine() {
+  local pidf=$RUN_DIR/engine.pid digest=""
+  [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
+  if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.sdk" 2>/dev/null) == "$digest" ]] &&
+    engine_answers "$WRAPPER"; then
+    say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK"
+    return 0
+  fi
+  # Whatever is left of an earlier engine (killed, or started without the
+  # Go SDK image) goes first: processes by PID, then the stale socket.
+  stop_engine
+  write_engine_config
+  mkdir -p /run/dagger "$ENGINE_STATE" "$RUN_DIR" "$LOG_DIR"
+  say "engine: starting dagger $DAGGER_VERSION in its own mount namespace (log: $LOG_DIR/engine.log)"
+  # The engine mounts its own resolv.conf over /etc/resolv.conf; a private
+  # mount namespace keeps that (and every other mount) away from the host.
+  DAGGER_GO_SDK_MANIFEST_DIGEST=$digest setsid unshare --mount --propagation private \
+    "$BIN_DIR/engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
+    >>"$LOG_DIR/engine.log" 2>&1 </dev/null &
+  echo $! >"$pidf"
+  echo "$digest" >"$RUN_DIR/engine.sdk"
+  local start=$SECONDS
+  until [[ -S $ENGINE_SOCK ]] && engine_answers "$WRAPPER"; do
+    if ! pid_alive "$pidf"; then
+      tail -n 30 "$LOG_DIR/engine.log" | sed 's/^/    /' >&2
+      die "the engine exited during start-up (end of $LOG_DIR/engine.log above)"
+    fi
+    if ((SECONDS - start > KIT_ENGINE_TIMEOUT)); then
+      tail -n 30 "$LOG_DIR/engine.log" | sed 's/^/    /' >&2
+      die "the engine did not answer within ${KIT_ENGINE_TIMEOUT}s (end of $LOG_DIR/engine.log above); raise KIT_ENGINE_TIMEOUT or read the log"
+    fi
+    sleep 0.5
+  done
+  say "engine: ready after $((SECONDS - start))s (pid $(cat "$pidf"))"
+}
+
+# ----------------------------------------------------------------- images --
+
+debian_mirror() {
+  local codename url
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  # deb822 sources first, then one-line ones; the first mirror that serves
+  # the machine's own release is taken.
+  url=$(awk -v c="$codename" '
+      /^URIs:/ {u=$2} /^Suites:/ {for (i=2;i<=NF;i++) if ($i==c) s=1}
+      /^$/ {if (u!="" && s && !found) {print u; found=1} u=""; s=0}
+      END {if (u!="" && s && !found) print u}' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
+  if [[ -z $url ]]; then
+    url=$(awk -v c="$codename" '$1=="deb" && $0 !~ /\[.*\]/ && $3==c {print $2; exit}
+      $1=="deb" && $0 ~ /\[.*\]/ {for (i=2;i<=NF;i++) if ($i ~ /^(http|https|file):/ && $(i+1)==c) {print $i; exit}}' \
+      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n1)
+  fi
+  [[ -n $url ]] || die "no Debian mirror found in the machine's apt sources (/etc/apt/sources.list*) for '$codename': add one"
+  printf '%s\n' "$url"
+}
+
+build_rootfs() {
+  if [[ -f $ROOTFS/.complete ]]; then
+    say "debian $STANDIN_SUITE rootfs: cached in $ROOTFS"
+    return 0
+  fi
+  local mirror
+  mirror=$(debian_mirror)
+  step "debootstrap a minimal Debian $STANDIN_SUITE rootfs (about 40 s)" "$LOG_DIR/rootfs.log" \
+    build_rootfs_inner "$mirror"
+}
+
+build_rootfs_inner() {
+  local tmp=$ROOTFS.tmp
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  debootstrap --variant=minbase "$STANDIN_SUITE" "$tmp" "$1"
+  # Device nodes, caches and logs do not belong in an image.
+  rm -rf "$tmp"/dev/* "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/* "$tmp"/var/log/*
+  rm -rf "$ROOTFS"
+  mv "$tmp" "$ROOTFS"
+  touch "$ROOTFS/.complete"
+}
+
+# Runs the kit's builder inside a dagger session on the kit's engine.
+builder() {
+  "$WRAPPER" run --progress=plain "$KIT_DIR/bin/kit-builder" "$@"
+}
+
+build_sdk_image() {
+  local want
+  want="$DAGGER_VERSION go$SDK_GO_VERSION $(cat "$BIN_DIR/.stamp" | sha256sum | cut -c1-16) $(cat "$KIT_DIR/bin/kit-builder.stamp")"
+  if [[ -f $SDK_DIR/digest && $(cat "$SDK_DIR/stamp" 2>/dev/null) == "$want" ]] && install_sdk_content; then
+    say "go sdk image: cached ($(cat "$SDK_DIR/digest"))"
+    return 0
+  fi
+  step "build the Go SDK image that runs Go modules (about 2-3 min)" "$LOG_DIR/sdk.log" build_sdk_inner
+  install_sdk_content
+  echo "$want" >"$SDK_DIR/stamp"
+}
+
+build_sdk_inner() {
+  local goroot
+  GOTOOLCHAIN="go$SDK_GO_VERSION" go version
+  goroot=$(GOTOOLCHAIN="go$SDK_GO_VERSION" go env GOROOT)
+  rm -rf "$SDK_DIR"
+  mkdir -p "$SDK_DIR"
+  builder sdk-image --rootfs "$ROOTFS" --goroot "$goroot" --codegen "$BIN_DIR/codegen" \
+    --dagger-version "$DAGGER_VERSION" --layout "$SDK_DIR/layout" --digest-file "$SDK_DIR/digest.tmp"
+  mv "$SDK_DIR/digest.tmp" "$SDK_DIR/digest"
+}
+
+# Puts the SDK image's blobs where the engine loads built-in content from.
+install_sdk_content() {
+  [[ -d $SDK_DIR/layout/blobs/sha256 ]] || return 1
+  mkdir -p "$CONTENT_DIR/blobs/sha256"
+  cp -n "$SDK_DIR"/layout/blobs/sha256/* "$CONTENT_DIR/blobs/sha256/"
+}
+
+# Fetches the npm packages the stand-in list names, with the machine's npm
+# (and so with its registry configuration).
+fetch_npm_packages() {
+  local dir=$KIT_DIR/downloads/npm spec file missing=()
+  mkdir -p "$dir"
+  while IFS=$'\t' read -r spec file; do
+    [[ -f $dir/$file ]] || missing+=("$spec")
+  done < <("$KIT_DIR/bin/kit-builder" list-npm --images "$KIT_SRC/images.json")
+  ((${#missing[@]} == 0)) && return 0
+  step "npm: fetch ${missing[*]}" "$LOG_DIR/images.log" \
+    bash -c 'cd "$1" && shift && npm pack --silent "$@"' _ "$dir" "${missing[@]}"
+}
+
+build_standins() {
+  fetch_npm_packages
+  step "stand-in images: build what is missing and publish to 127.0.0.1:$KIT_REGISTRY_PORT (about 1 min an image when cold)" \
+    "$LOG_DIR/images.log" builder standins --images "$KIT_SRC/images.json" --kit "$KIT_SRC" \
+    --rootfs "$ROOTFS" --npm-dir "$KIT_DIR/downloads/npm" --registry "127.0.0.1:$KIT_REGISTRY_PORT" \
+    --summary "$RUN_DIR/standins.txt"
+  sed 's/^/    /' "$RUN_DIR/standins.txt" >&2
+}
+
+# ---------------------------------------------------------------- commands --
+
+cmd_up() {
+  local start=$SECONDS d
+  if d=$(foreign_dagger) && engine_answers "$d"; then
+    say "dagger at $d already reaches a working engine: nothing to do (the kit is for machines without Docker)"
+    return 0
+  fi
+  need_root
+  mkdir -p "$LOG_DIR" "$RUN_DIR" "$KIT_DIR/bin"
+  install_packages
+  build_dagger
+  install_binaries
+  build_builder
+  start_registry
+  start_engine
+  build_rootfs
+  build_sdk_image
+  start_engine
+  build_standins
+  say "engine kit ready in $((SECONDS - start))s: $("$WRAPPER" version)"
+}
+
+cmd_stop() {
+  need_root
+  stop_engine
+  if pid_alive "$RUN_DIR/registry.pid"; then
+    kill -TERM "$(cat "$RUN_DIR/registry.pid")" 2>/dev/null || true
+    say "registry: stopped (pid $(cat "$RUN_DIR/registry.pid"))"
+  fi
+  rm -f "$RUN_DIR/registry.pid"
+  if grep -qs ' /etc/resolv.conf ' /proc/self/mountinfo; then
+    say "warning: /etc/resolv.conf is a mount point on this host; the kit never mounts there (its engine runs in its own mount namespace)"
+  fi
+}
+
+cmd_status() {
+  local ok=0
+  if pid_alive "$RUN_DIR/engine.pid"; then
+    if engine_answers "$WRAPPER"; then
+      echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, socket $ENGINE_SOCK"
+    else
+      echo "engine:   process $(cat "$RUN_DIR/engine.pid") runs but does not answer on $ENGINE_SOCK"
+      ok=1
+    fi
+  else
+    echo "engine:   not running"
+    ok=1
+  fi
+  if [[ -f $RUN_DIR/engine.sdk && -s $RUN_DIR/engine.sdk ]]; then
+    echo "go sdk:   $(cat "$RUN_DIR/engine.sdk")"
+  else
+    echo "go sdk:   not installed"
+  fi
+  if pid_alive "$DNSMASQ_PIDFILE"; then
+    echo "dnsmasq:  running (pid $(cat "$DNSMASQ_PIDFILE"))"
+  else
+    echo "dnsmasq:  not running (the engine starts it with its first container)"
+  fi
+  if pid_alive "$RUN_DIR/registry.pid" && registry_answers; then
+    echo "registry: running (pid $(cat "$RUN_DIR/registry.pid")) on 127.0.0.1:$KIT_REGISTRY_PORT"
+    curl -fsS --max-time 3 "http://127.0.0.1:$KIT_REGISTRY_PORT/v2/_catalog" | sed 's/^/          /'
+    echo
+  else
+    echo "registry: not running"
+    ok=1
+  fi
+  if [[ -x $WRAPPER ]]; then
+    echo "cli:      $WRAPPER -> $("$WRAPPER" version 2>/dev/null || echo 'does not run')"
+  fi
+  return $ok
+}
+
+case ${1:-} in
+up) cmd_up ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+*)
+  echo "usage: $0 up|stop|status" >&2
+  exit 2
+  ;;
+esac
