@@ -106,7 +106,7 @@ apt_install() {
 # ------------------------------------------------------------------ build --
 
 build_stamp() {
-  printf '%s go=%s distconsts=%s\n' "$DAGGER_VERSION" "$(go env GOVERSION)" \
+  printf '%s go=%s distconsts=%s\n' "$DAGGER_VERSION" "$SDK_GO_VERSION" \
     "$(cat "$KIT_SRC"/distconsts/* | sha256sum | cut -c1-16)"
 }
 
@@ -123,8 +123,11 @@ build_dagger() {
 }
 
 build_dagger_inner() {
-  export GONOSUMDB=github.com/dagger,dagger.io GOFLAGS=-mod=mod GOTOOLCHAIN=local
+  # The SDK image's Go builds everything: codegen writes the Go version it was
+  # built with into every module's go.mod.
+  export GONOSUMDB=github.com/dagger,dagger.io GOFLAGS=-mod=mod GOTOOLCHAIN=go$SDK_GO_VERSION
   local src work out ldflags
+  cd "$KIT_DIR" # outside any Go module, whatever the caller's folder
   src=$(go mod download -json "github.com/dagger/dagger@$DAGGER_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   [[ -d $src ]] || { echo "could not download github.com/dagger/dagger@$DAGGER_VERSION"; return 1; }
   work=$KIT_DIR/build/dagger-$DAGGER_VERSION
@@ -273,9 +276,11 @@ stop_engine() {
 }
 
 start_engine() {
-  local pidf=$RUN_DIR/engine.pid digest=""
+  local pidf=$RUN_DIR/engine.pid digest="" want
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
-  if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.sdk" 2>/dev/null) == "$digest" ]] &&
+  # What the running engine was started with: its build and its Go SDK image.
+  want="$(cat "$BIN_DIR/.stamp") sdk=$digest"
+  if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
     say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK"
     return 0
@@ -292,7 +297,7 @@ start_engine() {
     "$BIN_DIR/engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
     >>"$LOG_DIR/engine.log" 2>&1 </dev/null &
   echo $! >"$pidf"
-  echo "$digest" >"$RUN_DIR/engine.sdk"
+  echo "$want" >"$RUN_DIR/engine.started"
   local start=$SECONDS
   until [[ -S $ENGINE_SOCK ]] && engine_answers "$WRAPPER"; do
     if ! pid_alive "$pidf"; then
@@ -418,6 +423,7 @@ cmd_up() {
   fi
   need_root
   mkdir -p "$LOG_DIR" "$RUN_DIR" "$KIT_DIR/bin"
+  cd "$KIT_DIR" # Go commands must not pick up the caller's go.mod
   install_packages
   build_dagger
   install_binaries
@@ -457,10 +463,10 @@ cmd_status() {
     echo "engine:   not running"
     ok=1
   fi
-  if [[ -f $RUN_DIR/engine.sdk && -s $RUN_DIR/engine.sdk ]]; then
-    echo "go sdk:   $(cat "$RUN_DIR/engine.sdk")"
+  if [[ -s $SDK_DIR/digest ]]; then
+    echo "go sdk:   image $(cat "$SDK_DIR/digest") (Go $SDK_GO_VERSION)"
   else
-    echo "go sdk:   not installed"
+    echo "go sdk:   not built (make engine builds it)"
   fi
   if pid_alive "$DNSMASQ_PIDFILE"; then
     echo "dnsmasq:  running (pid $(cat "$DNSMASQ_PIDFILE"))"

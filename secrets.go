@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"dagger/commandcenter/internal/dagger"
+)
+
+// helperImage runs the module's small chores (making a project's passwords).
+// It is one of the images the stack pulls anyway.
+const helperImage = redisImage + ":8-trixie"
+
+// passwordOr returns given, or else the project's generated password called name.
+func (m *Commandcenter) passwordOr(ctx context.Context, given *dagger.Secret, name string) (*dagger.Secret, error) {
+	if given != nil {
+		return given, nil
+	}
+	return m.generatedPassword(ctx, name)
+}
+
+// generatedPassword returns a random password made the first time a project
+// needs it and kept in the project's secrets volume, so that it stays the same
+// across runs of `up` (the database was initialised with it) and differs
+// between projects. It never appears in an exec's output.
+func (m *Commandcenter) generatedPassword(ctx context.Context, name string) (*dagger.Secret, error) {
+	script := fmt.Sprintf(`set -e
+umask 077
+f=/state/%[1]s
+if [ ! -s "$f" ]; then
+  tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >"$f.tmp"
+  mv "$f.tmp" "$f"
+fi
+mkdir -p /out
+cp "$f" /out/password`, name)
+	value, err := dag.Container().
+		From(helperImage).
+		WithMountedCache("/state", dag.CacheVolume(m.volume("secrets")),
+			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
+		WithExec([]string{"sh", "-c", script}).
+		File("/out/password").
+		Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("generate the %s password of project %q: %w", name, m.Project, err)
+	}
+	if len(value) != 32 {
+		return nil, fmt.Errorf("the %s password of project %q in volume %s is damaged: wipe the project's data (dagger call --project=%s wipe) to make a new one",
+			name, m.Project, m.volume("secrets"), m.Project)
+	}
+	return dag.SetSecret(m.volume(name+"-password"), value), nil
+}

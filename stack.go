@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"dagger/commandcenter/internal/dagger"
+	"dagger/commandcenter/internal/spec"
+)
+
+// Stack starts Postgres, Redis, the backend and the frontend together as one
+// service: a TCP proxy bound to the four of them, listening on 5432 (Postgres),
+// 6379 (Redis), the backend's port (8000) and the frontend's port (3000), so
+// that `up --ports` forwards any of them to the host:
+//
+//	dagger call stack --src=. up --ports 15000:5432,15001:6379,15002:8000,15003:3000
+func (m *Commandcenter) Stack(
+	ctx context.Context,
+	// The project's source folder, with the backend and frontend folders.
+	src *dagger.Directory,
+	// Folder of the backend inside src, with requirements.txt.
+	// +optional
+	// +default="backend"
+	backendDir string,
+	// Folder of the frontend inside src, with package.json.
+	// +optional
+	// +default="frontend"
+	frontendDir string,
+	// Major version of PostgreSQL: 15, 16 or 17.
+	// +optional
+	// +default="17"
+	postgresVersion string,
+	// Major version of Redis: 8.
+	// +optional
+	// +default="8"
+	redisVersion string,
+	// Python version of the backend: 3.11, 3.12, 3.13 or 3.14.
+	// +optional
+	// +default="3.13"
+	pythonVersion string,
+	// Major version of Node.js for the frontend: 22 or 24.
+	// +optional
+	// +default="24"
+	nodeVersion string,
+	// Name of the Postgres superuser.
+	// +optional
+	// +default="commandcenter"
+	user string,
+	// Name of the database.
+	// +optional
+	// +default="commandcenter"
+	database string,
+	// Postgres password; without it the project's generated one (see urls).
+	// +optional
+	postgresPassword *dagger.Secret,
+	// Redis password; without it the project's generated one (see urls).
+	// +optional
+	redisPassword *dagger.Secret,
+	// SQL and shell scripts run once, when the database is created.
+	// +optional
+	initScripts *dagger.Directory,
+	// ASGI application the backend serves, as MODULE:ATTRIBUTE.
+	// +optional
+	// +default="app.main:app"
+	app string,
+	// Port of the backend, in the stack and on the proxy.
+	// +optional
+	// +default=8000
+	backendPort int,
+	// Command that runs the backend server instead of uvicorn.
+	// +optional
+	backendCommand []string,
+	// Shell command run just before the backend starts (migrations, seed data).
+	// +optional
+	prestart string,
+	// Port of the frontend, in the stack and on the proxy.
+	// +optional
+	// +default=3000
+	frontendPort int,
+	// Command that serves the frontend instead of "npm run dev".
+	// +optional
+	frontendCommand []string,
+) (*dagger.Service, error) {
+	pgOpts := postgresOpts{Version: postgresVersion, User: user, Database: database, Password: postgresPassword, Init: initScripts}
+	rdOpts := redisOpts{Version: redisVersion, Password: redisPassword, Persist: true}
+	beOpts := backendOpts{Dir: backendDir, Version: pythonVersion, App: app, Port: backendPort, Command: backendCommand, Prestart: prestart}
+	feOpts := frontendOpts{Dir: frontendDir, Version: nodeVersion, Port: frontendPort, Command: frontendCommand}
+	for _, check := range []func() error{pgOpts.check, rdOpts.check, beOpts.check, feOpts.check} {
+		if err := check(); err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+	}
+	routes := []spec.Route{
+		{Port: postgresPort, Host: "postgres", Target: postgresPort, Service: "Postgres"},
+		{Port: redisPort, Host: "redis", Target: redisPort, Service: "Redis"},
+		{Port: backendPort, Host: "backend", Target: backendPort, Service: "backend"},
+		{Port: frontendPort, Host: "frontend", Target: frontendPort, Service: "frontend"},
+	}
+	if err := spec.Ports(
+		spec.PortUse{Port: postgresPort, Option: "Postgres (5432)"}, spec.PortUse{Port: redisPort, Option: "Redis (6379)"},
+		spec.PortUse{Port: backendPort, Option: "--backend-port"}, spec.PortUse{Port: frontendPort, Option: "--frontend-port"},
+	); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+
+	d, err := m.dependencies(ctx, pgOpts, nil, nil, rdOpts, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := m.backendService(ctx, src, beOpts, d.pg, d.pgURL, d.rd, d.rdURL)
+	if err != nil {
+		return nil, err
+	}
+	frontend, err := m.frontendService(ctx, src, feOpts, backend, backendPort)
+	if err != nil {
+		return nil, err
+	}
+
+	proxy := dag.Container().
+		From(nginxImage).
+		WithNewFile("/etc/commandcenter/nginx.conf", spec.ProxyConfig(routes)).
+		WithServiceBinding("postgres", d.pg).
+		WithServiceBinding("redis", d.rd).
+		WithServiceBinding("backend", backend).
+		WithServiceBinding("frontend", frontend)
+	for _, r := range routes {
+		proxy = proxy.WithExposedPort(r.Port, dagger.ContainerWithExposedPortOpts{Description: r.Service})
+	}
+	return proxy.AsService(dagger.ContainerAsServiceOpts{
+		Args: []string{"nginx", "-c", "/etc/commandcenter/nginx.conf", "-g", "daemon off;"},
+	}), nil
+}

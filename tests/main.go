@@ -1,0 +1,168 @@
+// Tests of the commandcenter module on a real engine: each starts services
+// of the module and checks them with a real client (psql, redis-cli, HTTP) in
+// a container bound to them.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"dagger/tests/internal/dagger"
+)
+
+// Clients the tests run, from the same image families as the services.
+const (
+	psqlImage     = "postgres:17-trixie"
+	redisCliImage = "redis:8-trixie"
+	httpImage     = "python:3.13-slim-trixie"
+)
+
+type Tests struct {
+	// The example project (a backend and a frontend in CommandCenter's layout).
+	Example *dagger.Directory
+}
+
+func New(
+	// The example project the tests run.
+	// +defaultPath="/examples/commandcenter"
+	example *dagger.Directory,
+) *Tests {
+	return &Tests{Example: example}
+}
+
+// All runs every test concurrently and reports each one that failed.
+func (m *Tests) All(ctx context.Context) error {
+	tests := map[string]func(context.Context) error{
+		"PostgresAcceptsPassword":      m.PostgresAcceptsPassword,
+		"PostgresRunsInitScripts":      m.PostgresRunsInitScripts,
+		"RedisRequiresPassword":        m.RedisRequiresPassword,
+		"BackendReportsBothHealthy":    m.BackendReportsBothHealthy,
+		"FrontendServesPageAndApi":     m.FrontendServesPageAndApi,
+		"StackForwardsAllFourPorts":    m.StackForwardsAllFourPorts,
+		"BadInputFailsBeforeStarting":  m.BadInputFailsBeforeStarting,
+		"ProjectsHaveTheirOwnPassword": m.ProjectsHaveTheirOwnPassword,
+	}
+	var (
+		mu     sync.Mutex
+		failed []error
+		wg     sync.WaitGroup
+	)
+	for name, test := range tests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := test(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, fmt.Errorf("%s: %w", name, err))
+				fmt.Printf("FAIL %s (%s)\n", name, time.Since(start).Round(time.Second))
+			} else {
+				fmt.Printf("ok   %s (%s)\n", name, time.Since(start).Round(time.Second))
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("%d passed, %d failed\n", len(tests)-len(failed), len(failed))
+	return errors.Join(failed...)
+}
+
+// fresh makes a client run every time: an exec's result is otherwise cached,
+// and a cached check would check nothing.
+func fresh(ctr *dagger.Container) *dagger.Container {
+	return ctr.WithEnvVariable("TESTS_RUN", time.Now().Format(time.RFC3339Nano))
+}
+
+func psql(svc *dagger.Service, password *dagger.Secret, port int, sql string) *dagger.Container {
+	return fresh(dag.Container().From(psqlImage)).
+		WithServiceBinding("db", svc).
+		WithSecretVariable("PGPASSWORD", password).
+		WithExec([]string{"psql", "-h", "db", "-p", fmt.Sprint(port), "-U", "commandcenter", "-d", "commandcenter",
+			"-v", "ON_ERROR_STOP=1", "-tAc", sql}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+}
+
+func redisCli(svc *dagger.Service, password *dagger.Secret, port int, args ...string) *dagger.Container {
+	ctr := fresh(dag.Container().From(redisCliImage)).WithServiceBinding("cache", svc)
+	cmd := []string{"redis-cli", "-h", "cache", "-p", fmt.Sprint(port), "--no-auth-warning"}
+	if password != nil {
+		ctr = ctr.WithSecretVariable("REDISCLI_AUTH", password)
+	}
+	return ctr.WithExec(append(cmd, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+}
+
+// httpScript fetches a URL (retrying while the server starts) and prints the
+// status code on the first line and the body after it.
+const httpScript = `
+import sys, time, urllib.request, urllib.error
+url, method, data = sys.argv[1], sys.argv[2], sys.argv[3].encode() or None
+last = None
+for _ in range(60):
+    try:
+        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            print(r.status); print(r.read().decode()); sys.exit(0)
+    except urllib.error.HTTPError as e:
+        print(e.code); print(e.read().decode()); sys.exit(0)
+    except Exception as e:
+        last = e; time.sleep(1)
+print("no answer from", url, last, file=sys.stderr); sys.exit(1)
+`
+
+// httpDo runs a request from a container bound to svc as host.
+func httpDo(ctx context.Context, svc *dagger.Service, host, method, url, body string) (int, string, error) {
+	out, err := fresh(dag.Container().From(httpImage)).
+		WithServiceBinding(host, svc).
+		WithExec([]string{"python3", "-c", httpScript, url, method, body}).
+		Stdout(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	status, rest, _ := strings.Cut(out, "\n")
+	var code int
+	if _, err := fmt.Sscan(status, &code); err != nil {
+		return 0, "", fmt.Errorf("%s %s: unexpected output %q", method, url, out)
+	}
+	return code, rest, nil
+}
+
+// checkHealth expects 200 and {"status": "ok", "postgres": "ok", "redis": "ok"}.
+func checkHealth(ctx context.Context, svc *dagger.Service, host, url string) error {
+	code, body, err := httpDo(ctx, svc, host, "GET", url, "")
+	if err != nil {
+		return err
+	}
+	var report map[string]string
+	if err := json.Unmarshal([]byte(body), &report); err != nil {
+		return fmt.Errorf("GET %s: %d, body is not JSON: %q", url, code, body)
+	}
+	if code != 200 || report["status"] != "ok" || report["postgres"] != "ok" || report["redis"] != "ok" {
+		return fmt.Errorf("GET %s: %d %v, want 200 with postgres and redis ok", url, code, report)
+	}
+	return nil
+}
+
+// expectOutput runs ctr's exec and wants its exit code and output to match.
+func expectOutput(ctx context.Context, ctr *dagger.Container, wantCode int, wantIn string) error {
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return err
+	}
+	stdout, err := ctr.Stdout(ctx)
+	if err != nil {
+		return err
+	}
+	stderr, err := ctr.Stderr(ctx)
+	if err != nil {
+		return err
+	}
+	if code != wantCode || !strings.Contains(stdout+stderr, wantIn) {
+		return fmt.Errorf("exit %d, output %q %q; want exit %d and %q", code, stdout, stderr, wantCode, wantIn)
+	}
+	return nil
+}

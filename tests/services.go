@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"dagger/tests/internal/dagger"
+)
+
+// secret is a password of the test's own, different on every run.
+func secret(name string) *dagger.Secret {
+	return dag.SetSecret(name, fmt.Sprintf("pw-%s-%d", name, time.Now().UnixNano()))
+}
+
+// project is a project name of the test's own, so that tests running at
+// once never share a database.
+func project(name string) *dagger.Commandcenter {
+	return dag.Commandcenter(dagger.CommandcenterOpts{Project: "test-" + name})
+}
+
+// PostgresAcceptsPassword: psql logs in with the password and runs a query;
+// a wrong password is refused.
+func (m *Tests) PostgresAcceptsPassword(ctx context.Context) error {
+	pw := secret("pg-accepts")
+	svc := project("pg-accepts").Postgres(dagger.CommandcenterPostgresOpts{Password: pw})
+	if err := expectOutput(ctx, psql(svc, pw, 5432, "select 40 + 2"), 0, "42"); err != nil {
+		return fmt.Errorf("right password: %w", err)
+	}
+	if err := expectOutput(ctx, psql(svc, dag.SetSecret("wrong", "wrong-password"), 5432, "select 1"), 2,
+		"password authentication failed"); err != nil {
+		return fmt.Errorf("wrong password: %w", err)
+	}
+	return nil
+}
+
+// PostgresRunsInitScripts: a SQL file of initScripts creates a table at first start.
+func (m *Tests) PostgresRunsInitScripts(ctx context.Context) error {
+	pw := secret("pg-init")
+	table := fmt.Sprintf("seeded_%d", time.Now().UnixNano())
+	scripts := dag.Directory().WithNewFile("01-seed.sql",
+		fmt.Sprintf("CREATE TABLE %s (n int); INSERT INTO %s VALUES (7);", table, table))
+	// A fresh project name: init scripts run only on an empty database.
+	proj := dag.Commandcenter(dagger.CommandcenterOpts{Project: fmt.Sprintf("test-pg-init-%d", time.Now().UnixNano())})
+	svc := proj.Postgres(dagger.CommandcenterPostgresOpts{Password: pw, InitScripts: scripts})
+	return expectOutput(ctx, psql(svc, pw, 5432, "select n from "+table), 0, "7")
+}
+
+// RedisRequiresPassword: redis-cli gets PONG with AUTH and NOAUTH without.
+func (m *Tests) RedisRequiresPassword(ctx context.Context) error {
+	pw := secret("redis")
+	svc := project("redis").Redis(dagger.CommandcenterRedisOpts{Password: pw})
+	if err := expectOutput(ctx, redisCli(svc, pw, 6379, "ping"), 0, "PONG"); err != nil {
+		return fmt.Errorf("with AUTH: %w", err)
+	}
+	if err := expectOutput(ctx, redisCli(svc, nil, 6379, "ping"), 0, "NOAUTH"); err != nil {
+		return fmt.Errorf("without AUTH: %w", err)
+	}
+	return nil
+}
+
+// BackendReportsBothHealthy: the example backend, with the Postgres and Redis
+// the module starts for it, answers /health with both ok.
+func (m *Tests) BackendReportsBothHealthy(ctx context.Context) error {
+	svc := project("backend").Backend(m.Example)
+	return checkHealth(ctx, svc, "backend", "http://backend:8000/health")
+}
+
+// FrontendServesPageAndApi: the frontend serves its page, and /api reaches
+// the backend through the dev server's proxy.
+func (m *Tests) FrontendServesPageAndApi(ctx context.Context) error {
+	svc := project("frontend").Frontend(m.Example)
+	code, body, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/", "")
+	if err != nil {
+		return err
+	}
+	if code != 200 || !strings.Contains(body, "<title>CommandCenter</title>") {
+		return fmt.Errorf("GET /: %d %q, want 200 and the page", code, body)
+	}
+	return checkHealth(ctx, svc, "frontend", "http://frontend:3000/api/health")
+}
+
+// StackForwardsAllFourPorts: one Stack service answers Postgres on 5432,
+// Redis on 6379, the backend on 8000 and the frontend on 3000.
+func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
+	pgPW, rdPW := secret("stack-pg"), secret("stack-redis")
+	stack := project("stack").Stack(m.Example, dagger.CommandcenterStackOpts{
+		PostgresPassword: pgPW, RedisPassword: rdPW,
+	})
+	checks := map[string]func() error{
+		"5432 (postgres)": func() error { return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'via proxy'"), 0, "via proxy") },
+		"6379 (redis)":    func() error { return expectOutput(ctx, redisCli(stack, rdPW, 6379, "ping"), 0, "PONG") },
+		"8000 (backend)":  func() error { return checkHealth(ctx, stack, "stack", "http://stack:8000/health") },
+		"3000 (frontend)": func() error { return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health") },
+	}
+	return runAll(checks)
+}
+
+// ProjectsHaveTheirOwnPassword: without a password, each project gets a
+// generated one, the same on every call and different between projects.
+func (m *Tests) ProjectsHaveTheirOwnPassword(ctx context.Context) error {
+	a1, err := project("pw-a").Urls(ctx)
+	if err != nil {
+		return err
+	}
+	a2, err := project("pw-a").Urls(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := project("pw-b").Urls(ctx)
+	if err != nil {
+		return err
+	}
+	if a1 != a2 {
+		return fmt.Errorf("project pw-a's URLs changed between two calls")
+	}
+	if firstLine(a1) == firstLine(b) {
+		return fmt.Errorf("projects pw-a and pw-b got the same database URL")
+	}
+	if !strings.HasPrefix(a1, "DATABASE_URL=postgresql://commandcenter:") || len(firstLine(a1)) < 80 {
+		return fmt.Errorf("unexpected URLs %q", a1)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// runAll runs checks at once and names each that failed.
+func runAll(checks map[string]func() error) error {
+	var (
+		mu   sync.Mutex
+		errs []string
+		wg   sync.WaitGroup
+	)
+	for name, check := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := check(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
