@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every test of the repository, against the engine `dagger` reaches. The
+# README's test command, `make test`, runs it after `make engine`.
+#
+#   PROGRESS=plain scripts/test.sh   shows every step the engine runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PROGRESS=${PROGRESS:-dots}
+start=$SECONDS
+
+section() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - start)); }
+
+section "unit tests: input checks and generated config (no engine)"
+go test -count=1 ./internal/spec/...
+
+section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"
+(cd enginekit && go test -count=1 -v -timeout 20m ./smoke/)
+
+section "module tests: each service checked by a real client (dagger call -m tests all)"
+dagger --progress="$PROGRESS" call -m tests all
+
+section "host tests: the README's stack up --ports, reached from the host"
+(cd hosttest && go test -count=1 -v -timeout 30m ./...)
+
+section "all tests passed"
