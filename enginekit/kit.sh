@@ -65,7 +65,15 @@ need_root() {
   [[ $(id -u) == 0 ]] || die "the engine kit must run as root (it installs packages and runs containers): run it with sudo"
 }
 
-pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive PIDFILE: the process runs (a zombie left by a kill does not count).
+pid_alive() {
+  local pid state
+  [[ -f $1 ]] || return 1
+  pid=$(cat "$1")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
 
 # A dagger CLI on PATH that is not the kit's own wrapper.
 foreign_dagger() {
@@ -78,7 +86,7 @@ foreign_dagger() {
 # engine_answers DAGGER: the engine that DAGGER talks to runs a query.
 engine_answers() {
   local out
-  out=$(echo '{version}' | timeout 60 "$@" query 2>/dev/null) || return 1
+  out=$(echo '{version}' | timeout "${KIT_QUERY_TIMEOUT:-20}" "$@" query 2>/dev/null) || return 1
   [[ $out == *version* ]]
 }
 
@@ -196,7 +204,7 @@ EOF
 # --------------------------------------------------------------- registry --
 
 registry_answers() {
-  curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$KIT_REGISTRY_PORT/v2/"
+  curl -fsS -o /dev/null --max-time 3 "http://127.0.0.1:$KIT_REGISTRY_PORT/v2/" 2>/dev/null
 }
 
 port_in_use() {
@@ -209,8 +217,13 @@ start_registry() {
     say "registry: running on 127.0.0.1:$KIT_REGISTRY_PORT"
     return 0
   fi
+  if pid_alive "$pidf"; then
+    # The kit's registry runs, but not on this port (KIT_REGISTRY_PORT changed).
+    kill -TERM "$(cat "$pidf")" 2>/dev/null || true
+    sleep 0.5
+  fi
   if port_in_use "$KIT_REGISTRY_PORT"; then
-    die "port $KIT_REGISTRY_PORT is taken by another program, so the kit's image registry cannot listen there: free it, or pick another port with KIT_REGISTRY_PORT=5055 make engine (use the same setting for every kit command)"
+    die "port $KIT_REGISTRY_PORT is taken by another program, so the kit's image registry cannot listen there: free it, or pick another port with KIT_REGISTRY_PORT=$((KIT_REGISTRY_PORT + 50)) make engine (use the same setting for every kit command)"
   fi
   mkdir -p "$KIT_DIR/registry/data" "$RUN_DIR" "$LOG_DIR"
   cat >"$KIT_DIR/registry/config.yml" <<EOF
@@ -279,7 +292,7 @@ start_engine() {
   local pidf=$RUN_DIR/engine.pid digest="" want
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
   # What the running engine was started with: its build and its Go SDK image.
-  want="$(cat "$BIN_DIR/.stamp") sdk=$digest"
+  want="$(cat "$BIN_DIR/.stamp") sdk=$digest mirror=127.0.0.1:$KIT_REGISTRY_PORT"
   if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
     say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK"
@@ -417,9 +430,15 @@ build_standins() {
 
 cmd_up() {
   local start=$SECONDS d
-  if d=$(foreign_dagger) && engine_answers "$d"; then
-    say "dagger at $d already reaches a working engine: nothing to do (the kit is for machines without Docker)"
-    return 0
+  if d=$(foreign_dagger); then
+    # A dagger of the user's own (with Docker, it may first start its engine).
+    if KIT_QUERY_TIMEOUT=180 engine_answers "$d"; then
+      say "dagger at $d already reaches a working engine: nothing to do (the kit is for machines without Docker)"
+      return 0
+    fi
+    [[ $d != "$WRAPPER" ]] ||
+      die "$d is a dagger CLI the kit did not install, and it reaches no engine: start its engine (with Docker: start Docker), or move it aside so that the kit can install its own"
+    say "dagger at $d reaches no engine: the kit installs its own at $WRAPPER"
   fi
   need_root
   mkdir -p "$LOG_DIR" "$RUN_DIR" "$KIT_DIR/bin"
