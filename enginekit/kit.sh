@@ -400,8 +400,15 @@ build_sdk_inner() {
 # Puts the SDK image's blobs where the engine loads built-in content from.
 install_sdk_content() {
   [[ -d $SDK_DIR/layout/blobs/sha256 ]] || return 1
+  local blob
   mkdir -p "$CONTENT_DIR/blobs/sha256"
-  cp -n "$SDK_DIR"/layout/blobs/sha256/* "$CONTENT_DIR/blobs/sha256/"
+  # Hard links where the two folders share a file system; copies elsewhere.
+  cp -lf "$SDK_DIR"/layout/blobs/sha256/* "$CONTENT_DIR/blobs/sha256/" 2>/dev/null ||
+    cp -f "$SDK_DIR"/layout/blobs/sha256/* "$CONTENT_DIR/blobs/sha256/"
+  # Blobs of an earlier SDK image go.
+  for blob in "$CONTENT_DIR"/blobs/sha256/*; do
+    [[ -e $SDK_DIR/layout/blobs/sha256/${blob##*/} ]] || rm -f "$blob"
+  done
 }
 
 # Fetches the npm packages the stand-in list names, with the machine's npm
