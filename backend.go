@@ -52,7 +52,7 @@ func (m *Commandcenter) backendContainer(ctx context.Context, src *dagger.Direct
 	if err := spec.Requirements(reqs); err != nil {
 		return nil, fmt.Errorf("backend: %s/requirements.txt: %w", o.Dir, err)
 	}
-	return dag.Container().
+	deps, err := installed(ctx, dag.Container().
 		From(ref).
 		WithEnvVariable("PYTHONUNBUFFERED", "1").
 		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
@@ -61,10 +61,14 @@ func (m *Commandcenter) backendContainer(ctx context.Context, src *dagger.Direct
 		WithMountedCache("/root/.cache/pip", dag.CacheVolume("commandcenter-pip")).
 		WithWorkdir("/app").
 		WithNewFile("/app/requirements.txt", reqs).
-		WithExec([]string{"pip", "install", "-r", "requirements.txt"}).
-		WithDirectory("/app", dir, dagger.ContainerWithDirectoryOpts{
-			Exclude: []string{".venv", "venv", "**/__pycache__", ".pytest_cache"},
-		}), nil
+		WithExec([]string{"pip", "install", "-r", "requirements.txt"}),
+		"backend", "fix "+o.Dir+"/requirements.txt (pip's output below names the requirement)")
+	if err != nil {
+		return nil, err
+	}
+	return deps.WithDirectory("/app", dir, dagger.ContainerWithDirectoryOpts{
+		Exclude: []string{".venv", "venv", "**/__pycache__", ".pytest_cache"},
+	}), nil
 }
 
 // backendService runs the backend bound to the given Postgres and Redis.

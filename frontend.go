@@ -53,16 +53,20 @@ func (m *Commandcenter) frontendContainer(ctx context.Context, src *dagger.Direc
 		manifests = manifests.WithFile("package-lock.json", dir.File("package-lock.json"))
 		install = []string{"npm", "ci", "--no-audit", "--no-fund"}
 	}
-	return dag.Container().
+	deps, err := installed(ctx, dag.Container().
 		From(ref).
 		WithEnvVariable("NPM_CONFIG_UPDATE_NOTIFIER", "false").
 		WithMountedCache("/root/.npm", dag.CacheVolume("commandcenter-npm")).
 		WithWorkdir("/app").
 		WithDirectory("/app", manifests).
-		WithExec(install).
-		WithDirectory("/app", dir, dagger.ContainerWithDirectoryOpts{
-			Exclude: []string{"node_modules", "dist", ".vite"},
-		}), nil
+		WithExec(install),
+		"frontend", "fix "+o.Dir+"/package.json or its lock file (npm's output below says what it could not install)")
+	if err != nil {
+		return nil, err
+	}
+	return deps.WithDirectory("/app", dir, dagger.ContainerWithDirectoryOpts{
+		Exclude: []string{"node_modules", "dist", ".vite"},
+	}), nil
 }
 
 // frontendService runs the frontend bound to the backend as "backend".

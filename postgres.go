@@ -73,6 +73,12 @@ func (m *Commandcenter) Postgres(
 }
 
 func (m *Commandcenter) postgres(ctx context.Context, o postgresOpts) (*dagger.Service, error) {
+	return m.postgresService(ctx, o, true)
+}
+
+// postgresService runs Postgres with the project's data volume, or, when not
+// persistent, with a data directory that goes away with the service.
+func (m *Commandcenter) postgresService(ctx context.Context, o postgresOpts, persistent bool) (*dagger.Service, error) {
 	ref, err := spec.ImageRef(postgresImage, postgresTags, o.Version, "--postgres-version")
 	if err != nil {
 		return nil, err
@@ -87,10 +93,12 @@ func (m *Commandcenter) postgres(ctx context.Context, o postgresOpts) (*dagger.S
 		WithEnvVariable("POSTGRES_DB", o.Database).
 		WithSecretVariable("POSTGRES_PASSWORD", password).
 		WithEnvVariable("PGDATA", pgdata).
-		// Locked: one server at a time owns a project's data directory.
-		WithMountedCache(pgdata, dag.CacheVolume(m.volume("postgres-"+o.Version)),
-			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
 		WithExposedPort(postgresPort)
+	if persistent {
+		// Locked: one server at a time owns a project's data directory.
+		ctr = ctr.WithMountedCache(pgdata, dag.CacheVolume(m.volume("postgres-"+o.Version)),
+			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
+	}
 	if o.Init != nil {
 		ctr = ctr.WithMountedDirectory("/docker-entrypoint-initdb.d", o.Init)
 	}

@@ -429,7 +429,7 @@ build_standins() {
   step "stand-in images: build what is missing and publish to 127.0.0.1:$KIT_REGISTRY_PORT (about 1 min an image when cold)" \
     "$LOG_DIR/images.log" builder standins --images "$KIT_SRC/images.json" --kit "$KIT_SRC" \
     --rootfs "$ROOTFS" --npm-dir "$KIT_DIR/downloads/npm" --registry "127.0.0.1:$KIT_REGISTRY_PORT" \
-    --summary "$RUN_DIR/standins.txt"
+    --summary "$RUN_DIR/standins.txt" --dir "goroot=$(GOTOOLCHAIN="go$SDK_GO_VERSION" go env GOROOT)"
   sed 's/^/    /' "$RUN_DIR/standins.txt" >&2
 }
 

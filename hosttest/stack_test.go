@@ -13,11 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,37 +31,6 @@ const (
 	frontendPort = 25003
 	project      = "hosttest"
 )
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-// dagger runs the CLI from the repository's root and returns its stdout.
-func dagger(t *testing.T, ctx context.Context, args ...string) string {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, "dagger", args...)
-	cmd.Dir = repoRoot(t)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("dagger %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 40))
-	}
-	return string(out)
-}
-
-func tail(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
-}
 
 // urls asks the module for the stack's host URLs, with the project's passwords.
 func urls(t *testing.T, ctx context.Context) map[string]string {
@@ -87,76 +52,13 @@ func urls(t *testing.T, ctx context.Context) map[string]string {
 	return vars
 }
 
-// up starts `dagger call stack ... up --ports ...` as a user would, and
-// returns a function that stops it with Ctrl-C and waits for it to exit.
-func up(t *testing.T) (stop func()) {
-	t.Helper()
-	ports := fmt.Sprintf("%d:5432,%d:6379,%d:8000,%d:3000", pgPort, redisPort, backendPort, frontendPort)
-	cmd := exec.Command("dagger", "call", "--project="+project, "stack", "--src=examples/commandcenter",
-		"up", "--ports", ports)
-	cmd.Dir = repoRoot(t)
-	logFile, err := os.CreateTemp("", "hosttest-up-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var stopped bool
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			t.Errorf("dagger up did not exit within 60s of Ctrl-C")
-		}
-		logFile.Close()
-		os.Remove(logFile.Name())
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			data, _ := os.ReadFile(logFile.Name())
-			t.Logf("end of the up command's output:\n%s", tail(string(data), 60))
-		}
-		stop()
-	})
-	return stop
-}
-
-// waitFor retries check until it passes or the deadline comes.
-func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready after %s: %v", what, timeout, err)
-}
-
 func TestReadmeStackUpForwardsHostPorts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	for _, port := range []int{pgPort, redisPort, backendPort, frontendPort} {
-		if !portFree(port) {
-			t.Fatalf("host port %d is taken before the test starts: stop what listens there", port)
-		}
-	}
+	requireFree(t, pgPort, redisPort, backendPort, frontendPort)
 	env := urls(t, ctx)
-	stop := up(t)
+	ports := fmt.Sprintf("%d:5432,%d:6379,%d:8000,%d:3000", pgPort, redisPort, backendPort, frontendPort)
+	up := startUp(t, nil, "call", "--project="+project, "stack", "--src=examples/commandcenter", "up", "--ports", ports)
 
 	// The first run builds images; later runs are up in seconds.
 	httpc := &http.Client{Timeout: 10 * time.Second}
@@ -227,15 +129,8 @@ func TestReadmeStackUpForwardsHostPorts(t *testing.T) {
 
 	pg.Close(ctx)
 	rdb.Close()
-	stop()
-	for _, port := range []int{pgPort, redisPort, backendPort, frontendPort} {
-		waitFor(t, fmt.Sprintf("release of host port %d", port), 30*time.Second, func() error {
-			if !portFree(port) {
-				return fmt.Errorf("port %d still taken", port)
-			}
-			return nil
-		})
-	}
+	_ = up.stop(syscall.SIGINT)
+	waitReleased(t, pgPort, redisPort, backendPort, frontendPort)
 }
 
 func getHealth(c *http.Client, url string) error {
@@ -252,14 +147,4 @@ func getHealth(c *http.Client, url string) error {
 		return fmt.Errorf("%s: %d %v", url, res.StatusCode, report)
 	}
 	return nil
-}
-
-// portFree says whether nothing listens on 127.0.0.1:port.
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
 }

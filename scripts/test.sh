@@ -16,8 +16,11 @@ go test -count=1 ./internal/spec/...
 section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"
 (cd enginekit && go test -count=1 -v -timeout 20m ./smoke/)
 
-section "module tests: each service checked by a real client (dagger call -m tests all)"
-dagger --progress="$PROGRESS" call -m tests all
+section "repository CI: lint, module tests, examples (dagger -m .dagger call check)"
+dagger --progress="$PROGRESS" -m .dagger call check
+
+section "a project's tests against the stack, as the README's CI snippet runs them"
+dagger --progress="$PROGRESS" call test --src=examples/commandcenter
 
 section "host tests: the README's stack up --ports, reached from the host"
 (cd hosttest && go test -count=1 -v -timeout 30m ./...)

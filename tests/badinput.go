@@ -16,45 +16,60 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 	badRequirements := m.Example.WithNewFile("backend/requirements.txt", "fastapi\nthis is not a requirement\n")
 	noDevScript := m.Example.WithNewFile("frontend/package.json", `{"name": "x", "scripts": {"build": "vite build"}}`)
 	cc := project("bad-input")
+	brokenLock := m.Example.WithNewFile("frontend/package-lock.json", `{"name": "broken", "lockfileVersion": 3, "packages": {"": {"dependencies": {"no-such-package-commandcenter": "9.9.9"}}}}`)
 	cases := []struct {
-		name string
-		svc  func() *dagger.Service
-		want []string
+		name  string
+		svc   func() *dagger.Service
+		want  []string
+		start bool // the problem shows only when the service starts
 	}{
 		{"unknown postgres version", func() *dagger.Service {
 			return cc.Postgres(dagger.CommandcenterPostgresOpts{Version: "9"})
-		}, []string{`version "9"`, "--postgres-version", "15, 16, 17"}},
+		}, []string{`version "9"`, "--postgres-version", "15, 16, 17"}, false},
 		{"unknown redis version", func() *dagger.Service {
 			return cc.Redis(dagger.CommandcenterRedisOpts{Version: "5"})
-		}, []string{`version "5"`, "--redis-version"}},
+		}, []string{`version "5"`, "--redis-version"}, false},
 		{"missing backend folder", func() *dagger.Service {
 			return cc.Backend(noBackend)
-		}, []string{`no folder "backend"`, "--backend-dir"}},
+		}, []string{`no folder "backend"`, "--backend-dir"}, false},
 		{"missing requirements.txt", func() *dagger.Service {
 			return cc.Backend(noRequirements)
-		}, []string{"no requirements.txt", "--backend-dir"}},
+		}, []string{"no requirements.txt", "--backend-dir"}, false},
 		{"malformed requirements line", func() *dagger.Service {
 			return cc.Backend(badRequirements)
-		}, []string{"line 2", "this is not a requirement"}},
+		}, []string{"line 2", "this is not a requirement"}, false},
 		{"no dev script", func() *dagger.Service {
 			return cc.Frontend(noDevScript)
-		}, []string{`no "dev" script`, "--frontend-command"}},
+		}, []string{`no "dev" script`, "--frontend-command"}, false},
 		{"duplicate ports", func() *dagger.Service {
 			return cc.Stack(m.Example, dagger.CommandcenterStackOpts{BackendPort: 3000})
-		}, []string{"same port", "--backend-port and --frontend-port are all 3000"}},
+		}, []string{"same port", "--backend-port and --frontend-port are all 3000"}, false},
 		{"port out of range", func() *dagger.Service {
 			return cc.Backend(m.Example, dagger.CommandcenterBackendOpts{Port: 70000})
-		}, []string{"out of range", "--backend-port"}},
+		}, []string{"out of range", "--backend-port"}, false},
 		{"bad app reference", func() *dagger.Service {
 			return cc.Backend(m.Example, dagger.CommandcenterBackendOpts{App: "main"})
-		}, []string{"--app", "MODULE:ATTRIBUTE"}},
+		}, []string{"--app", "MODULE:ATTRIBUTE"}, false},
 		{"frontend folder outside src", func() *dagger.Service {
 			return cc.Frontend(m.Example, dagger.CommandcenterFrontendOpts{Dir: "../elsewhere"})
-		}, []string{"--frontend-dir"}},
+		}, []string{"--frontend-dir"}, false},
+		{"backend that crashes at start", func() *dagger.Service {
+			return cc.Backend(m.Example, dagger.CommandcenterBackendOpts{
+				Prestart: "echo 'migration failed: no such table' >&2; exit 3",
+			})
+		}, []string{"exit code: 3"}, true},
+		{"frontend whose install fails", func() *dagger.Service {
+			return cc.Frontend(brokenLock)
+		}, []string{"`npm ci --no-audit --no-fund` failed", "are in sync", "fix frontend/package.json or its lock file"}, false},
 	}
 	var failures []string
 	for _, c := range cases {
-		_, err := c.svc().Endpoint(ctx)
+		var err error
+		if c.start {
+			_, err = c.svc().Start(ctx)
+		} else {
+			_, err = c.svc().Endpoint(ctx)
+		}
 		if err == nil {
 			failures = append(failures, c.name+": no error")
 			continue

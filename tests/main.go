@@ -38,14 +38,16 @@ func New(
 // All runs every test concurrently and reports each one that failed.
 func (m *Tests) All(ctx context.Context) error {
 	tests := map[string]func(context.Context) error{
-		"PostgresAcceptsPassword":      m.PostgresAcceptsPassword,
-		"PostgresRunsInitScripts":      m.PostgresRunsInitScripts,
-		"RedisRequiresPassword":        m.RedisRequiresPassword,
-		"BackendReportsBothHealthy":    m.BackendReportsBothHealthy,
-		"FrontendServesPageAndApi":     m.FrontendServesPageAndApi,
-		"StackForwardsAllFourPorts":    m.StackForwardsAllFourPorts,
-		"BadInputFailsBeforeStarting":  m.BadInputFailsBeforeStarting,
-		"ProjectsHaveTheirOwnPassword": m.ProjectsHaveTheirOwnPassword,
+		"PostgresAcceptsPassword":        m.PostgresAcceptsPassword,
+		"PostgresRunsInitScripts":        m.PostgresRunsInitScripts,
+		"RedisRequiresPassword":          m.RedisRequiresPassword,
+		"BackendReportsBothHealthy":      m.BackendReportsBothHealthy,
+		"FrontendServesPageAndApi":       m.FrontendServesPageAndApi,
+		"StackForwardsAllFourPorts":      m.StackForwardsAllFourPorts,
+		"BadInputFailsBeforeStarting":    m.BadInputFailsBeforeStarting,
+		"ProjectsHaveTheirOwnPassword":   m.ProjectsHaveTheirOwnPassword,
+		"TestReportsPassingSuites":       m.TestReportsPassingSuites,
+		"TestFailureNamesTheFailingTest": m.TestFailureNamesTheFailingTest,
 	}
 	var (
 		mu     sync.Mutex

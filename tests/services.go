@@ -21,11 +21,26 @@ func project(name string) *dagger.Commandcenter {
 	return dag.Commandcenter(dagger.CommandcenterOpts{Project: "test-" + name})
 }
 
+// emptyProject is the test's own project with its data wiped first: a
+// database is created with the password of its first start, and each run of
+// the tests has passwords of its own.
+func emptyProject(ctx context.Context, name string) (*dagger.Commandcenter, error) {
+	cc := project(name)
+	if _, err := cc.Wipe(ctx, "test-"+name); err != nil {
+		return nil, err
+	}
+	return cc, nil
+}
+
 // PostgresAcceptsPassword: psql logs in with the password and runs a query;
 // a wrong password is refused.
 func (m *Tests) PostgresAcceptsPassword(ctx context.Context) error {
 	pw := secret("pg-accepts")
-	svc := project("pg-accepts").Postgres(dagger.CommandcenterPostgresOpts{Password: pw})
+	cc, err := emptyProject(ctx, "pg-accepts")
+	if err != nil {
+		return err
+	}
+	svc := cc.Postgres(dagger.CommandcenterPostgresOpts{Password: pw})
 	if err := expectOutput(ctx, psql(svc, pw, 5432, "select 40 + 2"), 0, "42"); err != nil {
 		return fmt.Errorf("right password: %w", err)
 	}
@@ -42,9 +57,12 @@ func (m *Tests) PostgresRunsInitScripts(ctx context.Context) error {
 	table := fmt.Sprintf("seeded_%d", time.Now().UnixNano())
 	scripts := dag.Directory().WithNewFile("01-seed.sql",
 		fmt.Sprintf("CREATE TABLE %s (n int); INSERT INTO %s VALUES (7);", table, table))
-	// A fresh project name: init scripts run only on an empty database.
-	proj := dag.Commandcenter(dagger.CommandcenterOpts{Project: fmt.Sprintf("test-pg-init-%d", time.Now().UnixNano())})
-	svc := proj.Postgres(dagger.CommandcenterPostgresOpts{Password: pw, InitScripts: scripts})
+	// Init scripts run only on an empty database.
+	cc, err := emptyProject(ctx, "pg-init")
+	if err != nil {
+		return err
+	}
+	svc := cc.Postgres(dagger.CommandcenterPostgresOpts{Password: pw, InitScripts: scripts})
 	return expectOutput(ctx, psql(svc, pw, 5432, "select n from "+table), 0, "7")
 }
 
@@ -86,7 +104,11 @@ func (m *Tests) FrontendServesPageAndApi(ctx context.Context) error {
 // Redis on 6379, the backend on 8000 and the frontend on 3000.
 func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
 	pgPW, rdPW := secret("stack-pg"), secret("stack-redis")
-	stack := project("stack").Stack(m.Example, dagger.CommandcenterStackOpts{
+	cc, err := emptyProject(ctx, "stack")
+	if err != nil {
+		return err
+	}
+	stack := cc.Stack(m.Example, dagger.CommandcenterStackOpts{
 		PostgresPassword: pgPW, RedisPassword: rdPW,
 	})
 	checks := map[string]func() error{

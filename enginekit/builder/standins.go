@@ -41,6 +41,9 @@ type Image struct {
 	Npm []string `json:"npm"`
 	// Files are copied from the kit's folder into the image.
 	Files []File `json:"files"`
+	// Dirs are folders of the machine the kit names (with --dir NAME=PATH)
+	// copied into the image, such as a Go toolchain.
+	Dirs []Dir `json:"dirs"`
 	// Run are shell commands run after the packages are installed.
 	Run []string `json:"run"`
 	// Env are the image's environment variables, "KEY=VALUE".
@@ -57,6 +60,12 @@ type File struct {
 	Dest string `json:"dest"`
 	// Mode is octal, "0755" by default.
 	Mode string `json:"mode"`
+}
+
+// Dir is a folder of the machine, named by the kit, copied into an image.
+type Dir struct {
+	From string `json:"from"`
+	Dest string `json:"dest"`
 }
 
 var (
@@ -171,10 +180,18 @@ func runListNpm(args []string) error {
 
 // specHash identifies everything an image is built from: its entry in the
 // list and the content of the kit files it copies.
-func specHash(img Image, kitDir string) (string, error) {
+func specHash(img Image, kitDir string, dirs map[string]string) (string, error) {
 	h := sha256.New()
 	if err := json.NewEncoder(h).Encode(img); err != nil {
 		return "", err
+	}
+	for _, d := range img.Dirs {
+		path, ok := dirs[d.From]
+		if !ok {
+			return "", fmt.Errorf("image %q: folder %q is not given to the builder (--dir %s=PATH)", img.Name, d.From, d.From)
+		}
+		// The path names what is in it (a toolchain's folder names its version).
+		fmt.Fprintf(h, "dir %s=%s\n", d.From, path)
 	}
 	for _, f := range img.Files {
 		data, err := os.ReadFile(filepath.Join(kitDir, f.Src))
@@ -188,6 +205,7 @@ func specHash(img Image, kitDir string) (string, error) {
 
 type standinOpts struct {
 	kitDir, rootfs, npmDir, registry string
+	dirs                             map[string]string
 }
 
 func runStandins(ctx context.Context, args []string) error {
@@ -199,6 +217,15 @@ func runStandins(ctx context.Context, args []string) error {
 	fs.StringVar(&o.npmDir, "npm-dir", "", "folder with the npm tarballs the list names")
 	fs.StringVar(&o.registry, "registry", "", "registry to publish to (host:port)")
 	summary := fs.String("summary", "", "file to write one line an image to")
+	o.dirs = map[string]string{}
+	fs.Func("dir", "NAME=PATH: a folder of the machine that images.json names as NAME (repeatable)", func(v string) error {
+		name, path, ok := strings.Cut(v, "=")
+		if !ok || name == "" || path == "" {
+			return fmt.Errorf("--dir takes NAME=PATH, not %q", v)
+		}
+		o.dirs[name] = path
+		return nil
+	})
 	if err := parse(fs, args, "images", "kit", "rootfs", "npm-dir", "registry", "summary"); err != nil {
 		return err
 	}
@@ -242,7 +269,7 @@ func runStandins(ctx context.Context, args []string) error {
 // standin builds one image unless every tag of it in the registry already
 // carries the same spec hash, and publishes it under each of its tags.
 func standin(ctx context.Context, client *dagger.Client, img Image, o standinOpts) (string, error) {
-	hash, err := specHash(img, o.kitDir)
+	hash, err := specHash(img, o.kitDir, o.dirs)
 	if err != nil {
 		return "", err
 	}
@@ -278,6 +305,9 @@ func standin(ctx context.Context, client *dagger.Client, img Image, o standinOpt
 		mode, _ := fileMode(f)
 		ctr = ctr.WithFile(f.Dest, client.Host().File(filepath.Join(o.kitDir, f.Src)),
 			dagger.ContainerWithFileOpts{Permissions: mode})
+	}
+	for _, d := range img.Dirs {
+		ctr = ctr.WithDirectory(d.Dest, client.Host().Directory(o.dirs[d.From]))
 	}
 	if len(img.Run) > 0 {
 		var script []string

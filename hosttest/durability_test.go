@@ -1,0 +1,193 @@
+package hosttest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	cycles          = 20
+	rowsPerCycle    = 5
+	durablePgPort   = 25010
+	durableRedis    = 25011
+	durableProject  = "hosttest-durable"
+	durablePassword = "hosttest-durable-password-4f1c9"
+)
+
+var durableEnv = []string{"HOSTTEST_PASSWORD=" + durablePassword}
+
+func upPostgres(t *testing.T, project string, port int) *upProc {
+	return startUp(t, durableEnv, "call", "--project="+project, "postgres", "--password=env:HOSTTEST_PASSWORD",
+		"up", "--ports", fmt.Sprintf("%d:5432", port))
+}
+
+func upRedis(t *testing.T, project string, port int) *upProc {
+	return startUp(t, durableEnv, "call", "--project="+project, "redis", "--persist", "--password=env:HOSTTEST_PASSWORD",
+		"up", "--ports", fmt.Sprintf("%d:6379", port))
+}
+
+func connectPostgres(t *testing.T, ctx context.Context, port int) *pgx.Conn {
+	t.Helper()
+	var conn *pgx.Conn
+	waitFor(t, fmt.Sprintf("postgres on 127.0.0.1:%d", port), 5*time.Minute, func() (err error) {
+		conn, err = pgx.Connect(ctx, fmt.Sprintf("postgresql://commandcenter:%s@127.0.0.1:%d/commandcenter?connect_timeout=5", durablePassword, port))
+		if err == nil {
+			_, err = conn.Exec(ctx, "SELECT 1")
+		}
+		return err
+	})
+	return conn
+}
+
+func connectRedis(t *testing.T, ctx context.Context, port int) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: durablePassword})
+	waitFor(t, fmt.Sprintf("redis on 127.0.0.1:%d", port), 5*time.Minute, func() error {
+		return rdb.Ping(ctx).Err()
+	})
+	return rdb
+}
+
+// TestPostgresRowsSurviveTwentyRestarts writes rows through the forwarded
+// port, stops `up`, starts it again, and checks every row of every cycle.
+func TestPostgresRowsSurviveTwentyRestarts(t *testing.T) {
+	ctx := context.Background()
+	requireFree(t, durablePgPort)
+	table := fmt.Sprintf("cycles_%d", time.Now().UnixNano())
+	for cycle := 0; cycle < cycles; cycle++ {
+		up := upPostgres(t, durableProject, durablePgPort)
+		conn := connectPostgres(t, ctx, durablePgPort)
+		if _, err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (cycle int, n int)"); err != nil {
+			t.Fatal(err)
+		}
+		var have int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&have); err != nil {
+			t.Fatal(err)
+		}
+		if want := cycle * rowsPerCycle; have != want {
+			t.Fatalf("cycle %d: %d rows after the restart, want %d: rows were lost", cycle, have, want)
+		}
+		for n := 0; n < rowsPerCycle; n++ {
+			if _, err := conn.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2)", cycle, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn.Close(ctx)
+		_ = up.stop(syscall.SIGINT)
+		waitReleased(t, durablePgPort)
+	}
+	// And after the last stop.
+	up := upPostgres(t, durableProject, durablePgPort)
+	conn := connectPostgres(t, ctx, durablePgPort)
+	defer conn.Close(ctx)
+	var have int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&have); err != nil {
+		t.Fatal(err)
+	}
+	if have != cycles*rowsPerCycle {
+		t.Fatalf("%d rows after %d restarts, want %d", have, cycles, cycles*rowsPerCycle)
+	}
+	_, _ = conn.Exec(ctx, "DROP TABLE "+table)
+	_ = up.stop(syscall.SIGINT)
+	waitReleased(t, durablePgPort)
+}
+
+// TestRedisKeysSurviveTwentyRestarts does the same with Redis keys, with
+// persistence on.
+func TestRedisKeysSurviveTwentyRestarts(t *testing.T) {
+	ctx := context.Background()
+	requireFree(t, durableRedis)
+	prefix := fmt.Sprintf("cycles:%d", time.Now().UnixNano())
+	for cycle := 0; cycle <= cycles; cycle++ {
+		up := upRedis(t, durableProject, durableRedis)
+		rdb := connectRedis(t, ctx, durableRedis)
+		keys, err := rdb.Keys(ctx, prefix+":*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := cycle * rowsPerCycle; len(keys) != want {
+			t.Fatalf("cycle %d: %d keys after the restart, want %d: keys were lost", cycle, len(keys), want)
+		}
+		if cycle < cycles {
+			for n := 0; n < rowsPerCycle; n++ {
+				if err := rdb.Set(ctx, fmt.Sprintf("%s:%d:%d", prefix, cycle, n), "v", 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		} else {
+			rdb.Del(ctx, keys...)
+		}
+		rdb.Close()
+		_ = up.stop(syscall.SIGINT)
+		waitReleased(t, durableRedis)
+	}
+}
+
+// TestKilledUpLosesNoCommittedRow kills the `up` process (SIGKILL) in the
+// middle of a burst of writes and checks every committed row afterwards.
+func TestKilledUpLosesNoCommittedRow(t *testing.T) {
+	ctx := context.Background()
+	requireFree(t, durablePgPort)
+	table := fmt.Sprintf("burst_%d", time.Now().UnixNano())
+	up := upPostgres(t, durableProject, durablePgPort)
+	conn := connectPostgres(t, ctx, durablePgPort)
+	if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu        sync.Mutex
+		committed []int
+		wg        sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for id := 0; ; id++ {
+			if _, err := conn.Exec(ctx, "INSERT INTO "+table+" VALUES ($1)", id); err != nil {
+				return // the server went away mid-burst
+			}
+			mu.Lock()
+			committed = append(committed, id)
+			mu.Unlock()
+		}
+	}()
+	waitFor(t, "a burst of 200 committed rows", time.Minute, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(committed) < 200 {
+			return fmt.Errorf("%d so far", len(committed))
+		}
+		return nil
+	})
+	_ = up.stop(syscall.SIGKILL)
+	wg.Wait()
+	waitReleased(t, durablePgPort)
+
+	up = upPostgres(t, durableProject, durablePgPort)
+	conn = connectPostgres(t, ctx, durablePgPort)
+	defer conn.Close(ctx)
+	var have, missing int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&have); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range committed {
+		var one int
+		if err := conn.QueryRow(ctx, "SELECT 1 FROM "+table+" WHERE id = $1", id).Scan(&one); err != nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d committed rows are gone after the up process was killed", missing, len(committed))
+	}
+	t.Logf("%d rows committed before SIGKILL, all %d there after the restart (%d in the table)", len(committed), len(committed), have)
+	_, _ = conn.Exec(ctx, "DROP TABLE "+table)
+	_ = up.stop(syscall.SIGINT)
+	waitReleased(t, durablePgPort)
+}

@@ -1,0 +1,117 @@
+package hosttest
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestTwoProjectsSideBySide runs two projects' stacks at once on two blocks
+// of host ports: each sees only its own data, and stopping one leaves the
+// other serving.
+func TestTwoProjectsSideBySide(t *testing.T) {
+	ctx := context.Background()
+	const portA, portB = 25020, 25021
+	requireFree(t, portA, portB)
+	upA := upPostgres(t, "hosttest-iso-a", portA)
+	upB := upPostgres(t, "hosttest-iso-b", portB)
+	connA := connectPostgres(t, ctx, portA)
+	defer connA.Close(ctx)
+	connB := connectPostgres(t, ctx, portB)
+	defer connB.Close(ctx)
+
+	table := fmt.Sprintf("iso_%d", time.Now().UnixNano())
+	markers := map[int]string{portA: "project a", portB: "project b"}
+	for port, conn := range map[int]*pgx.Conn{portA: connA, portB: connB} {
+		if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (marker text)"); err != nil {
+			t.Fatalf("port %d: %v", port, err)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO "+table+" VALUES ($1)", markers[port]); err != nil {
+			t.Fatalf("port %d: %v", port, err)
+		}
+	}
+	for port, conn := range map[int]*pgx.Conn{portA: connA, portB: connB} {
+		var seen []string
+		rows, err := conn.Query(ctx, "SELECT marker FROM "+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var m string
+			_ = rows.Scan(&m)
+			seen = append(seen, m)
+		}
+		rows.Close()
+		if len(seen) != 1 || seen[0] != markers[port] {
+			t.Fatalf("the project on port %d sees %q, want only %q", port, seen, markers[port])
+		}
+	}
+
+	connA.Close(ctx)
+	_ = upA.stop(syscall.SIGINT)
+	waitReleased(t, portA)
+	var marker string
+	if err := connB.QueryRow(ctx, "SELECT marker FROM "+table).Scan(&marker); err != nil || marker != "project b" {
+		t.Fatalf("project b after project a stopped: %q, %v", marker, err)
+	}
+	_, _ = connB.Exec(ctx, "DROP TABLE "+table)
+	connB.Close(ctx)
+	_ = upB.stop(syscall.SIGINT)
+	waitReleased(t, portB)
+
+	upA = upPostgres(t, "hosttest-iso-a", portA)
+	connA = connectPostgres(t, ctx, portA)
+	_, _ = connA.Exec(ctx, "DROP TABLE "+table)
+	connA.Close(ctx)
+	_ = upA.stop(syscall.SIGINT)
+	waitReleased(t, portA)
+}
+
+// TestPasswordsStayOutOfTheOutput runs the stack with passwords of its own
+// and a prestart command that prints its environment and fails, with the
+// CLI's plain progress and debug logs captured: the passwords appear nowhere.
+func TestPasswordsStayOutOfTheOutput(t *testing.T) {
+	const pgPassword, redisPassword = "pg-secret-7c1e0d9a", "redis-secret-52b8f4e6"
+	requireFree(t, 25030)
+	cmd := exec.Command("dagger", "--progress=plain", "--debug", "call", "--project=hosttest-secrets",
+		"stack", "--src=examples/commandcenter",
+		"--postgres-password=env:HOSTTEST_PG", "--redis-password=env:HOSTTEST_REDIS",
+		"--prestart=env; echo \"url: $DATABASE_URL\"; exit 3",
+		"up", "--ports", "25030:8000")
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(cmd.Environ(), "HOSTTEST_PG="+pgPassword, "HOSTTEST_REDIS="+redisPassword)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() {
+		out, err = cmd.CombinedOutput()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("the stack with a failing prestart did not fail within 10 minutes")
+	}
+	text := string(out)
+	if err == nil {
+		t.Fatalf("up succeeded with a prestart that exits 3:\n%s", tail(text, 30))
+	}
+	if !strings.Contains(text, "DATABASE_URL=") || !strings.Contains(text, "exit code: 3") && !strings.Contains(text, "exit code 3") {
+		t.Fatalf("the output does not show the failing prestart's environment and exit code:\n%s", tail(text, 60))
+	}
+	for _, secret := range []string{pgPassword, redisPassword} {
+		if strings.Contains(text, secret) {
+			i := strings.Index(text, secret)
+			t.Fatalf("a password is in the CLI's output: ...%s...", text[max(0, i-200):min(len(text), i+50)])
+		}
+	}
+	waitReleased(t, 25030)
+}

@@ -1,0 +1,168 @@
+package hosttest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// upProc is a `dagger call ... up --ports ...` running as a user runs it.
+type upProc struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	done chan error
+	log  *syncBuffer
+	once sync.Once
+	err  error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// startUp runs `dagger ARGS...` from the repository's root, with extra
+// environment variables, in a process group of its own.
+func startUp(t *testing.T, env []string, args ...string) *upProc {
+	t.Helper()
+	p := &upProc{t: t, done: make(chan error, 1), log: &syncBuffer{}}
+	p.cmd = exec.Command("dagger", args...)
+	p.cmd.Dir = repoRoot(t)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("end of `dagger %s` output:\n%s", strings.Join(args, " "), tail(p.log.String(), 40))
+		}
+		p.stop(syscall.SIGKILL)
+	})
+	return p
+}
+
+// stop sends sig to the CLI's process group and waits for it to exit.
+func (p *upProc) stop(sig syscall.Signal) error {
+	p.once.Do(func() {
+		_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+		select {
+		case p.err = <-p.done:
+		case <-time.After(60 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			p.err = <-p.done
+			p.t.Errorf("dagger did not exit within 60s of %s", sig)
+		}
+	})
+	return p.err
+}
+
+// exited says whether the CLI has exited on its own, and how.
+func (p *upProc) exited(timeout time.Duration) (bool, error) {
+	select {
+	case err := <-p.done:
+		p.once.Do(func() { p.err = err })
+		return true, err
+	case <-time.After(timeout):
+		return false, nil
+	}
+}
+
+// dagger runs the CLI from the repository's root and returns its stdout.
+func dagger(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "dagger", args...)
+	cmd.Dir = repoRoot(t)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dagger %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 40))
+	}
+	return string(out)
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// waitFor retries check until it passes or the deadline comes.
+func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after %s: %v", what, timeout, err)
+}
+
+// portFree says whether nothing listens on 127.0.0.1:port.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+func requireFree(t *testing.T, ports ...int) {
+	t.Helper()
+	for _, port := range ports {
+		if !portFree(port) {
+			t.Fatalf("host port %d is taken before the test starts: stop what listens there", port)
+		}
+	}
+}
+
+func waitReleased(t *testing.T, ports ...int) {
+	t.Helper()
+	for _, port := range ports {
+		waitFor(t, fmt.Sprintf("release of host port %d", port), 30*time.Second, func() error {
+			if !portFree(port) {
+				return fmt.Errorf("port %d still taken", port)
+			}
+			return nil
+		})
+	}
+}
