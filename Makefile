@@ -5,11 +5,13 @@
 #   make engine        build and start the offline engine kit (no-op with Docker)
 #   make engine-stop   stop the kit's engine, dnsmasq and registry
 #   make engine-status what the kit runs, and which versions
+#   make bench         start-up, rebuild and proxy benchmarks -> bench/results.md
+#   make load          load through the stack's ports        -> bench/load.md
 
 KIT := bash enginekit/kit.sh
 PORTS ?= 15000:5432,15001:6379,15002:8000,15003:3000
 
-.PHONY: engine engine-stop engine-status up test
+.PHONY: engine engine-stop engine-status up test bench load
 
 engine:
 	$(KIT) up
@@ -25,3 +27,9 @@ up: engine
 
 test: engine
 	bash scripts/test.sh
+
+bench: engine
+	bash scripts/measure.sh bench
+
+load: engine
+	bash scripts/measure.sh load

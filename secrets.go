@@ -49,3 +49,16 @@ cp "$f" /out/password`, name)
 	}
 	return dag.SetSecret(m.volume(name+"-password"), value), nil
 }
+
+// PostgresPassword returns the project's generated Postgres password, the
+// one postgres, backend and stack use when they are given none, so that a
+// module that binds the project's database can log in to it.
+func (m *Commandcenter) PostgresPassword(ctx context.Context) (*dagger.Secret, error) {
+	return m.generatedPassword(ctx, "postgres")
+}
+
+// RedisPassword returns the project's generated Redis password, the one
+// redis, backend and stack use when they are given none.
+func (m *Commandcenter) RedisPassword(ctx context.Context) (*dagger.Secret, error) {
+	return m.generatedPassword(ctx, "redis")
+}

@@ -27,11 +27,12 @@ func New(
 }
 
 // Commandcenter_Postgres binds the module's Postgres into a container of your
-// own, as "db", and runs SQL against it with psql.
+// own, as "db", and runs SQL against it with psql, logging in with the
+// project's generated password.
 func (m *Examples) Commandcenter_Postgres(ctx context.Context) (string, error) {
-	password := dag.SetSecret("examples-db-password", fmt.Sprintf("example-%d", time.Now().UnixNano()))
-	db := dag.Commandcenter(dagger.CommandcenterOpts{Project: "examples"}).
-		Postgres(dagger.CommandcenterPostgresOpts{Password: password})
+	project := dag.Commandcenter(dagger.CommandcenterOpts{Project: "examples"})
+	db := project.Postgres()
+	password := project.PostgresPassword()
 	return dag.Container().
 		From("postgres:17-trixie").
 		WithServiceBinding("db", db).

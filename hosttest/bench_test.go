@@ -1,0 +1,229 @@
+//go:build bench
+
+package hosttest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Runs of each measurement; the table gives medians.
+const (
+	warmRuns   = 5
+	coldRuns   = 2
+	changeRuns = 3
+)
+
+// TestBenchmarkStack measures how fast the example stack comes up (warm,
+// cold, after a one-file change), what the Stack's proxy costs, and the
+// memory of the running stack. Results: bench/results.md.
+func TestBenchmarkStack(t *testing.T) {
+	ports := stackPorts{25200, 25201, 25202, 25203}
+	requireFree(t, ports.pg, ports.redis, ports.backend, ports.frontend, 25210, 25211)
+	src := copyExample(t)
+	const project = "bench"
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\nMeasured by `make bench` (hosttest/bench_test.go) on %s.\n", machine())
+	fmt.Fprintf(&b, "Times run from the `dagger call stack ... up --ports ...` command to all four services answering on their host ports: Postgres runs a query, Redis answers PING, the backend's /health is ok, the frontend serves its page. Medians of the runs shown.\n\n")
+	fmt.Fprintf(&b, "| measurement | median | runs | target | dependencies reinstalled |\n| --- | --- | --- | --- | --- |\n")
+
+	// One run first, so that the measured runs start warm.
+	up, first := upStack(t, project, src, ports, "")
+	stopStack(t, up, ports)
+	t.Logf("first up: %s", first)
+
+	measure := func(name string, runs int, target string, change func(run int)) {
+		var times []time.Duration
+		var reinstalled []string
+		for run := 0; run < runs; run++ {
+			if change != nil {
+				change(run)
+			}
+			up, d := upStack(t, project, src, ports, "plain")
+			times = append(times, d)
+			reinstalled = append(reinstalled, installsIn(up.log.String()))
+			stopStack(t, up, ports)
+		}
+		t.Logf("%s: %v", name, times)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", name, secs(median(times)), joinDurations(times), target, strings.Join(unique(reinstalled), ", "))
+	}
+
+	measure("warm `up`, nothing changed", warmRuns, "at most 5 s", nil)
+	measure("one backend source file changed", changeRuns, "at most 10 s, nothing reinstalled", func(run int) {
+		appendLine(t, filepath.Join(src, "backend", "app", "main.py"), fmt.Sprintf("# bench change %d %d", run, time.Now().UnixNano()))
+	})
+	measure("one frontend source file changed", changeRuns, "at most 10 s, nothing reinstalled", func(run int) {
+		appendLine(t, filepath.Join(src, "frontend", "src", "format.js"), fmt.Sprintf("// bench change %d %d", run, time.Now().UnixNano()))
+	})
+	measure("requirements.txt changed", changeRuns, "(pip runs again)", func(run int) {
+		appendLine(t, filepath.Join(src, "backend", "requirements.txt"), fmt.Sprintf("# bench change %d %d", run, time.Now().UnixNano()))
+	})
+	measure("cold `up`: engine cache pruned, images in the mirror", coldRuns, "", func(int) {
+		pruneEngineCache(t)
+	})
+
+	// The proxy's cost: the same load through the Stack and through a lone
+	// service forwarded directly, in the same run.
+	direct := stackPorts{pg: 25210, redis: 25211}
+	up, _ = upStack(t, project, src, ports, "")
+	pgDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "postgres", "--password=env:BENCH_PG",
+		"up", "--ports", fmt.Sprintf("%d:5432", direct.pg))
+	rdDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "redis", "--password=env:BENCH_REDIS",
+		"up", "--ports", fmt.Sprintf("%d:6379", direct.redis))
+	waitFor(t, "direct redis", 5*time.Minute, func() error { return redisPing(direct.redis) })
+	waitFor(t, "direct postgres", 5*time.Minute, func() error { return pgPing(direct.pg) })
+
+	memory := stackMemory(t)
+	load := []string{"-S", "-c", "8", "-j", "2", "-T", "20"}
+	viaStack := pgbench(t, ports.pg, load...)
+	viaDirect := pgbench(t, direct.pg, load...)
+	rdStack := redisBench(t, ports.redis, "ping,set,get", 100000)
+	rdDirectRPS := redisBench(t, direct.redis, "ping,set,get", 100000)
+	_ = pgDirect.stop(syscall.SIGINT)
+	_ = rdDirect.stop(syscall.SIGINT)
+	stopStack(t, up, ports)
+
+	fmt.Fprintf(&b, "\n## The Stack's proxy\n\nThe same load through the Stack's forwarded port (nginx stream proxy in front of the service) and through a lone service forwarded directly, in the same run.\n\n")
+	fmt.Fprintf(&b, "| load | via the Stack | direct | Stack / direct | target |\n| --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&b, "| pgbench -S, 8 clients, 20 s: TPS | %.0f | %.0f | %.1f%% | at least 90%% |\n", viaStack.TPS, viaDirect.TPS, 100*viaStack.TPS/viaDirect.TPS)
+	fmt.Fprintf(&b, "| pgbench -S: average latency | %.3f ms | %.3f ms | +%.3f ms | at most +1 ms |\n", viaStack.LatencyMs, viaDirect.LatencyMs, viaStack.LatencyMs-viaDirect.LatencyMs)
+	for _, name := range []string{"PING_INLINE", "PING_MBULK", "SET", "GET"} {
+		if rdStack[name] == 0 || rdDirectRPS[name] == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "| redis-benchmark %s, 50 clients: requests/s | %.0f | %.0f | %.1f%% | |\n", name, rdStack[name], rdDirectRPS[name], 100*rdStack[name]/rdDirectRPS[name])
+	}
+	fmt.Fprintf(&b, "\n## Memory of the running stack\n\n%s\n", memory)
+	writeResults(t, "results.md", b.String())
+}
+
+// installsIn says which dependency installs ran in an `up` (plain progress
+// shows an install's output only when it runs, not when it is cached).
+func installsIn(log string) string {
+	var ran []string
+	if strings.Contains(log, "Requirement already satisfied") || strings.Contains(log, "Successfully installed") {
+		ran = append(ran, "pip")
+	}
+	if strings.Contains(log, "added ") && strings.Contains(log, " packages") {
+		ran = append(ran, "npm")
+	}
+	if len(ran) == 0 {
+		return "none"
+	}
+	return strings.Join(ran, "+")
+}
+
+func unique(xs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func joinDurations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, line); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pruneEngineCache drops the engine's build cache (the images stay in the mirror).
+func pruneEngineCache(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("dagger", "query")
+	cmd.Stdin = strings.NewReader("{ engine { localCache { prune } } }")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("prune the engine cache: %v\n%s", err, tail(string(out), 20))
+	}
+}
+
+// stackMemory sums the resident memory of the kit's engine and of every
+// process it runs (the stack's containers), from /proc.
+func stackMemory(t *testing.T) string {
+	t.Helper()
+	pidFile := filepath.Join(kitDir(), "run", "engine.pid")
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		return "Not measured: no engine of the kit's runs here (" + pidFile + ").\n"
+	}
+	engine, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 {
+			ppid, _ := strconv.Atoi(fields[1])
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var total, procs int
+	var walk func(int)
+	walk = func(pid int) {
+		procs++
+		total += rssKiB(pid)
+		for _, c := range children[pid] {
+			walk(c)
+		}
+	}
+	engineRSS := rssKiB(engine)
+	walk(engine)
+	return fmt.Sprintf("| what | resident memory |\n| --- | --- |\n| the engine process | %.0f MiB |\n| the engine and everything it runs (%d processes: the stack's containers, runc, dnsmasq) | %.0f MiB |\n",
+		float64(engineRSS)/1024, procs, float64(total)/1024)
+}
+
+func rssKiB(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				v, _ := strconv.Atoi(f[1])
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+func kitDir() string {
+	if d := os.Getenv("KIT_DIR"); d != "" {
+		return d
+	}
+	return "/var/lib/commandcenter-kit"
+}

@@ -1,0 +1,251 @@
+//go:build bench || load
+
+package hosttest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+)
+
+// Passwords of the measuring projects (their databases are made with them).
+const (
+	benchPgPassword    = "bench-pg-password-51d3"
+	benchRedisPassword = "bench-redis-password-8a2f"
+)
+
+var benchEnv = []string{"BENCH_PG=" + benchPgPassword, "BENCH_REDIS=" + benchRedisPassword}
+
+// stackPorts are the host ports a measured stack is forwarded to.
+type stackPorts struct{ pg, redis, backend, frontend int }
+
+func (p stackPorts) arg() string {
+	return fmt.Sprintf("%d:5432,%d:6379,%d:8000,%d:3000", p.pg, p.redis, p.backend, p.frontend)
+}
+
+// upStack starts `dagger call stack ... up` for project on src and waits
+// until all four services answer; it returns the process and the time from
+// the command's start to the last answer.
+func upStack(t *testing.T, project, src string, ports stackPorts, progress string) (*upProc, time.Duration) {
+	t.Helper()
+	args := []string{"call", "--project=" + project, "stack", "--src=" + src,
+		"--postgres-password=env:BENCH_PG", "--redis-password=env:BENCH_REDIS", "up", "--ports", ports.arg()}
+	if progress != "" {
+		args = append([]string{"--progress=" + progress}, args...)
+	}
+	start := time.Now()
+	up := startUp(t, benchEnv, args...)
+	waitStackReady(t, ports, 15*time.Minute)
+	return up, time.Since(start)
+}
+
+func pgPing(port int) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgresql://commandcenter:%s@127.0.0.1:%d/commandcenter?connect_timeout=2", benchPgPassword, port))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "SELECT 1")
+	return err
+}
+
+func redisPing(port int) error {
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: benchRedisPassword,
+		DialTimeout: 2 * time.Second, MaxRetries: -1})
+	defer rdb.Close()
+	return rdb.Ping(context.Background()).Err()
+}
+
+// waitStackReady polls until Postgres runs a query, Redis answers PING, the
+// backend's /health is ok and the frontend serves its page.
+func waitStackReady(t *testing.T, ports stackPorts, timeout time.Duration) {
+	t.Helper()
+	httpc := &http.Client{Timeout: 5 * time.Second}
+	ready := map[string]func() error{
+		"postgres": func() error { return pgPing(ports.pg) },
+		"redis":    func() error { return redisPing(ports.redis) },
+		"backend": func() error {
+			return getHealth(httpc, fmt.Sprintf("http://127.0.0.1:%d/health", ports.backend))
+		},
+		"frontend": func() error {
+			res, err := httpc.Get(fmt.Sprintf("http://127.0.0.1:%d/", ports.frontend))
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				return fmt.Errorf("frontend: %d", res.StatusCode)
+			}
+			return nil
+		},
+	}
+	deadline := time.Now().Add(timeout)
+	for name, check := range ready {
+		for {
+			err := check()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready after %s: %v", name, timeout, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+func stopStack(t *testing.T, up *upProc, ports stackPorts) {
+	t.Helper()
+	_ = up.stop(syscall.SIGINT)
+	waitReleased(t, ports.pg, ports.redis, ports.backend, ports.frontend)
+}
+
+// pgbenchPath is pgbench, from PGBENCH or PATH (scripts/measure.sh provides it).
+func pgbenchPath(t *testing.T) string {
+	if p := os.Getenv("PGBENCH"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("pgbench")
+	if err != nil {
+		t.Fatal("pgbench not found: run the measurements with scripts/measure.sh, which provides it")
+	}
+	return p
+}
+
+// pgbenchResult is what a pgbench run reports.
+type pgbenchResult struct {
+	TPS       float64
+	LatencyMs float64
+	Failed    int
+	Processed int
+}
+
+var (
+	tpsRe       = regexp.MustCompile(`tps = ([0-9.]+)`)
+	latencyRe   = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
+	failedRe    = regexp.MustCompile(`number of failed transactions: (\d+)`)
+	processedRe = regexp.MustCompile(`number of transactions actually processed: (\d+)`)
+)
+
+// pgbench initialises (once per port) and runs pgbench against 127.0.0.1:port.
+func pgbench(t *testing.T, port int, args ...string) pgbenchResult {
+	t.Helper()
+	env := append(os.Environ(), "PGPASSWORD="+benchPgPassword)
+	conn := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "commandcenter"}
+	init := exec.Command(pgbenchPath(t), append(append([]string{"-i", "-s", "10", "-q"}, conn...), "commandcenter")...)
+	init.Env = env
+	if out, err := init.CombinedOutput(); err != nil {
+		t.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	cmd := exec.Command(pgbenchPath(t), append(append(append([]string{}, args...), conn...), "commandcenter")...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgbench %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	text := string(out)
+	var r pgbenchResult
+	if m := tpsRe.FindStringSubmatch(text); m != nil {
+		r.TPS, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := latencyRe.FindStringSubmatch(text); m != nil {
+		r.LatencyMs, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := failedRe.FindStringSubmatch(text); m != nil {
+		r.Failed, _ = strconv.Atoi(m[1])
+	}
+	if m := processedRe.FindStringSubmatch(text); m != nil {
+		r.Processed, _ = strconv.Atoi(m[1])
+	}
+	if r.TPS == 0 || r.Processed == 0 {
+		t.Fatalf("pgbench printed no result:\n%s", text)
+	}
+	return r
+}
+
+// redisBench runs redis-benchmark against 127.0.0.1:port and returns
+// requests per second by test name.
+func redisBench(t *testing.T, port int, tests string, requests int) map[string]float64 {
+	t.Helper()
+	cmd := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-a", benchRedisPassword,
+		"-n", strconv.Itoa(requests), "-c", "50", "-t", tests, "--csv")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-benchmark: %v\n%s", err, out)
+	}
+	rps := map[string]float64{}
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Split(line, ",")
+		if len(fields) < 2 || !strings.HasPrefix(fields[0], `"`) || fields[0] == `"test"` {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Trim(fields[1], `"`), 64)
+		if err == nil {
+			rps[strings.Trim(fields[0], `"`)] = v
+		}
+	}
+	if len(rps) == 0 {
+		t.Fatalf("redis-benchmark printed no result:\n%s", out)
+	}
+	return rps
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// copyExample copies the example project to a folder of the test's own, so
+// that a measurement can change its files.
+func copyExample(t *testing.T) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "project")
+	cmd := exec.Command("cp", "-a", filepath.Join(repoRoot(t), "examples", "commandcenter"), dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("copy the example: %v\n%s", err, out)
+	}
+	_ = os.RemoveAll(filepath.Join(dst, "frontend", "node_modules"))
+	return dst
+}
+
+// writeResults writes a results file of the repository.
+func writeResults(t *testing.T, name, text string) {
+	t.Helper()
+	path := filepath.Join(repoRoot(t), "bench", name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("results written to bench/%s:\n%s", name, text)
+}
+
+func machine() string {
+	nproc, _ := exec.Command("nproc").Output()
+	version, _ := exec.Command("dagger", "version").Output()
+	return fmt.Sprintf("%s, %s cores, %s", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		strings.TrimSpace(string(nproc)), strings.TrimSpace(string(version)))
+}
