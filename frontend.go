@@ -69,9 +69,11 @@ func (m *Commandcenter) frontendContainer(ctx context.Context, src *dagger.Direc
 	}), nil
 }
 
-// frontendService runs the frontend bound to the backend as "backend".
+// frontendService runs the frontend bound to the backend as "backend"; or,
+// given the backend's session-wide hostname, reaches it there without a
+// binding, so that the two start at the same time.
 func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directory, o frontendOpts,
-	backend *dagger.Service, backendPort int,
+	backend *dagger.Service, backendHost string, backendPort int,
 ) (*dagger.Service, error) {
 	command, script := o.Command, ""
 	if len(command) == 0 {
@@ -81,9 +83,11 @@ func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directo
 	if err != nil {
 		return nil, err
 	}
+	if backendHost == "" {
+		ctr, backendHost = ctr.WithServiceBinding("backend", backend), "backend"
+	}
 	return ctr.
-		WithServiceBinding("backend", backend).
-		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://backend:%d", backendPort)).
+		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", backendHost, backendPort)).
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(o.Port)).
 		WithExposedPort(o.Port).
@@ -139,7 +143,7 @@ func (m *Commandcenter) Frontend(
 			return nil, err
 		}
 	}
-	return m.frontendService(ctx, src, o, backend, backendPort)
+	return m.frontendService(ctx, src, o, backend, "", backendPort)
 }
 
 func defaultBackend() backendOpts {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 
 	"dagger/commandcenter/internal/dagger"
@@ -111,7 +112,14 @@ func (m *Commandcenter) Stack(
 	if err != nil {
 		return nil, err
 	}
-	frontend, err := m.frontendService(ctx, src, feOpts, backend, backendPort)
+	// The frontend reaches the backend by a hostname of the session rather
+	// than a binding: a binding would hold the frontend back until the
+	// backend is up, and the dev server only needs the backend per request.
+	// Hostnames are short (sethostname takes at most 64 characters with the
+	// session's domain), and differ between projects.
+	backendHost := fmt.Sprintf("backend-%x", sha256.Sum256([]byte(m.Project)))[:18]
+	backend = backend.WithHostname(backendHost)
+	frontend, err := m.frontendService(ctx, src, feOpts, backend, backendHost, backendPort)
 	if err != nil {
 		return nil, err
 	}

@@ -84,8 +84,8 @@ func TestBenchmarkStack(t *testing.T) {
 	load := []string{"-S", "-c", "8", "-j", "2", "-T", "20"}
 	viaStack := pgbench(t, ports.pg, load...)
 	viaDirect := pgbench(t, direct.pg, load...)
-	rdStack := redisBench(t, ports.redis, "ping,set,get", 100000)
-	rdDirectRPS := redisBench(t, direct.redis, "ping,set,get", 100000)
+	rdStack := redisBench(t, ports.redis, "ping,set,get", 20000)
+	rdDirectRPS := redisBench(t, direct.redis, "ping,set,get", 20000)
 	_ = pgDirect.stop(syscall.SIGINT)
 	_ = rdDirect.stop(syscall.SIGINT)
 	stopStack(t, up, ports)

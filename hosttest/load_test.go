@@ -27,7 +27,7 @@ func TestLoadThroughStack(t *testing.T) {
 	if pg.Failed != 0 {
 		t.Errorf("pgbench: %d failed transactions", pg.Failed)
 	}
-	rd := redisBench(t, ports.redis, "ping,set,get,incr,lpush", 100000)
+	rd := redisBench(t, ports.redis, "ping,set,get,incr,lpush", 20000)
 	h := httpLoad(t, fmt.Sprintf("http://127.0.0.1:%d/health", ports.backend), 16, 30*time.Second)
 	if h.errors != 0 {
 		t.Errorf("HTTP /health: %d errors of %d requests (first: %s)", h.errors, h.requests, h.firstError)
@@ -46,7 +46,7 @@ func TestLoadThroughStack(t *testing.T) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(&b, "| redis-benchmark %s, 50 clients, 100000 requests, via 127.0.0.1:%d | %.0f requests/s | 0 (exit 0) |\n", name, ports.redis, rd[name])
+		fmt.Fprintf(&b, "| redis-benchmark %s, 50 clients, 20000 requests, via 127.0.0.1:%d | %.0f requests/s | 0 (exit 0) |\n", name, ports.redis, rd[name])
 	}
 	fmt.Fprintf(&b, "| HTTP GET /health (Postgres and Redis checked on each), 16 clients, 30 s, via 127.0.0.1:%d | %.0f requests/s, p50 %.1f ms, p99 %.1f ms, %d requests | %d |\n",
 		ports.backend, h.rps, h.p50, h.p99, h.requests, h.errors)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"dagger/tests/internal/dagger"
@@ -49,28 +48,20 @@ func (m *Tests) All(ctx context.Context) error {
 		"TestReportsPassingSuites":       m.TestReportsPassingSuites,
 		"TestFailureNamesTheFailingTest": m.TestFailureNamesTheFailingTest,
 	}
-	var (
-		mu     sync.Mutex
-		failed []error
-		wg     sync.WaitGroup
-	)
+	checks := map[string]func() error{}
 	for name, test := range tests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		checks[name] = func() error {
 			start := time.Now()
 			err := test(ctx)
-			mu.Lock()
-			defer mu.Unlock()
+			status := "ok  "
 			if err != nil {
-				failed = append(failed, fmt.Errorf("%s: %w", name, err))
-				fmt.Printf("FAIL %s (%s)\n", name, time.Since(start).Round(time.Second))
-			} else {
-				fmt.Printf("ok   %s (%s)\n", name, time.Since(start).Round(time.Second))
+				status = "FAIL"
 			}
-		}()
+			fmt.Printf("%s %s (%s)\n", status, name, time.Since(start).Round(time.Second))
+			return err
+		}
 	}
-	wg.Wait()
+	failed := runAll(checks)
 	fmt.Printf("%d passed, %d failed\n", len(tests)-len(failed), len(failed))
 	return errors.Join(failed...)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -117,7 +118,7 @@ func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
 		"8000 (backend)":  func() error { return checkHealth(ctx, stack, "stack", "http://stack:8000/health") },
 		"3000 (frontend)": func() error { return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health") },
 	}
-	return runAll(checks)
+	return errors.Join(runAll(checks)...)
 }
 
 // ProjectsHaveTheirOwnPassword: without a password, each project gets a
@@ -152,12 +153,13 @@ func firstLine(s string) string {
 	return line
 }
 
-// runAll runs checks at once and names each that failed.
-func runAll(checks map[string]func() error) error {
+// runAll runs checks at once and returns the error of each that failed,
+// named after it.
+func runAll(checks map[string]func() error) []error {
 	var (
-		mu   sync.Mutex
-		errs []string
-		wg   sync.WaitGroup
+		mu     sync.Mutex
+		failed []error
+		wg     sync.WaitGroup
 	)
 	for name, check := range checks {
 		wg.Add(1)
@@ -165,14 +167,11 @@ func runAll(checks map[string]func() error) error {
 			defer wg.Done()
 			if err := check(); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+				failed = append(failed, fmt.Errorf("%s: %w", name, err))
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return failed
 }
