@@ -3,6 +3,7 @@ package hosttest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -114,4 +115,29 @@ func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 		}
 	}
 	waitReleased(t, 25030)
+}
+
+// TestTakenHostPortFailsFast: `up --ports` on a host port another program
+// holds fails at once, naming the port, and starts nothing that stays.
+func TestTakenHostPortFailsFast(t *testing.T) {
+	const port = 25040
+	requireFree(t, port)
+	l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	up := startUp(t, durableEnv, "call", "--project=hosttest-porttaken", "redis", "--password=env:HOSTTEST_PASSWORD",
+		"up", "--ports", fmt.Sprintf("%d:6379", port))
+	exited, err := up.exited(2 * time.Minute)
+	if !exited {
+		t.Fatal("up on a taken host port was still running after 2 minutes")
+	}
+	if err == nil {
+		t.Fatal("up on a taken host port exited 0")
+	}
+	out := up.log.String()
+	if !strings.Contains(out, fmt.Sprintf(":%d: bind: address already in use", port)) {
+		t.Fatalf("the error does not name the taken port:\n%s", tail(out, 20))
+	}
 }
