@@ -108,21 +108,7 @@ func (m *Commandcenter) postgresService(ctx context.Context, o postgresOpts, per
 	}), nil
 }
 
-// databaseURL is the URL a client bound to the service as "postgres" uses.
+// databaseURL is the URL a client reaching the service at host:port uses.
 func (m *Commandcenter) databaseURL(ctx context.Context, o postgresOpts, host string, port int) (*dagger.Secret, error) {
-	password, err := m.passwordOr(ctx, o.Password, "postgres")
-	if err != nil {
-		return nil, err
-	}
-	plain, err := password.Plaintext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read the postgres password: %w", err)
-	}
-	u := url.URL{
-		Scheme: "postgresql",
-		User:   url.UserPassword(o.User, plain),
-		Host:   fmt.Sprintf("%s:%d", host, port),
-		Path:   "/" + o.Database,
-	}
-	return dag.SetSecret(m.volume(fmt.Sprintf("database-url-%s-%d", host, port)), u.String()), nil
+	return m.serviceURL(ctx, "postgres", o.Password, url.URL{Scheme: "postgresql", Path: "/" + o.Database}, o.User, host, port)
 }

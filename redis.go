@@ -76,21 +76,7 @@ func (m *Commandcenter) redis(ctx context.Context, o redisOpts) (*dagger.Service
 	}), nil
 }
 
-// redisURL is the URL a client bound to the service as "redis" uses.
+// redisURL is the URL a client reaching the service at host:port uses.
 func (m *Commandcenter) redisURL(ctx context.Context, o redisOpts, host string, port int) (*dagger.Secret, error) {
-	password, err := m.passwordOr(ctx, o.Password, "redis")
-	if err != nil {
-		return nil, err
-	}
-	plain, err := password.Plaintext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read the redis password: %w", err)
-	}
-	u := url.URL{
-		Scheme: "redis",
-		User:   url.UserPassword("default", plain),
-		Host:   fmt.Sprintf("%s:%d", host, port),
-		Path:   "/0",
-	}
-	return dag.SetSecret(m.volume(fmt.Sprintf("redis-url-%s-%d", host, port)), u.String()), nil
+	return m.serviceURL(ctx, "redis", o.Password, url.URL{Scheme: "redis", Path: "/0"}, "default", host, port)
 }

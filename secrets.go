@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"dagger/commandcenter/internal/dagger"
 )
@@ -61,4 +62,22 @@ func (m *Commandcenter) PostgresPassword(ctx context.Context) (*dagger.Secret, e
 // redis, backend and stack use when they are given none.
 func (m *Commandcenter) RedisPassword(ctx context.Context) (*dagger.Secret, error) {
 	return m.generatedPassword(ctx, "redis")
+}
+
+// serviceURL completes u with user, the service's password (given, or the
+// project's generated one) and host:port, and returns it as a secret.
+func (m *Commandcenter) serviceURL(ctx context.Context, service string, given *dagger.Secret, u url.URL,
+	user, host string, port int,
+) (*dagger.Secret, error) {
+	password, err := m.passwordOr(ctx, given, service)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := password.Plaintext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the %s password: %w", service, err)
+	}
+	u.User = url.UserPassword(user, plain)
+	u.Host = fmt.Sprintf("%s:%d", host, port)
+	return dag.SetSecret(m.volume(fmt.Sprintf("%s-url-%s-%d", service, host, port)), u.String()), nil
 }

@@ -75,7 +75,7 @@ func TestBenchmarkStack(t *testing.T) {
 	up, _ = upStack(t, project, src, ports, "")
 	pgDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "postgres", "--password=env:BENCH_PG",
 		"up", "--ports", fmt.Sprintf("%d:5432", direct.pg))
-	rdDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "redis", "--password=env:BENCH_REDIS",
+	rdDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "redis", "--persist", "--password=env:BENCH_REDIS",
 		"up", "--ports", fmt.Sprintf("%d:6379", direct.redis))
 	waitFor(t, "direct redis", 5*time.Minute, func() error { return redisPing(direct.redis) })
 	waitFor(t, "direct postgres", 5*time.Minute, func() error { return pgPing(direct.pg) })
@@ -90,7 +90,7 @@ func TestBenchmarkStack(t *testing.T) {
 	_ = rdDirect.stop(syscall.SIGINT)
 	stopStack(t, up, ports)
 
-	fmt.Fprintf(&b, "\n## The Stack's proxy\n\nThe same load through the Stack's forwarded port (nginx stream proxy in front of the service) and through a lone service forwarded directly, in the same run.\n\n")
+	fmt.Fprintf(&b, "\n## The Stack's proxy\n\nThe same load through the Stack's forwarded port (nginx stream proxy in front of the service) and through a lone service forwarded directly (Redis with --persist in both), in the same run.\n\n")
 	fmt.Fprintf(&b, "| load | via the Stack | direct | Stack / direct | target |\n| --- | --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| pgbench -S, 8 clients, 20 s: TPS | %.0f | %.0f | %.1f%% | at least 90%% |\n", viaStack.TPS, viaDirect.TPS, 100*viaStack.TPS/viaDirect.TPS)
 	fmt.Fprintf(&b, "| pgbench -S: average latency | %.3f ms | %.3f ms | +%.3f ms | at most +1 ms |\n", viaStack.LatencyMs, viaDirect.LatencyMs, viaStack.LatencyMs-viaDirect.LatencyMs)
