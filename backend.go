@@ -104,6 +104,8 @@ func (m *Commandcenter) backendService(ctx context.Context, src *dagger.Director
 // to Postgres as "postgres" and Redis as "redis", whose URLs it gets in
 // DATABASE_URL and REDIS_URL. Without postgres or redis it starts the
 // project's own, with the module's defaults.
+//
+// +cache="session"
 func (m *Commandcenter) Backend(
 	ctx context.Context,
 	// The project's source folder.

@@ -101,6 +101,8 @@ func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directo
 // backend as "backend" (BACKEND_URL), so that a dev-server proxy can send /api
 // to it and a browser needs only the frontend's port. Without backend it
 // starts the project's own, with the module's defaults.
+//
+// +cache="session"
 func (m *Commandcenter) Frontend(
 	ctx context.Context,
 	// The project's source folder.

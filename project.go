@@ -13,6 +13,8 @@ import (
 // Urls prints the addresses of a running stack's services as seen from the
 // host, with the project's passwords, one VARIABLE=URL a line. Give it the
 // host ports you forwarded with `up --ports`.
+//
+// +cache="never"
 func (m *Commandcenter) Urls(
 	ctx context.Context,
 	// Host port forwarded to Postgres (5432).
@@ -90,6 +92,8 @@ func (m *Commandcenter) Urls(
 // version), its Redis data and its generated passwords. Stop the project's
 // stack first. The next `up` starts from an empty database, with new
 // generated passwords.
+//
+// +cache="never"
 func (m *Commandcenter) Wipe(
 	ctx context.Context,
 	// Must be the project's name, to confirm which project's data goes.

@@ -28,6 +28,8 @@ func (o redisOpts) check() error {
 // With persist, every write is appended to a log in the cache volume
 // commandcenter-PROJECT-redis before it is acknowledged, so keys survive the
 // end of `up`.
+//
+// +cache="session"
 func (m *Commandcenter) Redis(
 	ctx context.Context,
 	// Major version of Redis: 8.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 
 	"dagger/commandcenter/internal/dagger"
 )
@@ -38,6 +39,9 @@ cp "$f" /out/password`, name)
 		From(helperImage).
 		WithMountedCache("/state", dag.CacheVolume(m.volume("secrets")),
 			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
+		// Read the volume every time: after a wipe the project gets a new
+		// password, and a cached read would hand out the old one.
+		WithEnvVariable("COMMANDCENTER_READ", fmt.Sprint(time.Now().UnixNano())).
 		WithExec([]string{"sh", "-c", script}).
 		File("/out/password").
 		Contents(ctx)
@@ -54,12 +58,16 @@ cp "$f" /out/password`, name)
 // PostgresPassword returns the project's generated Postgres password, the
 // one postgres, backend and stack use when they are given none, so that a
 // module that binds the project's database can log in to it.
+//
+// +cache="never"
 func (m *Commandcenter) PostgresPassword(ctx context.Context) (*dagger.Secret, error) {
 	return m.generatedPassword(ctx, "postgres")
 }
 
 // RedisPassword returns the project's generated Redis password, the one
 // redis, backend and stack use when they are given none.
+//
+// +cache="never"
 func (m *Commandcenter) RedisPassword(ctx context.Context) (*dagger.Secret, error) {
 	return m.generatedPassword(ctx, "redis")
 }

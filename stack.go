@@ -15,6 +15,8 @@ import (
 // that `up --ports` forwards any of them to the host:
 //
 //	dagger call stack --src=. up --ports 15000:5432,15001:6379,15002:8000,15003:3000
+//
+// +cache="session"
 func (m *Commandcenter) Stack(
 	ctx context.Context,
 	// The project's source folder, with the backend and frontend folders.

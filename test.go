@@ -20,6 +20,8 @@ import (
 // (npm test by default) run in a container built like the frontend. The
 // databases of a test run are thrown away after it: a project's own data is
 // never touched.
+//
+// +cache="never"
 func (m *Commandcenter) Test(
 	ctx context.Context,
 	// The project's source folder.

@@ -70,17 +70,23 @@ func (m *Ci) Lint(ctx context.Context) (string, error) {
 }
 
 // Tests runs the module's tests (the tests module's All).
+//
+// +cache="never"
 func (m *Ci) Tests(ctx context.Context) error {
 	return dag.Tests().All(ctx)
 }
 
 // Examples runs every example of examples/go.
+//
+// +cache="never"
 func (m *Ci) Examples(ctx context.Context) (string, error) {
 	return dag.Examples().All(ctx)
 }
 
 // Check runs lint, the tests and the examples at once, and reports each one
 // that failed.
+//
+// +cache="never"
 func (m *Ci) Check(ctx context.Context) (string, error) {
 	type result struct {
 		out string

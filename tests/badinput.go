@@ -10,6 +10,8 @@ import (
 
 // BadInputFailsBeforeStarting: each bad input fails when the service is
 // asked for, with a message naming the problem and the option that fixes it.
+//
+// +cache="never"
 func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 	noBackend := m.Example.WithoutDirectory("backend")
 	noRequirements := m.Example.WithoutFile("backend/requirements.txt")

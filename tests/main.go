@@ -35,6 +35,8 @@ func New(
 }
 
 // All runs every test concurrently and reports each one that failed.
+//
+// +cache="never"
 func (m *Tests) All(ctx context.Context) error {
 	tests := map[string]func(context.Context) error{
 		"PostgresAcceptsPassword":        m.PostgresAcceptsPassword,

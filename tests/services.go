@@ -35,6 +35,8 @@ func emptyProject(ctx context.Context, name string) (*dagger.Commandcenter, erro
 
 // PostgresAcceptsPassword: psql logs in with the password and runs a query;
 // a wrong password is refused.
+//
+// +cache="never"
 func (m *Tests) PostgresAcceptsPassword(ctx context.Context) error {
 	pw := secret("pg-accepts")
 	cc, err := emptyProject(ctx, "pg-accepts")
@@ -53,6 +55,8 @@ func (m *Tests) PostgresAcceptsPassword(ctx context.Context) error {
 }
 
 // PostgresRunsInitScripts: a SQL file of initScripts creates a table at first start.
+//
+// +cache="never"
 func (m *Tests) PostgresRunsInitScripts(ctx context.Context) error {
 	pw := secret("pg-init")
 	table := fmt.Sprintf("seeded_%d", time.Now().UnixNano())
@@ -68,6 +72,8 @@ func (m *Tests) PostgresRunsInitScripts(ctx context.Context) error {
 }
 
 // RedisRequiresPassword: redis-cli gets PONG with AUTH and NOAUTH without.
+//
+// +cache="never"
 func (m *Tests) RedisRequiresPassword(ctx context.Context) error {
 	pw := secret("redis")
 	svc := project("redis").Redis(dagger.CommandcenterRedisOpts{Password: pw})
@@ -82,6 +88,8 @@ func (m *Tests) RedisRequiresPassword(ctx context.Context) error {
 
 // BackendReportsBothHealthy: the example backend, with the Postgres and Redis
 // the module starts for it, answers /health with both ok.
+//
+// +cache="never"
 func (m *Tests) BackendReportsBothHealthy(ctx context.Context) error {
 	svc := project("backend").Backend(m.Example)
 	return checkHealth(ctx, svc, "backend", "http://backend:8000/health")
@@ -89,6 +97,8 @@ func (m *Tests) BackendReportsBothHealthy(ctx context.Context) error {
 
 // FrontendServesPageAndApi: the frontend serves its page, and /api reaches
 // the backend through the dev server's proxy.
+//
+// +cache="never"
 func (m *Tests) FrontendServesPageAndApi(ctx context.Context) error {
 	svc := project("frontend").Frontend(m.Example)
 	code, body, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/", "")
@@ -103,6 +113,8 @@ func (m *Tests) FrontendServesPageAndApi(ctx context.Context) error {
 
 // StackForwardsAllFourPorts: one Stack service answers Postgres on 5432,
 // Redis on 6379, the backend on 8000 and the frontend on 3000.
+//
+// +cache="never"
 func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
 	pgPW, rdPW := secret("stack-pg"), secret("stack-redis")
 	cc, err := emptyProject(ctx, "stack")
@@ -123,6 +135,8 @@ func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
 
 // ProjectsHaveTheirOwnPassword: without a password, each project gets a
 // generated one, the same on every call and different between projects.
+//
+// +cache="never"
 func (m *Tests) ProjectsHaveTheirOwnPassword(ctx context.Context) error {
 	a1, err := project("pw-a").Urls(ctx)
 	if err != nil {

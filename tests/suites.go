@@ -8,6 +8,8 @@ import (
 
 // TestReportsPassingSuites: the example's backend tests (against live
 // Postgres and Redis) and frontend tests pass, and the report says so.
+//
+// +cache="never"
 func (m *Tests) TestReportsPassingSuites(ctx context.Context) error {
 	report, err := project("suites").Test(ctx, m.Example)
 	if err != nil {
@@ -23,6 +25,8 @@ func (m *Tests) TestReportsPassingSuites(ctx context.Context) error {
 
 // TestFailureNamesTheFailingTest: a backend test that fails on purpose makes
 // Test fail, and the error the caller gets names that test.
+//
+// +cache="never"
 func (m *Tests) TestFailureNamesTheFailingTest(ctx context.Context) error {
 	broken := m.Example.WithNewFile("backend/tests/test_on_purpose.py", `
 def test_fails_on_purpose():

@@ -29,6 +29,8 @@ func New(
 // Commandcenter_Postgres binds the module's Postgres into a container of your
 // own, as "db", and runs SQL against it with psql, logging in with the
 // project's generated password.
+//
+// +cache="never"
 func (m *Examples) Commandcenter_Postgres(ctx context.Context) (string, error) {
 	project := dag.Commandcenter(dagger.CommandcenterOpts{Project: "examples"})
 	db := project.Postgres()
@@ -47,6 +49,8 @@ func (m *Examples) Commandcenter_Postgres(ctx context.Context) (string, error) {
 // frontend on 9001, and asks the backend's /health through the stack's proxy.
 // From the CLI the same stack is forwarded to the host with
 // `up --ports 19000:9000,19001:9001`.
+//
+// +cache="never"
 func (m *Examples) Commandcenter_Stack(ctx context.Context) (string, error) {
 	stack := dag.Commandcenter(dagger.CommandcenterOpts{Project: "examples-stack"}).
 		Stack(m.Project, dagger.CommandcenterStackOpts{BackendPort: 9000, FrontendPort: 9001})
@@ -61,11 +65,15 @@ func (m *Examples) Commandcenter_Stack(ctx context.Context) (string, error) {
 
 // Commandcenter_Test runs the project's backend tests against live Postgres and
 // Redis, and its frontend tests, and returns the module's report.
+//
+// +cache="never"
 func (m *Examples) Commandcenter_Test(ctx context.Context) (string, error) {
 	return dag.Commandcenter().Test(ctx, m.Project)
 }
 
 // All runs every example and fails when one does.
+//
+// +cache="never"
 func (m *Examples) All(ctx context.Context) (string, error) {
 	var out []string
 	for _, ex := range []struct {
