@@ -371,7 +371,7 @@ build_rootfs_inner() {
 
 # Runs the kit's builder inside a dagger session on the kit's engine.
 builder() {
-  "$WRAPPER" run --progress=plain "$KIT_DIR/bin/kit-builder" "$@"
+  NO_COLOR=1 "$WRAPPER" run --progress=plain "$KIT_DIR/bin/kit-builder" "$@"
 }
 
 build_sdk_image() {
