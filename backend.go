@@ -170,6 +170,18 @@ func (m *Commandcenter) dependencies(ctx context.Context,
 	rdOpts redisOpts, rd *dagger.Service, rdURL *dagger.Secret,
 ) (d deps, err error) {
 	d = deps{pg: pg, pgURL: pgURL, rd: rd, rdURL: rdURL}
+	// A generated password is looked up once here, for both the service and
+	// its URL: each lookup is an exec that reads the project's volume.
+	if pgOpts.Password == nil && (d.pg == nil || d.pgURL == nil) {
+		if pgOpts.Password, err = m.generatedPassword(ctx, "postgres"); err != nil {
+			return d, err
+		}
+	}
+	if rdOpts.Password == nil && (d.rd == nil || d.rdURL == nil) {
+		if rdOpts.Password, err = m.generatedPassword(ctx, "redis"); err != nil {
+			return d, err
+		}
+	}
 	if d.pg == nil {
 		if d.pg, err = m.postgres(ctx, pgOpts); err != nil {
 			return d, err

@@ -61,7 +61,8 @@ func TestPostgresRowsSurviveTwentyRestarts(t *testing.T) {
 	ctx := context.Background()
 	requireFree(t, durablePgPort)
 	table := fmt.Sprintf("cycles_%d", time.Now().UnixNano())
-	for cycle := 0; cycle < cycles; cycle++ {
+	// Cycle `cycles` only checks what the last one wrote, then drops the table.
+	for cycle := 0; cycle <= cycles; cycle++ {
 		up := upPostgres(t, durableProject, durablePgPort)
 		conn := connectPostgres(t, ctx, durablePgPort)
 		if _, err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (cycle int, n int)"); err != nil {
@@ -74,29 +75,19 @@ func TestPostgresRowsSurviveTwentyRestarts(t *testing.T) {
 		if want := cycle * rowsPerCycle; have != want {
 			t.Fatalf("cycle %d: %d rows after the restart, want %d: rows were lost", cycle, have, want)
 		}
-		for n := 0; n < rowsPerCycle; n++ {
-			if _, err := conn.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2)", cycle, n); err != nil {
-				t.Fatal(err)
+		if cycle < cycles {
+			for n := 0; n < rowsPerCycle; n++ {
+				if _, err := conn.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2)", cycle, n); err != nil {
+					t.Fatal(err)
+				}
 			}
+		} else {
+			_, _ = conn.Exec(ctx, "DROP TABLE "+table)
 		}
 		conn.Close(ctx)
 		_ = up.stop(syscall.SIGINT)
 		waitReleased(t, durablePgPort)
 	}
-	// And after the last stop.
-	up := upPostgres(t, durableProject, durablePgPort)
-	conn := connectPostgres(t, ctx, durablePgPort)
-	defer conn.Close(ctx)
-	var have int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&have); err != nil {
-		t.Fatal(err)
-	}
-	if have != cycles*rowsPerCycle {
-		t.Fatalf("%d rows after %d restarts, want %d", have, cycles, cycles*rowsPerCycle)
-	}
-	_, _ = conn.Exec(ctx, "DROP TABLE "+table)
-	_ = up.stop(syscall.SIGINT)
-	waitReleased(t, durablePgPort)
 }
 
 // TestRedisKeysSurviveTwentyRestarts does the same with Redis keys, with
