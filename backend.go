@@ -71,30 +71,51 @@ func (m *Commandcenter) backendContainer(ctx context.Context, src *dagger.Direct
 	}), nil
 }
 
-// backendService runs the backend bound to the given Postgres and Redis.
-func (m *Commandcenter) backendService(ctx context.Context, src *dagger.Directory, o backendOpts,
-	pg *dagger.Service, pgURL *dagger.Secret, rd *dagger.Service, rdURL *dagger.Secret,
-) (*dagger.Service, error) {
-	ctr, err := m.backendContainer(ctx, src, o)
-	if err != nil {
-		return nil, err
-	}
+// backendLinks say how the backend reaches Postgres and Redis: bound to
+// the services, which then start first, or, with wait set, by the hostnames
+// in the URLs, starting at the same time as they do and waiting for wait
+// (postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT of each) to be ready
+// before the server starts.
+type backendLinks struct {
+	pg, rd       *dagger.Service
+	pgURL, rdURL *dagger.Secret
+	wait         []string
+}
+
+// launcherPath is where the Stack's backend launcher goes in the container.
+const launcherPath = "/usr/local/lib/commandcenter/launch.py"
+
+// backendService runs the backend on ctr, a backendContainer.
+func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l backendLinks) *dagger.Service {
 	command := o.Command
-	if len(command) == 0 {
-		command = []string{"python", "-m", "uvicorn", o.App, "--host", "0.0.0.0", "--port", strconv.Itoa(o.Port)}
-	}
-	if o.Prestart != "" {
-		// The prestart command runs in the same container, just before the server.
-		command = append([]string{"sh", "-c", o.Prestart + "\nexec \"$@\"", "prestart"}, command...)
+	if len(l.wait) > 0 {
+		ctr = ctr.
+			WithNewFile(launcherPath, spec.BackendLauncher).
+			WithEnvVariable("COMMANDCENTER_WAIT", strings.Join(l.wait, " ")).
+			WithEnvVariable("COMMANDCENTER_PRESTART", o.Prestart)
+		if len(command) == 0 {
+			// The launcher imports the app while it waits, then serves it.
+			ctr = ctr.WithEnvVariable("COMMANDCENTER_APP", o.App)
+			command = []string{"python", launcherPath, "--host", "0.0.0.0", "--port", strconv.Itoa(o.Port)}
+		} else {
+			command = append([]string{"python", launcherPath}, command...)
+		}
+	} else {
+		ctr = ctr.WithServiceBinding("postgres", l.pg).WithServiceBinding("redis", l.rd)
+		if len(command) == 0 {
+			command = []string{"python", "-m", "uvicorn", o.App, "--host", "0.0.0.0", "--port", strconv.Itoa(o.Port)}
+		}
+		if o.Prestart != "" {
+			// The prestart command runs in the same container, just before the server.
+			command = append([]string{"sh", "-c", o.Prestart + "\nexec \"$@\"", "prestart"}, command...)
+		}
 	}
 	return ctr.
-		WithServiceBinding("postgres", pg).
-		WithServiceBinding("redis", rd).
-		WithSecretVariable("DATABASE_URL", pgURL).
-		WithSecretVariable("REDIS_URL", rdURL).
+		WithSecretVariable("DATABASE_URL", l.pgURL).
+		WithSecretVariable("REDIS_URL", l.rdURL).
 		WithEnvVariable("PORT", strconv.Itoa(o.Port)).
 		WithExposedPort(o.Port).
-		AsService(dagger.ContainerAsServiceOpts{Args: command}), nil
+		AsService(dagger.ContainerAsServiceOpts{Args: command})
 }
 
 // Backend starts the project's Python web backend as a service.
@@ -151,36 +172,35 @@ func (m *Commandcenter) Backend(
 	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	deps, err := m.dependencies(ctx, defaultPostgres(), postgres, databaseUrl, defaultRedis(), redis, redisUrl)
+	links, err := m.dependencies(ctx, defaultPostgres(), postgres, databaseUrl, defaultRedis(), redis, redisUrl)
 	if err != nil {
 		return nil, err
 	}
-	return m.backendService(ctx, src, o, deps.pg, deps.pgURL, deps.rd, deps.rdURL)
-}
-
-// deps are the database and cache a backend is bound to.
-type deps struct {
-	pg, rd       *dagger.Service
-	pgURL, rdURL *dagger.Secret
+	ctr, err := m.backendContainer(ctx, src, o)
+	if err != nil {
+		return nil, err
+	}
+	return m.backendService(ctr, o, links), nil
 }
 
 // dependencies fills in the services and URLs the caller did not give.
 func (m *Commandcenter) dependencies(ctx context.Context,
 	pgOpts postgresOpts, pg *dagger.Service, pgURL *dagger.Secret,
 	rdOpts redisOpts, rd *dagger.Service, rdURL *dagger.Secret,
-) (d deps, err error) {
-	d = deps{pg: pg, pgURL: pgURL, rd: rd, rdURL: rdURL}
-	// A generated password is looked up once here, for both the service and
-	// its URL: each lookup is an exec that reads the project's volume.
-	if pgOpts.Password == nil && (d.pg == nil || d.pgURL == nil) {
-		if pgOpts.Password, err = m.generatedPassword(ctx, "postgres"); err != nil {
-			return d, err
-		}
+) (d backendLinks, err error) {
+	d = backendLinks{pg: pg, pgURL: pgURL, rd: rd, rdURL: rdURL}
+	// Generated passwords are looked up once here, for both the services and
+	// their URLs: the lookup is an exec that reads the project's volume.
+	var needPg *postgresOpts
+	if d.pg == nil || d.pgURL == nil {
+		needPg = &pgOpts
 	}
-	if rdOpts.Password == nil && (d.rd == nil || d.rdURL == nil) {
-		if rdOpts.Password, err = m.generatedPassword(ctx, "redis"); err != nil {
-			return d, err
-		}
+	var needRd *redisOpts
+	if d.rd == nil || d.rdURL == nil {
+		needRd = &rdOpts
+	}
+	if err := m.withPasswords(ctx, needPg, needRd); err != nil {
+		return d, err
 	}
 	if d.pg == nil {
 		if d.pg, err = m.postgres(ctx, pgOpts); err != nil {

@@ -69,19 +69,24 @@ func (m *Commandcenter) frontendContainer(ctx context.Context, src *dagger.Direc
 	}), nil
 }
 
-// frontendService runs the frontend bound to the backend as "backend"; or,
-// given the backend's session-wide hostname, reaches it there without a
-// binding, so that the two start at the same time.
-func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directory, o frontendOpts,
-	backend *dagger.Service, backendHost string, backendPort int,
-) (*dagger.Service, error) {
-	command, script := o.Command, ""
-	if len(command) == 0 {
-		command, script = []string{"npm", "run", "dev"}, "dev"
+// frontendScript is the package.json script the frontend's command runs,
+// which must be there: "dev" for the default command, none for the user's own.
+func frontendScript(o frontendOpts) string {
+	if len(o.Command) == 0 {
+		return "dev"
 	}
-	ctr, err := m.frontendContainer(ctx, src, o, script)
-	if err != nil {
-		return nil, err
+	return ""
+}
+
+// frontendService runs the frontend on ctr, a frontendContainer, bound to the
+// backend as "backend"; or, given the backend's hostname in the session,
+// reaching it there without a binding, so that the two start at the same time.
+func (m *Commandcenter) frontendService(ctr *dagger.Container, o frontendOpts,
+	backend *dagger.Service, backendHost string, backendPort int,
+) *dagger.Service {
+	command := o.Command
+	if len(command) == 0 {
+		command = []string{"npm", "run", "dev"}
 	}
 	if backendHost == "" {
 		ctr, backendHost = ctr.WithServiceBinding("backend", backend), "backend"
@@ -91,7 +96,7 @@ func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directo
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(o.Port)).
 		WithExposedPort(o.Port).
-		AsService(dagger.ContainerAsServiceOpts{Args: command}), nil
+		AsService(dagger.ContainerAsServiceOpts{Args: command})
 }
 
 // Frontend starts the project's Node frontend as a service.
@@ -145,7 +150,11 @@ func (m *Commandcenter) Frontend(
 			return nil, err
 		}
 	}
-	return m.frontendService(ctx, src, o, backend, "", backendPort)
+	ctr, err := m.frontendContainer(ctx, src, o, frontendScript(o))
+	if err != nil {
+		return nil, err
+	}
+	return m.frontendService(ctr, o, backend, "", backendPort), nil
 }
 
 func defaultBackend() backendOpts {

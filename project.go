@@ -58,11 +58,15 @@ func (m *Commandcenter) Urls(
 	if err := pg.check(); err != nil {
 		return "", fmt.Errorf("urls: %w", err)
 	}
+	rd := redisOpts{Password: redisPassword}
+	if err := m.withPasswords(ctx, &pg, &rd); err != nil {
+		return "", err
+	}
 	dbURL, err := m.databaseURL(ctx, pg, "localhost", postgresPort)
 	if err != nil {
 		return "", err
 	}
-	rdURL, err := m.redisURL(ctx, redisOpts{Password: redisPassword}, "localhost", redisPort)
+	rdURL, err := m.redisURL(ctx, rd, "localhost", redisPort)
 	if err != nil {
 		return "", err
 	}

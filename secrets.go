@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"dagger/commandcenter/internal/dagger"
@@ -18,41 +19,83 @@ func (m *Commandcenter) passwordOr(ctx context.Context, given *dagger.Secret, na
 	if given != nil {
 		return given, nil
 	}
-	return m.generatedPassword(ctx, name)
+	passwords, err := m.generatedPasswords(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return passwords[name], nil
 }
 
-// generatedPassword returns a random password made the first time a project
-// needs it and kept in the project's secrets volume, so that it stays the same
-// across runs of `up` (the database was initialised with it) and differs
-// between projects. It never appears in an exec's output.
-func (m *Commandcenter) generatedPassword(ctx context.Context, name string) (*dagger.Secret, error) {
-	script := fmt.Sprintf(`set -e
+// withPasswords fills in the passwords the caller did not give with the
+// project's generated ones, looked up together in one exec.
+func (m *Commandcenter) withPasswords(ctx context.Context, pg *postgresOpts, rd *redisOpts) error {
+	var names []string
+	if pg != nil && pg.Password == nil {
+		names = append(names, "postgres")
+	}
+	if rd != nil && rd.Password == nil {
+		names = append(names, "redis")
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	passwords, err := m.generatedPasswords(ctx, names...)
+	if err != nil {
+		return err
+	}
+	if pg != nil && pg.Password == nil {
+		pg.Password = passwords["postgres"]
+	}
+	if rd != nil && rd.Password == nil {
+		rd.Password = passwords["redis"]
+	}
+	return nil
+}
+
+// generatedPasswords returns the project's passwords called names: random,
+// made the first time the project needs them and kept in the project's
+// secrets volume, so that they stay the same across runs of `up` (the
+// database was initialised with them) and differ between projects. They
+// never appear in an exec's output.
+func (m *Commandcenter) generatedPasswords(ctx context.Context, names ...string) (map[string]*dagger.Secret, error) {
+	script := `set -e
 umask 077
-f=/state/%[1]s
-if [ ! -s "$f" ]; then
-  tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >"$f.tmp"
-  mv "$f.tmp" "$f"
-fi
 mkdir -p /out
-cp "$f" /out/password`, name)
-	value, err := dag.Container().
+for name in "$@"; do
+  f=/state/$name
+  if [ ! -s "$f" ]; then
+    tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >"$f.tmp"
+    mv "$f.tmp" "$f"
+  fi
+  printf '%s %s\n' "$name" "$(cat "$f")" >>/out/passwords
+done`
+	list, err := dag.Container().
 		From(helperImage).
 		WithMountedCache("/state", dag.CacheVolume(m.volume("secrets")),
 			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
-		// Read the volume every time: after a wipe the project gets a new
-		// password, and a cached read would hand out the old one.
+		// Read the volume every time: after a wipe the project gets new
+		// passwords, and a cached read would hand out the old ones.
 		WithEnvVariable("COMMANDCENTER_READ", fmt.Sprint(time.Now().UnixNano())).
-		WithExec([]string{"sh", "-c", script}).
-		File("/out/password").
+		WithExec(append([]string{"sh", "-c", script, "passwords"}, names...)).
+		File("/out/passwords").
 		Contents(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("generate the %s password of project %q: %w", name, m.Project, err)
+		return nil, fmt.Errorf("generate the %s password of project %q: %w", strings.Join(names, " and "), m.Project, err)
 	}
-	if len(value) != 32 {
-		return nil, fmt.Errorf("the %s password of project %q in volume %s is damaged: wipe the project's data (dagger call --project=%s wipe) to make a new one",
-			name, m.Project, m.volume("secrets"), m.Project)
+	values := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		name, value, _ := strings.Cut(line, " ")
+		values[name] = value
 	}
-	return dag.SetSecret(m.volume(name+"-password"), value), nil
+	passwords := map[string]*dagger.Secret{}
+	for _, name := range names {
+		if len(values[name]) != 32 {
+			return nil, fmt.Errorf("the %s password of project %q in volume %s is damaged: wipe the project's data (dagger call --project=%s wipe --confirm=%s) to make a new one",
+				name, m.Project, m.volume("secrets"), m.Project, m.Project)
+		}
+		passwords[name] = dag.SetSecret(m.volume(name+"-password"), values[name])
+	}
+	return passwords, nil
 }
 
 // PostgresPassword returns the project's generated Postgres password, the
@@ -61,7 +104,7 @@ cp "$f" /out/password`, name)
 //
 // +cache="never"
 func (m *Commandcenter) PostgresPassword(ctx context.Context) (*dagger.Secret, error) {
-	return m.generatedPassword(ctx, "postgres")
+	return m.passwordOr(ctx, nil, "postgres")
 }
 
 // RedisPassword returns the project's generated Redis password, the one
@@ -69,7 +112,7 @@ func (m *Commandcenter) PostgresPassword(ctx context.Context) (*dagger.Secret, e
 //
 // +cache="never"
 func (m *Commandcenter) RedisPassword(ctx context.Context) (*dagger.Secret, error) {
-	return m.generatedPassword(ctx, "redis")
+	return m.passwordOr(ctx, nil, "redis")
 }
 
 // serviceURL completes u with user, the service's password (given, or the

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"dagger/commandcenter/internal/dagger"
 	"dagger/commandcenter/internal/spec"
 )
@@ -15,6 +17,11 @@ import (
 // that `up --ports` forwards any of them to the host:
 //
 //	dagger call stack --src=. up --ports 15000:5432,15001:6379,15002:8000,15003:3000
+//
+// The four start at once. The backend reaches Postgres and Redis, and the
+// frontend the backend, by hostnames of the session given in DATABASE_URL,
+// REDIS_URL and BACKEND_URL; the backend waits until Postgres and Redis
+// accept connections before its prestart command and server start.
 //
 // +cache="session"
 func (m *Commandcenter) Stack(
@@ -106,31 +113,62 @@ func (m *Commandcenter) Stack(
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 
-	d, err := m.dependencies(ctx, pgOpts, nil, nil, rdOpts, nil, nil)
+	// The three lookups the services need are independent: the generated
+	// passwords (an exec), and the backend's and frontend's dependency layers.
+	var beCtr, feCtr *dagger.Container
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.withPasswords(gctx, &pgOpts, &rdOpts) })
+	g.Go(func() (err error) {
+		beCtr, err = m.backendContainer(gctx, src, beOpts)
+		return err
+	})
+	g.Go(func() (err error) {
+		feCtr, err = m.frontendContainer(gctx, src, feOpts, frontendScript(feOpts))
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	// Postgres, Redis, the backend and the frontend all start at once, bound
+	// to the proxy. The backend and the frontend reach the others by
+	// hostnames of the session rather than bindings, which would hold each
+	// back until the other is up: the backend waits for Postgres and Redis
+	// itself while its app loads, and the dev server needs the backend only
+	// per request. Hostnames are short (sethostname takes at most 64
+	// characters with the session's domain), and differ between projects.
+	host := func(service string) string {
+		return fmt.Sprintf("%s-%x", service, sha256.Sum256([]byte(m.Project)))[:len(service)+11]
+	}
+	pgHost, rdHost, beHost := host("postgres"), host("redis"), host("backend")
+	pg, err := m.postgres(ctx, pgOpts)
 	if err != nil {
 		return nil, err
 	}
-	backend, err := m.backendService(ctx, src, beOpts, d.pg, d.pgURL, d.rd, d.rdURL)
+	rd, err := m.redis(ctx, rdOpts)
 	if err != nil {
 		return nil, err
 	}
-	// The frontend reaches the backend by a hostname of the session rather
-	// than a binding: a binding would hold the frontend back until the
-	// backend is up, and the dev server only needs the backend per request.
-	// Hostnames are short (sethostname takes at most 64 characters with the
-	// session's domain), and differ between projects.
-	backendHost := fmt.Sprintf("backend-%x", sha256.Sum256([]byte(m.Project)))[:18]
-	backend = backend.WithHostname(backendHost)
-	frontend, err := m.frontendService(ctx, src, feOpts, backend, backendHost, backendPort)
+	pgURL, err := m.databaseURL(ctx, pgOpts, pgHost, postgresPort)
 	if err != nil {
 		return nil, err
 	}
+	rdURL, err := m.redisURL(ctx, rdOpts, rdHost, redisPort)
+	if err != nil {
+		return nil, err
+	}
+	pg, rd = pg.WithHostname(pgHost), rd.WithHostname(rdHost)
+	backend := m.backendService(beCtr, beOpts, backendLinks{
+		pgURL: pgURL, rdURL: rdURL,
+		wait: []string{fmt.Sprintf("postgres://%s:%d", pgHost, postgresPort), fmt.Sprintf("redis://%s:%d", rdHost, redisPort)},
+	}).WithHostname(beHost)
+	frontend := m.frontendService(feCtr, feOpts, nil, beHost, backendPort)
 
 	proxy := dag.Container().
 		From(nginxImage).
 		WithNewFile("/etc/commandcenter/nginx.conf", spec.ProxyConfig(routes)).
-		WithServiceBinding("postgres", d.pg).
-		WithServiceBinding("redis", d.rd).
+		WithServiceBinding("postgres", pg).
+		WithServiceBinding("redis", rd).
 		WithServiceBinding("backend", backend).
 		WithServiceBinding("frontend", frontend)
 	for _, r := range routes {
