@@ -30,6 +30,11 @@ ENGINE_STATE=/var/lib/dagger
 ENGINE_CONFIG=/etc/dagger/engine.json
 CONTENT_DIR=/usr/local/share/dagger/content
 DNSMASQ_PIDFILE=/var/run/containers/cni/dnsname/dagger/pidfile
+# The machine's own CA certificates (a TLS-inspecting proxy's, say). The kit
+# builds them into its images; its engine sees this folder empty, or it would
+# install them into every container it starts (about a second each).
+MACHINE_CA_DIR=/usr/local/share/ca-certificates
+NO_CA_DIR=$KIT_DIR/run/no-ca-certificates
 WRAPPER=/usr/local/bin/dagger
 WRAPPER_MARK="installed by the commandcenter engine kit"
 PACKAGES=(runc containernetworking-plugins dnsmasq-base iptables iproute2
@@ -288,11 +293,39 @@ stop_engine() {
   rm -f "$DNSMASQ_PIDFILE" "$ENGINE_SOCK"
 }
 
+# The engine's container network: name and addresses (Dagger's defaults).
+ENGINE_NET=dagger
+ENGINE_NET_PREFIX=10.87.
+
+# clean_network removes what an engine that was killed left of its container
+# network: it never tells CNI that its containers are gone, so each one left
+# two firewall rules, a NAT chain, an address lease and a DNS entry. Every
+# packet between containers walks the firewall rules, and they pile up with
+# each engine restart. Only called while no kit engine runs.
+clean_network() {
+  local rule chain n=0
+  while read -r rule; do
+    # shellcheck disable=SC2086 # the rule's words are iptables arguments
+    eval "iptables -w ${rule/-A /-D }" && n=$((n + 1))
+  done < <(iptables -w -S CNI-FORWARD 2>/dev/null | grep -F -- " $ENGINE_NET_PREFIX" || true)
+  while read -r rule; do
+    chain=${rule##* -j }
+    eval "iptables -w -t nat ${rule/-A /-D }" || continue
+    iptables -w -t nat -F "$chain" 2>/dev/null && iptables -w -t nat -X "$chain" 2>/dev/null || true
+  done < <(iptables -w -t nat -S POSTROUTING 2>/dev/null | grep -F "name: \\\"$ENGINE_NET\\\"" || true)
+  if [[ -d /var/lib/cni/networks/$ENGINE_NET ]]; then
+    find "/var/lib/cni/networks/$ENGINE_NET" -maxdepth 1 -type f -name "$ENGINE_NET_PREFIX*" -delete
+  fi
+  rm -f /var/lib/cni/results/"$ENGINE_NET"-* "/run/containers/cni/dnsname/$ENGINE_NET/addnhosts"
+  ((n == 0)) || say "network: removed $((n / 2)) containers' leftovers of an earlier engine"
+}
+
 start_engine() {
   local pidf=$RUN_DIR/engine.pid digest="" want
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
-  # What the running engine was started with: its build and its Go SDK image.
-  want="$(cat "$BIN_DIR/.stamp") sdk=$digest mirror=127.0.0.1:$KIT_REGISTRY_PORT"
+  # What the running engine was started with: its build, its Go SDK image,
+  # and CA certificates left to the images.
+  want="$(cat "$BIN_DIR/.stamp") sdk=$digest mirror=127.0.0.1:$KIT_REGISTRY_PORT cas=in-images"
   if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
     say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK"
@@ -301,12 +334,18 @@ start_engine() {
   # Whatever is left of an earlier engine (killed, or started without the
   # Go SDK image) goes first: processes by PID, then the stale socket.
   stop_engine
+  clean_network
   write_engine_config
   mkdir -p /run/dagger "$ENGINE_STATE" "$RUN_DIR" "$LOG_DIR"
   say "engine: starting dagger $DAGGER_VERSION in its own mount namespace (log: $LOG_DIR/engine.log)"
   # The engine mounts its own resolv.conf over /etc/resolv.conf; a private
   # mount namespace keeps that (and every other mount) away from the host.
+  # In it, an empty folder hides the machine's CA certificates from the
+  # engine: the kit's images carry them already.
+  mkdir -p "$NO_CA_DIR"
   DAGGER_GO_SDK_MANIFEST_DIGEST=$digest setsid unshare --mount --propagation private \
+    sh -c '[ ! -d "$1" ] || mount --bind "$2" "$1" || exit 1; shift 2; exec "$@"' engine-start \
+    "$MACHINE_CA_DIR" "$NO_CA_DIR" \
     "$BIN_DIR/engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
     >>"$LOG_DIR/engine.log" 2>&1 </dev/null &
   echo $! >"$pidf"
@@ -374,9 +413,26 @@ builder() {
   NO_COLOR=1 "$WRAPPER" run --progress=plain "$KIT_DIR/bin/kit-builder" "$@"
 }
 
+# The *.crt files of the machine's CA folder, which update-ca-certificates
+# (and so the kit's images) add to the system's CA bundle.
+machine_cas() {
+  [[ -d $MACHINE_CA_DIR ]] || return 0
+  (cd "$MACHINE_CA_DIR" && find -L . -type f -name '*.crt' | sort)
+}
+
+machine_ca_hash() {
+  local f
+  machine_cas | while read -r f; do printf '%s\n' "$f" && cat "$MACHINE_CA_DIR/$f"; done | sha256sum | cut -c1-16
+}
+
+# The builder's --ca-dir, when the machine has CA certificates of its own.
+ca_args() {
+  [[ -z $(machine_cas) ]] || printf '%s\n' --ca-dir "$MACHINE_CA_DIR"
+}
+
 build_sdk_image() {
   local want
-  want="$DAGGER_VERSION go$SDK_GO_VERSION $(cat "$BIN_DIR/.stamp" | sha256sum | cut -c1-16) $(cat "$KIT_DIR/bin/kit-builder.stamp")"
+  want="$DAGGER_VERSION go$SDK_GO_VERSION $(cat "$BIN_DIR/.stamp" | sha256sum | cut -c1-16) $(cat "$KIT_DIR/bin/kit-builder.stamp") cas=$(machine_ca_hash)"
   if [[ -f $SDK_DIR/digest && $(cat "$SDK_DIR/stamp" 2>/dev/null) == "$want" ]] && install_sdk_content; then
     say "go sdk image: cached ($(cat "$SDK_DIR/digest"))"
     return 0
@@ -393,7 +449,8 @@ build_sdk_inner() {
   rm -rf "$SDK_DIR"
   mkdir -p "$SDK_DIR"
   builder sdk-image --rootfs "$ROOTFS" --goroot "$goroot" --codegen "$BIN_DIR/codegen" \
-    --dagger-version "$DAGGER_VERSION" --layout "$SDK_DIR/layout" --digest-file "$SDK_DIR/digest.tmp"
+    --dagger-version "$DAGGER_VERSION" --layout "$SDK_DIR/layout" --digest-file "$SDK_DIR/digest.tmp" \
+    $(ca_args)
   mv "$SDK_DIR/digest.tmp" "$SDK_DIR/digest"
 }
 
@@ -429,7 +486,8 @@ build_standins() {
   step "stand-in images: build what is missing and publish to 127.0.0.1:$KIT_REGISTRY_PORT (about 1 min an image when cold)" \
     "$LOG_DIR/images.log" builder standins --images "$KIT_SRC/images.json" --kit "$KIT_SRC" \
     --rootfs "$ROOTFS" --npm-dir "$KIT_DIR/downloads/npm" --registry "127.0.0.1:$KIT_REGISTRY_PORT" \
-    --summary "$RUN_DIR/standins.txt" --dir "goroot=$(GOTOOLCHAIN="go$SDK_GO_VERSION" go env GOROOT)"
+    --summary "$RUN_DIR/standins.txt" --dir "goroot=$(GOTOOLCHAIN="go$SDK_GO_VERSION" go env GOROOT)" \
+    $(ca_args)
   sed 's/^/    /' "$RUN_DIR/standins.txt" >&2
 }
 

@@ -27,10 +27,15 @@ func runSDKImage(ctx context.Context, args []string) error {
 	version := fs.String("dagger-version", "", "dagger.io/dagger version to warm the module cache with")
 	layout := fs.String("layout", "", "folder to write the OCI layout to")
 	digestFile := fs.String("digest-file", "", "file to write the manifest digest to")
+	caDir := fs.String("ca-dir", "", "folder of the machine's own CA certificates (*.crt) to build into the image")
 	if err := parse(fs, args, "rootfs", "goroot", "codegen", "dagger-version", "layout", "digest-file"); err != nil {
 		return err
 	}
 
+	cas, err := loadMachineCAs(*caDir)
+	if err != nil {
+		return err
+	}
 	client, err := dagger.Connect(ctx, dagger.WithLogOutput(os.Stderr))
 	if err != nil {
 		return fmt.Errorf("connect to the engine: %w", err)
@@ -50,8 +55,7 @@ func runSDKImage(ctx context.Context, args []string) error {
 		"cd / && rm -rf /tmp/warm",
 	}, " && ")
 
-	ctr := client.Container().
-		WithRootfs(client.Host().Directory(*rootfs)).
+	ctr := cas.addTo(client, client.Container().WithRootfs(client.Host().Directory(*rootfs))).
 		WithEnvVariable("DEBIAN_FRONTEND", "noninteractive").
 		WithExec([]string{"sh", "-c", "apt-get update && apt-get install -y --no-install-recommends git ca-certificates openssh-client && rm -rf /var/lib/apt/lists/*"}).
 		WithDirectory("/usr/local/go", client.Host().Directory(*goroot)).

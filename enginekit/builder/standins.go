@@ -180,10 +180,13 @@ func runListNpm(args []string) error {
 
 // specHash identifies everything an image is built from: its entry in the
 // list and the content of the kit files it copies.
-func specHash(img Image, kitDir string, dirs map[string]string) (string, error) {
+func specHash(img Image, kitDir string, dirs map[string]string, caHash string) (string, error) {
 	h := sha256.New()
 	if err := json.NewEncoder(h).Encode(img); err != nil {
 		return "", err
+	}
+	if caHash != "" {
+		fmt.Fprintf(h, "machine CAs %s\n", caHash)
 	}
 	for _, d := range img.Dirs {
 		path, ok := dirs[d.From]
@@ -206,6 +209,8 @@ func specHash(img Image, kitDir string, dirs map[string]string) (string, error) 
 type standinOpts struct {
 	kitDir, rootfs, npmDir, registry string
 	dirs                             map[string]string
+	cas                              machineCAs
+	caHash                           string
 }
 
 func runStandins(ctx context.Context, args []string) error {
@@ -217,6 +222,7 @@ func runStandins(ctx context.Context, args []string) error {
 	fs.StringVar(&o.npmDir, "npm-dir", "", "folder with the npm tarballs the list names")
 	fs.StringVar(&o.registry, "registry", "", "registry to publish to (host:port)")
 	summary := fs.String("summary", "", "file to write one line an image to")
+	caDir := fs.String("ca-dir", "", "folder of the machine's own CA certificates (*.crt) to build into the images")
 	o.dirs = map[string]string{}
 	fs.Func("dir", "NAME=PATH: a folder of the machine that images.json names as NAME (repeatable)", func(v string) error {
 		name, path, ok := strings.Cut(v, "=")
@@ -232,6 +238,14 @@ func runStandins(ctx context.Context, args []string) error {
 	images, err := loadImages(*imagesPath)
 	if err != nil {
 		return err
+	}
+	if o.cas, err = loadMachineCAs(*caDir); err != nil {
+		return err
+	}
+	if len(o.cas.files) > 0 {
+		if o.caHash, err = o.cas.hash(); err != nil {
+			return err
+		}
 	}
 
 	client, err := dagger.Connect(ctx, dagger.WithLogOutput(os.Stderr))
@@ -269,7 +283,7 @@ func runStandins(ctx context.Context, args []string) error {
 // standin builds one image unless every tag of it in the registry already
 // carries the same spec hash, and publishes it under each of its tags.
 func standin(ctx context.Context, client *dagger.Client, img Image, o standinOpts) (string, error) {
-	hash, err := specHash(img, o.kitDir, o.dirs)
+	hash, err := specHash(img, o.kitDir, o.dirs, o.caHash)
 	if err != nil {
 		return "", err
 	}
@@ -289,8 +303,7 @@ func standin(ctx context.Context, client *dagger.Client, img Image, o standinOpt
 	}
 
 	start := time.Now()
-	ctr := client.Container().
-		WithRootfs(client.Host().Directory(o.rootfs)).
+	ctr := o.cas.addTo(client, client.Container().WithRootfs(client.Host().Directory(o.rootfs))).
 		WithEnvVariable("DEBIAN_FRONTEND", "noninteractive")
 	if len(img.Packages) > 0 {
 		// policy-rc.d keeps package scripts from starting services in the build.
