@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"dagger/ci/internal/dagger"
 )
@@ -19,7 +18,8 @@ const goImage = "golang:1.25-trixie"
 // Go modules of the repository, and which of them are Dagger modules (their
 // generated code must exist before go vet can build them).
 var (
-	goModules     = []string{".", "tests", "examples/go", ".dagger", "enginekit", "enginekit/distconsts", "hosttest"}
+	goModules = []string{".", "tests", "examples/go", ".dagger", "enginekit", "enginekit/distconsts", "hosttest"}
+	// Dagger modules, each after the ones it depends on.
 	daggerModules = []string{".", "tests", "examples/go", ".dagger"}
 )
 
@@ -41,9 +41,20 @@ func New(
 // Go module of the repository.
 func (m *Ci) Lint(ctx context.Context) (string, error) {
 	src := m.Source
+	// One module at a time, each loaded before the modules that depend on it
+	// (daggerModules is in that order): Dagger v0.19's engine can fail to
+	// mount its shared Go module cache for two code generators at once after
+	// it was restarted ("failed to mount ... invalid argument"), and loading
+	// a module loads its dependencies at once.
 	for _, path := range daggerModules {
-		gen := m.Source.AsModuleSource(dagger.DirectoryAsModuleSourceOpts{SourceRootPath: path}).
-			GeneratedContextDirectory()
+		mod := m.Source.AsModuleSource(dagger.DirectoryAsModuleSourceOpts{SourceRootPath: path})
+		if _, err := mod.AsModule().Sync(ctx); err != nil {
+			return "", fmt.Errorf("lint: load module %s: %w", path, err)
+		}
+		gen, err := mod.GeneratedContextDirectory().Sync(ctx)
+		if err != nil {
+			return "", fmt.Errorf("lint: generate the code of module %s: %w", path, err)
+		}
 		src = src.WithDirectory("/", gen)
 	}
 	script := []string{
@@ -83,44 +94,32 @@ func (m *Ci) Examples(ctx context.Context) (string, error) {
 	return dag.Examples().All(ctx)
 }
 
-// Check runs lint, the tests and the examples at once, and reports each one
+// Check runs lint, the tests and the examples, and reports each one
 // that failed.
 //
 // +cache="never"
 func (m *Ci) Check(ctx context.Context) (string, error) {
-	type result struct {
-		out string
-		err error
+	type job struct {
+		name string
+		run  func() (string, error)
 	}
-	jobs := map[string]func() (string, error){
-		"lint":     func() (string, error) { return m.Lint(ctx) },
-		"tests":    func() (string, error) { return "all passed\n", m.Tests(ctx) },
-		"examples": func() (string, error) { return m.Examples(ctx) },
+	jobs := []job{
+		{"lint", func() (string, error) { return m.Lint(ctx) }},
+		{"tests", func() (string, error) { return "all passed\n", m.Tests(ctx) }},
+		{"examples", func() (string, error) { return m.Examples(ctx) }},
 	}
-	results := map[string]result{}
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	for name, job := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out, err := job()
-			mu.Lock()
-			results[name] = result{out, err}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	// One after the other, each still run to the end when another fails: the
+	// three build Go modules, and Dagger v0.19's engine can fail to mount its
+	// shared Go module cache for two builds at once after it was restarted
+	// ("failed to mount ... invalid argument").
 	var report, failed []string
-	for _, name := range []string{"lint", "tests", "examples"} {
-		r := results[name]
-		if r.err != nil {
-			failed = append(failed, fmt.Sprintf("%s: %v", name, r.err))
+	for _, j := range jobs {
+		out, err := j.run()
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", j.name, err))
 			continue
 		}
-		report = append(report, fmt.Sprintf("== %s\n%s", name, strings.TrimRight(r.out, "\n")))
+		report = append(report, fmt.Sprintf("== %s\n%s", j.name, strings.TrimRight(out, "\n")))
 	}
 	if len(failed) > 0 {
 		return "", fmt.Errorf("%d of 3 checks failed:\n%s", len(failed), strings.Join(failed, "\n"))

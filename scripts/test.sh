@@ -17,6 +17,13 @@ section "engine kit: Go module runtime, stand-in image through the mirror, port 
 (cd enginekit && go test -count=1 -v -timeout 20m ./smoke/)
 
 section "repository CI: lint, module tests, examples (dagger -m .dagger call check)"
+# The CI module's dependencies are loaded (generated and built) one at a time
+# first: loading it would build them at once, and Dagger v0.19's engine can
+# fail to mount its shared Go module cache for two builds at once after it
+# was restarted ("failed to mount ... invalid argument").
+for mod in . tests examples/go; do
+  dagger --progress="$PROGRESS" -m "$mod" functions >/dev/null
+done
 dagger --progress="$PROGRESS" -m .dagger call check
 
 section "a project's tests against the stack, as the README's CI snippet runs them"
