@@ -20,8 +20,8 @@ import (
 //
 // The four start at once. The backend reaches Postgres and Redis, and the
 // frontend the backend, by hostnames of the session given in DATABASE_URL,
-// REDIS_URL and BACKEND_URL; the backend waits until Postgres and Redis
-// accept connections before its prestart command and server start.
+// REDIS_URL and BACKEND_URL; the backend waits until Postgres takes logins
+// and Redis has loaded its data before its prestart command and server start.
 //
 // +cache="session"
 func (m *Commandcenter) Stack(
@@ -137,9 +137,8 @@ func (m *Commandcenter) Stack(
 	// itself while its app loads, and the dev server needs the backend only
 	// per request. Hostnames are short (sethostname takes at most 64
 	// characters with the session's domain), and differ between projects.
-	host := func(service string) string {
-		return fmt.Sprintf("%s-%x", service, sha256.Sum256([]byte(m.Project)))[:len(service)+11]
-	}
+	projectHash := fmt.Sprintf("%x", sha256.Sum256([]byte(m.Project)))[:10]
+	host := func(service string) string { return service + "-" + projectHash }
 	pgHost, rdHost, beHost := host("postgres"), host("redis"), host("backend")
 	pg, err := m.postgres(ctx, pgOpts)
 	if err != nil {
