@@ -85,8 +85,9 @@ type backendLinks struct {
 // launcherPath is where the Stack's backend launcher goes in the container.
 const launcherPath = "/usr/local/lib/commandcenter/launch.py"
 
-// backendService runs the backend on ctr, a backendContainer.
-func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l backendLinks) *dagger.Service {
+// backendService runs the backend on ctr, a backendContainer, with its port
+// exposed with the options given.
+func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l backendLinks, port dagger.ContainerWithExposedPortOpts) *dagger.Service {
 	command := o.Command
 	if len(l.wait) > 0 {
 		ctr = ctr.
@@ -114,7 +115,7 @@ func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l b
 		WithSecretVariable("DATABASE_URL", l.pgURL).
 		WithSecretVariable("REDIS_URL", l.rdURL).
 		WithEnvVariable("PORT", strconv.Itoa(o.Port)).
-		WithExposedPort(o.Port).
+		WithExposedPort(o.Port, port).
 		AsService(dagger.ContainerAsServiceOpts{Args: command})
 }
 
@@ -180,7 +181,7 @@ func (m *Commandcenter) Backend(
 	if err != nil {
 		return nil, err
 	}
-	return m.backendService(ctr, o, links), nil
+	return m.backendService(ctr, o, links, checkedPort), nil
 }
 
 // dependencies fills in the services and URLs the caller did not give.
@@ -213,7 +214,7 @@ func (m *Commandcenter) dependencies(ctx context.Context,
 		}
 	}
 	if d.rd == nil {
-		if d.rd, err = m.redis(ctx, rdOpts); err != nil {
+		if d.rd, err = m.redis(ctx, rdOpts, checkedPort); err != nil {
 			return d, err
 		}
 	}

@@ -81,8 +81,9 @@ func frontendScript(o frontendOpts) string {
 // frontendService runs the frontend on ctr, a frontendContainer, bound to the
 // backend as "backend"; or, given the backend's hostname in the session,
 // reaching it there without a binding, so that the two start at the same time.
+// Its port is exposed with the options given.
 func (m *Commandcenter) frontendService(ctr *dagger.Container, o frontendOpts,
-	backend *dagger.Service, backendHost string, backendPort int,
+	backend *dagger.Service, backendHost string, backendPort int, port dagger.ContainerWithExposedPortOpts,
 ) *dagger.Service {
 	command := o.Command
 	if len(command) == 0 {
@@ -95,7 +96,7 @@ func (m *Commandcenter) frontendService(ctr *dagger.Container, o frontendOpts,
 		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", backendHost, backendPort)).
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(o.Port)).
-		WithExposedPort(o.Port).
+		WithExposedPort(o.Port, port).
 		AsService(dagger.ContainerAsServiceOpts{Args: command})
 }
 
@@ -154,7 +155,7 @@ func (m *Commandcenter) Frontend(
 	if err != nil {
 		return nil, err
 	}
-	return m.frontendService(ctr, o, backend, "", backendPort), nil
+	return m.frontendService(ctr, o, backend, "", backendPort, checkedPort), nil
 }
 
 func defaultBackend() backendOpts {

@@ -10,8 +10,8 @@ const (
 	redisImage    = "redis"
 	pythonImage   = "python"
 	nodeImage     = "node"
-	// nginx with its stream module is the Stack's TCP proxy.
-	nginxImage = "nginx:1.26"
+	// Go toolchain that builds the Stack's port forwarder (the forward folder).
+	golangImage = "golang:1.25-trixie"
 
 	defaultPostgresVersion = "17"
 	defaultRedisVersion    = "8"

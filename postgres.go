@@ -93,6 +93,19 @@ func (m *Commandcenter) postgres(ctx context.Context, o postgresOpts) (*dagger.S
 // postgresService runs Postgres with the project's data volume, or, when not
 // persistent, with a data directory that goes away with the service.
 func (m *Commandcenter) postgresService(ctx context.Context, o postgresOpts, persistent bool) (*dagger.Service, error) {
+	ctr, err := m.postgresContainer(ctx, o, persistent)
+	if err != nil {
+		return nil, err
+	}
+	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: postgresArgs}), nil
+}
+
+// postgresArgs start Postgres in a postgresContainer.
+var postgresArgs = []string{"sh", "-c", postgresCommand}
+
+// postgresContainer is the Postgres image set up for the project's database,
+// with its port exposed; postgresArgs start the server.
+func (m *Commandcenter) postgresContainer(ctx context.Context, o postgresOpts, persistent bool) (*dagger.Container, error) {
 	ref, err := spec.ImageRef(postgresImage, postgresTags, o.Version, "--postgres-version")
 	if err != nil {
 		return nil, err
@@ -107,7 +120,7 @@ func (m *Commandcenter) postgresService(ctx context.Context, o postgresOpts, per
 		WithEnvVariable("POSTGRES_DB", o.Database).
 		WithSecretVariable("POSTGRES_PASSWORD", password).
 		WithEnvVariable("PGDATA", pgdata).
-		WithExposedPort(postgresPort)
+		WithExposedPort(postgresPort, dagger.ContainerWithExposedPortOpts{Description: "Postgres"})
 	if persistent {
 		// Locked: one server at a time owns a project's data directory.
 		ctr = ctr.WithMountedCache(pgdata, dag.CacheVolume(m.volume("postgres-"+o.Version)),
@@ -116,7 +129,7 @@ func (m *Commandcenter) postgresService(ctx context.Context, o postgresOpts, per
 	if o.Init != nil {
 		ctr = ctr.WithMountedDirectory("/docker-entrypoint-initdb.d", o.Init)
 	}
-	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: []string{"sh", "-c", postgresCommand}}), nil
+	return ctr, nil
 }
 
 // databaseURL is the URL a client reaching the service at host:port uses.

@@ -48,10 +48,11 @@ func (m *Commandcenter) Redis(
 	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	return m.redis(ctx, o)
+	return m.redis(ctx, o, checkedPort)
 }
 
-func (m *Commandcenter) redis(ctx context.Context, o redisOpts) (*dagger.Service, error) {
+// redis runs Redis with its port exposed with the options given.
+func (m *Commandcenter) redis(ctx context.Context, o redisOpts, port dagger.ContainerWithExposedPortOpts) (*dagger.Service, error) {
 	ref, err := spec.ImageRef(redisImage, redisTags, o.Version, "--redis-version")
 	if err != nil {
 		return nil, err
@@ -63,7 +64,7 @@ func (m *Commandcenter) redis(ctx context.Context, o redisOpts) (*dagger.Service
 	ctr := dag.Container().
 		From(ref).
 		WithSecretVariable("REDIS_PASSWORD", password).
-		WithExposedPort(redisPort)
+		WithExposedPort(redisPort, port)
 	args := `--requirepass "$REDIS_PASSWORD"`
 	if o.Persist {
 		ctr = ctr.WithMountedCache("/data", dag.CacheVolume(m.volume("redis")),

@@ -12,16 +12,20 @@ import (
 )
 
 // Stack starts Postgres, Redis, the backend and the frontend together as one
-// service: a TCP proxy bound to the four of them, listening on 5432 (Postgres),
-// 6379 (Redis), the backend's port (8000) and the frontend's port (3000), so
-// that `up --ports` forwards any of them to the host:
+// service that listens on 5432 (Postgres), 6379 (Redis), the backend's port
+// (8000) and the frontend's port (3000), so that `up --ports` forwards any of
+// them to the host:
 //
 //	dagger call stack --src=. up --ports 15000:5432,15001:6379,15002:8000,15003:3000
 //
-// The four start at once. The backend reaches Postgres and Redis, and the
-// frontend the backend, by hostnames of the session given in DATABASE_URL,
-// REDIS_URL and BACKEND_URL; the backend waits until Postgres takes logins
-// and Redis has loaded its data before its prestart command and server start.
+// The service is the Postgres container, which serves 5432 itself, with a
+// small forwarder next to Postgres that sends the other three ports on to
+// Redis, the backend and the frontend. The four start at once. The backend
+// reaches Postgres and Redis, and the frontend the backend, by hostnames of
+// the session given in DATABASE_URL, REDIS_URL and BACKEND_URL; the backend
+// waits until Postgres takes logins and Redis has loaded its data before its
+// prestart command and server start, and a connection to a port whose
+// service is still starting waits for it (up to a minute).
 //
 // +cache="session"
 func (m *Commandcenter) Stack(
@@ -100,12 +104,6 @@ func (m *Commandcenter) Stack(
 			return nil, fmt.Errorf("stack: %w", err)
 		}
 	}
-	routes := []spec.Route{
-		{Port: postgresPort, Host: "postgres", Target: postgresPort, Service: "Postgres"},
-		{Port: redisPort, Host: "redis", Target: redisPort, Service: "Redis"},
-		{Port: backendPort, Host: "backend", Target: backendPort, Service: "backend"},
-		{Port: frontendPort, Host: "frontend", Target: frontendPort, Service: "frontend"},
-	}
 	if err := spec.Ports(
 		spec.PortUse{Port: postgresPort, Option: "Postgres (5432)"}, spec.PortUse{Port: redisPort, Option: "Redis (6379)"},
 		spec.PortUse{Port: backendPort, Option: "--backend-port"}, spec.PortUse{Port: frontendPort, Option: "--frontend-port"},
@@ -113,9 +111,11 @@ func (m *Commandcenter) Stack(
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 
-	// The three lookups the services need are independent: the generated
-	// passwords (an exec), and the backend's and frontend's dependency layers.
+	// The lookups and builds the services need are independent: the
+	// generated passwords (an exec), the backend's and frontend's dependency
+	// layers, and the forwarder.
 	var beCtr, feCtr *dagger.Container
+	forward := forwarder()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return m.withPasswords(gctx, &pgOpts, &rdOpts) })
 	g.Go(func() (err error) {
@@ -126,25 +126,35 @@ func (m *Commandcenter) Stack(
 		feCtr, err = m.frontendContainer(gctx, src, feOpts, frontendScript(feOpts))
 		return err
 	})
+	g.Go(func() error {
+		if _, err := forward.Sync(gctx); err != nil {
+			return fmt.Errorf("stack: build the port forwarder: %w", err)
+		}
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 
-	// Postgres, Redis, the backend and the frontend all start at once, bound
-	// to the proxy. The backend and the frontend reach the others by
-	// hostnames of the session rather than bindings, which would hold each
-	// back until the other is up: the backend waits for Postgres and Redis
-	// itself while its app loads, and the dev server needs the backend only
-	// per request. Hostnames are short (sethostname takes at most 64
-	// characters with the session's domain), and differ between projects.
+	// Postgres is the front: a client of the Stack's 5432 talks to Postgres
+	// with nothing in between, as it would to the Postgres function's
+	// service. Redis, the backend and the frontend are bound to it, and the
+	// engine starts them when it starts the front, all at once: their ports
+	// skip the engine's health check, which would hold the front back until
+	// they answer, and the backend answers only once Postgres, in the front,
+	// does. The backend and the frontend reach the others by hostnames of the
+	// session; the backend waits for Postgres and Redis itself while its app
+	// loads, and the dev server needs the backend only per request.
+	// Hostnames are short (sethostname takes at most 64 characters with the
+	// session's domain), and differ between projects.
 	projectHash := fmt.Sprintf("%x", sha256.Sum256([]byte(m.Project)))[:10]
 	host := func(service string) string { return service + "-" + projectHash }
 	pgHost, rdHost, beHost := host("postgres"), host("redis"), host("backend")
-	pg, err := m.postgres(ctx, pgOpts)
+	front, err := m.postgresContainer(ctx, pgOpts, true)
 	if err != nil {
 		return nil, err
 	}
-	rd, err := m.redis(ctx, rdOpts)
+	rd, err := m.redis(ctx, rdOpts, uncheckedPort)
 	if err != nil {
 		return nil, err
 	}
@@ -156,24 +166,56 @@ func (m *Commandcenter) Stack(
 	if err != nil {
 		return nil, err
 	}
-	pg, rd = pg.WithHostname(pgHost), rd.WithHostname(rdHost)
 	backend := m.backendService(beCtr, beOpts, backendLinks{
 		pgURL: pgURL, rdURL: rdURL,
 		wait: []string{fmt.Sprintf("postgres://%s:%d", pgHost, postgresPort), fmt.Sprintf("redis://%s:%d", rdHost, redisPort)},
-	}).WithHostname(beHost)
-	frontend := m.frontendService(feCtr, feOpts, nil, beHost, backendPort)
+	}, uncheckedPort).WithHostname(beHost)
+	frontend := m.frontendService(feCtr, feOpts, nil, beHost, backendPort, uncheckedPort)
 
-	proxy := dag.Container().
-		From(nginxImage).
-		WithNewFile("/etc/commandcenter/nginx.conf", spec.ProxyConfig(routes)).
-		WithServiceBinding("postgres", pg).
-		WithServiceBinding("redis", rd).
-		WithServiceBinding("backend", backend).
-		WithServiceBinding("frontend", frontend)
-	for _, r := range routes {
-		proxy = proxy.WithExposedPort(r.Port, dagger.ContainerWithExposedPortOpts{Description: r.Service})
+	args := []string{forwardPath}
+	for _, r := range []struct {
+		port    int
+		alias   string
+		service *dagger.Service
+		what    string
+	}{
+		{redisPort, "redis", rd.WithHostname(rdHost), "Redis"},
+		{backendPort, "backend", backend, "backend"},
+		{frontendPort, "frontend", frontend, "frontend"},
+	} {
+		front = front.
+			WithServiceBinding(r.alias, r.service).
+			WithExposedPort(r.port, dagger.ContainerWithExposedPortOpts{Description: r.what + ", forwarded"})
+		args = append(args, "--route", fmt.Sprintf("%d=%s:%d", r.port, r.alias, r.port))
 	}
-	return proxy.AsService(dagger.ContainerAsServiceOpts{
-		Args: []string{"nginx", "-c", "/etc/commandcenter/nginx.conf", "-g", "daemon off;"},
-	}), nil
+	return front.
+		WithFile(forwardPath, forward).
+		AsService(dagger.ContainerAsServiceOpts{Args: append(append(args, "--"), postgresArgs...)}).
+		WithHostname(pgHost), nil
+}
+
+// Ports of services bound to the Stack's front skip the engine's health
+// check (see Stack); everywhere else the engine waits for a service's port to
+// answer before it starts what the service is bound to.
+var (
+	checkedPort   = dagger.ContainerWithExposedPortOpts{}
+	uncheckedPort = dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true}
+)
+
+// forwardPath is where the forwarder goes in the Stack's front container.
+const forwardPath = "/usr/local/bin/commandcenter-forward"
+
+// forwarder builds the Stack's port forwarder from the module's forward
+// folder: a static Go program that runs in any image, rebuilt only when its
+// source changes.
+func forwarder() *dagger.File {
+	return dag.Container().
+		From(golangImage).
+		WithEnvVariable("CGO_ENABLED", "0").
+		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("commandcenter-go-build")).
+		WithMountedDirectory("/src", dag.CurrentModule().Source().Directory("forward").
+			Filter(dagger.DirectoryFilterOpts{Include: []string{"go.mod", "*.go"}, Exclude: []string{"*_test.go"}})).
+		WithWorkdir("/src").
+		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/commandcenter-forward", "."}).
+		File("/out/commandcenter-forward")
 }

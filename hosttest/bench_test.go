@@ -25,8 +25,8 @@ const (
 )
 
 // TestBenchmarkStack measures how fast the example stack comes up (warm,
-// cold, after a one-file change), what the Stack's proxy costs, and the
-// memory of the running stack. Results: bench/results.md.
+// cold, after a one-file change), what the Stack's ports cost against a lone
+// service, and the memory of the running stack. Results: bench/results.md.
 func TestBenchmarkStack(t *testing.T) {
 	ports := stackPorts{25200, 25201, 25202, 25203}
 	requireFree(t, ports.pg, ports.redis, ports.backend, ports.frontend, 25210, 25211)
@@ -72,7 +72,7 @@ func TestBenchmarkStack(t *testing.T) {
 		pruneEngineCache(t)
 	})
 
-	// The proxy's cost: the same load through the Stack and through a lone
+	// The ports' cost: the same load through the Stack and through a lone
 	// service forwarded directly, in the same run.
 	direct := stackPorts{pg: 25210, redis: 25211}
 	up, _ = upStack(t, project, src, ports, "")
@@ -112,7 +112,7 @@ func TestBenchmarkStack(t *testing.T) {
 
 	stackTPS, directTPS := medianOf(viaStack, tpsOf), medianOf(viaDirect, tpsOf)
 	stackLat, directLat := medianOf(viaStack, medianLatencyOf), medianOf(viaDirect, medianLatencyOf)
-	fmt.Fprintf(&b, "\n## The Stack's proxy\n\nThe same load through the Stack's forwarded port (nginx stream proxy in front of the service) and through a lone service forwarded directly (Redis with --persist in both), in the same run. pgbench runs %d times on each, alternating; the table shows medians (latency: the median transaction of each run, then the median of the runs).\n\n", proxyRounds)
+	fmt.Fprintf(&b, "\n## The Stack's ports against a lone service\n\nThe same load through the Stack's forwarded port and through a lone service forwarded directly (Redis with --persist in both), in the same run. The Stack's 5432 is Postgres itself (the Stack's front container); its 6379 goes through the front's forwarder to Redis. pgbench runs %d times on each, alternating; the table shows medians (latency: the median transaction of each run, then the median of the runs).\n\n", proxyRounds)
 	fmt.Fprintf(&b, "| load | via the Stack | direct | Stack / direct | target |\n| --- | --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| pgbench -S, 8 clients, 15 s: TPS (runs: %s / %s) | %.0f | %.0f | %.1f%% | at least 90%% |\n",
 		joinFloats(viaStack, tpsOf), joinFloats(viaDirect, tpsOf), stackTPS, directTPS, 100*stackTPS/directTPS)

@@ -1,0 +1,3 @@
+module dagger/commandcenter/forward
+
+go 1.25

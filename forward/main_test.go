@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test run the command itself, as a child process, for what
+// only a process can show: exit statuses and signals.
+func TestMain(m *testing.M) {
+	if os.Getenv("FORWARD_TEST_RUN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a log the forwarder's goroutines write while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startForwarder forwards a fresh local port to target and returns its address.
+func startForwarder(t *testing.T, target string, wait time.Duration) (string, *syncBuffer) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	logs := &syncBuffer{}
+	f := &forwarder{target: target, wait: wait, log: log.New(logs, "", 0)}
+	go f.serve(l)
+	return l.Addr().String(), logs
+}
+
+// upperServer answers each connection with what it read until the client's
+// end of stream, in upper case, then ends its own side.
+func upperServer(t *testing.T, l net.Listener) {
+	t.Helper()
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b, _ := io.ReadAll(c)
+				c.Write(bytes.ToUpper(b))
+			}()
+		}
+	}()
+}
+
+func listenLocal(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// roundTrip sends msg, ends its side and reads the whole answer.
+func roundTrip(t *testing.T, addr, msg string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	return string(b)
+}
+
+func TestForwardsBothWaysAndEndsOfStream(t *testing.T) {
+	target := listenLocal(t)
+	upperServer(t, target)
+	addr, _ := startForwarder(t, target.Addr().String(), 5*time.Second)
+	big := strings.Repeat("select 1;", 200_000) // larger than socket buffers and pipes
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := big + strconv.Itoa(i)
+			if got := roundTrip(t, addr, msg); got != strings.ToUpper(msg) {
+				t.Errorf("connection %d: got %d bytes back, want %d, the message in upper case", i, len(got), len(msg))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestConnectionWaitsForATargetThatStartsLate(t *testing.T) {
+	// A port that nothing listens on yet.
+	l := listenLocal(t)
+	target := l.Addr().String()
+	l.Close()
+	addr, _ := startForwarder(t, target, 10*time.Second)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		late, err := net.Listen("tcp", target)
+		if err != nil {
+			t.Errorf("listen on %s again: %v", target, err)
+			return
+		}
+		upperServer(t, late)
+	}()
+	if got := roundTrip(t, addr, "ping"); got != "PING" {
+		t.Fatalf("got %q, want PING from the target that started after the client connected", got)
+	}
+}
+
+func TestConnectionIsClosedWhenTheTargetNeverAnswers(t *testing.T) {
+	l := listenLocal(t)
+	target := l.Addr().String()
+	l.Close()
+	addr, logs := startForwarder(t, target, 300*time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetDeadline(start.Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 16)); n != 0 || (err != io.EOF && !errors.Is(err, syscall.ECONNRESET)) {
+		t.Fatalf("read %d bytes, %v; want the connection closed (a target that is not there)", n, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the connection was closed after %s, want about the 300ms wait", took)
+	}
+	if !strings.Contains(logs.String(), target+" did not answer within 300ms") {
+		t.Errorf("the log does not say which target did not answer:\n%s", logs)
+	}
+}
+
+func TestParseRoute(t *testing.T) {
+	r, err := parseRoute("6379=redis-0a1b:6379")
+	if err != nil || r.port != 6379 || r.target != "redis-0a1b:6379" {
+		t.Fatalf("parseRoute = %+v, %v", r, err)
+	}
+	for _, bad := range []string{"6379", "=redis:6379", "0=redis:6379", "70000=redis:6379", "6379=redis", "6379=:6379", "6379=redis:http", "6379=redis:0"} {
+		if _, err := parseRoute(bad); err == nil || !strings.Contains(err.Error(), "such as") {
+			t.Errorf("parseRoute(%q) = %v, want an error with an example", bad, err)
+		}
+	}
+}
+
+// command runs the forwarder as a child process.
+func command(args ...string) (*exec.Cmd, *syncBuffer) {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "FORWARD_TEST_RUN=1")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd, out
+}
+
+func exitStatus(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+func TestExitsWithTheCommandsStatus(t *testing.T) {
+	cmd, out := command("--", "sh", "-c", "echo from the command; exit 3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, cmd); code != 3 {
+		t.Errorf("exit status %d, want the command's 3\n%s", code, out)
+	}
+	if !strings.Contains(out.String(), "from the command") {
+		t.Errorf("the command's output is not passed on:\n%s", out)
+	}
+}
+
+func TestPassesSignalsToTheCommand(t *testing.T) {
+	l := listenLocal(t)
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd, out := command("--route", strconv.Itoa(port)+"=127.0.0.1:1", "--",
+		"sh", "-c", `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "ready") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the command did not start:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The route listens while the command runs.
+	if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
+		t.Errorf("port %d is not forwarded while the command runs: %v", port, err)
+	} else {
+		c.Close()
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitStatus(t, cmd); code != 7 {
+		t.Errorf("exit status %d, want 7 from the command's TERM trap\n%s", code, out)
+	}
+	if !strings.Contains(out.String(), "got TERM") {
+		t.Errorf("the command did not get SIGTERM:\n%s", out)
+	}
+}
+
+func TestBadInputSaysWhatToDo(t *testing.T) {
+	taken := listenLocal(t)
+	defer taken.Close()
+	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"--route", "redis:6379"}, 2, "want LISTEN=HOST:PORT"},
+		{[]string{"--route", "6379=redis:6379", "--route", "6379=cache:6379"}, 2, "port 6379 is routed twice"},
+		{[]string{"--wait", "0s"}, 2, "give a positive duration"},
+		{[]string{"--route", port + "=127.0.0.1:1", "--", "true"}, 1, "cannot listen on port " + port},
+		{[]string{"--", "/nonexistent/postgres"}, 127, "cannot run /nonexistent/postgres"},
+	} {
+		var out bytes.Buffer
+		if code := run(c.args, &out); code != c.code || !strings.Contains(out.String(), c.says) {
+			t.Errorf("run(%q) = %d, %q; want %d and a message with %q", c.args, code, out.String(), c.code, c.says)
+		}
+	}
+}
