@@ -18,7 +18,7 @@ const goImage = "golang:1.25-trixie"
 // Go modules of the repository, and which of them are Dagger modules (their
 // generated code must exist before go vet can build them).
 var (
-	goModules = []string{".", "tests", "examples/go", ".dagger", "enginekit", "enginekit/distconsts", "hosttest"}
+	goModules = []string{".", "forward", "tests", "examples/go", ".dagger", "enginekit", "enginekit/distconsts", "hosttest"}
 	// Dagger modules, each after the ones it depends on.
 	daggerModules = []string{".", "tests", "examples/go", ".dagger"}
 )

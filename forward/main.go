@@ -171,6 +171,23 @@ type forwarder struct {
 	target string
 	wait   time.Duration
 	log    *log.Logger
+
+	mu      sync.Mutex
+	waiting bool // the last dial failed: said once, until one works again
+}
+
+// dialed notes how a dial went, and says so when the target stops or starts
+// answering, once each time.
+func (f *forwarder) dialed(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err != nil && !f.waiting:
+		f.log.Printf("%s does not answer (yet): %v; connections wait for it up to %s", f.target, err, f.wait)
+	case err == nil && f.waiting:
+		f.log.Printf("%s answers", f.target)
+	}
+	f.waiting = err != nil
 }
 
 func (f *forwarder) serve(l net.Listener) {
@@ -211,6 +228,7 @@ func (f *forwarder) dial() (*net.TCPConn, error) {
 	for {
 		left := time.Until(deadline)
 		c, err := net.DialTimeout("tcp", f.target, min(left, 5*time.Second))
+		f.dialed(err)
 		if err == nil {
 			return c.(*net.TCPConn), nil
 		}

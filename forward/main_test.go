@@ -77,6 +77,22 @@ func upperServer(t *testing.T, l net.Listener) {
 	}()
 }
 
+// unusedTarget is a local address nothing listens on. It is below the
+// ephemeral port range, so that the forwarder's own dials (which take
+// ephemeral source ports) cannot take it while a test waits to listen there.
+func unusedTarget(t *testing.T) string {
+	t.Helper()
+	for port := 20000 + os.Getpid()%5000; port < 32000; port++ {
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
+}
+
 func listenLocal(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -126,11 +142,8 @@ func TestForwardsBothWaysAndEndsOfStream(t *testing.T) {
 }
 
 func TestConnectionWaitsForATargetThatStartsLate(t *testing.T) {
-	// A port that nothing listens on yet.
-	l := listenLocal(t)
-	target := l.Addr().String()
-	l.Close()
-	addr, _ := startForwarder(t, target, 10*time.Second)
+	target := unusedTarget(t)
+	addr, logs := startForwarder(t, target, 10*time.Second)
 	go func() {
 		time.Sleep(500 * time.Millisecond)
 		late, err := net.Listen("tcp", target)
@@ -143,12 +156,13 @@ func TestConnectionWaitsForATargetThatStartsLate(t *testing.T) {
 	if got := roundTrip(t, addr, "ping"); got != "PING" {
 		t.Fatalf("got %q, want PING from the target that started after the client connected", got)
 	}
+	if got := logs.String(); strings.Count(got, "does not answer (yet)") != 1 || !strings.Contains(got, target+" answers") {
+		t.Errorf("the log does not say once that the target was not answering, then that it answers:\n%s", got)
+	}
 }
 
 func TestConnectionIsClosedWhenTheTargetNeverAnswers(t *testing.T) {
-	l := listenLocal(t)
-	target := l.Addr().String()
-	l.Close()
+	target := unusedTarget(t)
 	addr, logs := startForwarder(t, target, 300*time.Millisecond)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -214,10 +228,8 @@ func TestExitsWithTheCommandsStatus(t *testing.T) {
 }
 
 func TestPassesSignalsToTheCommand(t *testing.T) {
-	l := listenLocal(t)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd, out := command("--route", strconv.Itoa(port)+"=127.0.0.1:1", "--",
+	_, port, _ := net.SplitHostPort(unusedTarget(t))
+	cmd, out := command("--route", port+"=127.0.0.1:1", "--",
 		"sh", "-c", `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -231,8 +243,8 @@ func TestPassesSignalsToTheCommand(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The route listens while the command runs.
-	if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
-		t.Errorf("port %d is not forwarded while the command runs: %v", port, err)
+	if c, err := net.Dial("tcp", "127.0.0.1:"+port); err != nil {
+		t.Errorf("port %s is not forwarded while the command runs: %v", port, err)
 	} else {
 		c.Close()
 	}

@@ -10,8 +10,9 @@ start=$SECONDS
 
 section() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - start)); }
 
-section "unit tests: input checks and generated config (no engine)"
+section "unit tests: input checks, the backend's launcher, the Stack's forwarder (no engine)"
 go test -count=1 ./internal/spec/...
+(cd forward && go test -count=1 ./...)
 
 section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"
 (cd enginekit && go test -count=1 -v -timeout 20m ./smoke/)
