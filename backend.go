@@ -85,9 +85,9 @@ type backendLinks struct {
 // launcherPath is where the Stack's backend launcher goes in the container.
 const launcherPath = "/usr/local/lib/commandcenter/launch.py"
 
-// backendService runs the backend on ctr, a backendContainer, with its port
-// exposed with the options given.
-func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l backendLinks, port dagger.ContainerWithExposedPortOpts) *dagger.Service {
+// backendService runs the backend on ctr, a backendContainer; member is nil
+// outside a Stack.
+func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l backendLinks, member *stackMember) *dagger.Service {
 	command := o.Command
 	if len(l.wait) > 0 {
 		ctr = ctr.
@@ -111,12 +111,11 @@ func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l b
 			command = append([]string{"sh", "-c", o.Prestart + "\nexec \"$@\"", "prestart"}, command...)
 		}
 	}
-	return ctr.
+	return member.serve(ctr.
 		WithSecretVariable("DATABASE_URL", l.pgURL).
 		WithSecretVariable("REDIS_URL", l.rdURL).
-		WithEnvVariable("PORT", strconv.Itoa(o.Port)).
-		WithExposedPort(o.Port, port).
-		AsService(dagger.ContainerAsServiceOpts{Args: command})
+		WithEnvVariable("PORT", strconv.Itoa(o.Port)),
+		o.Port, command)
 }
 
 // Backend starts the project's Python web backend as a service.
@@ -181,7 +180,7 @@ func (m *Commandcenter) Backend(
 	if err != nil {
 		return nil, err
 	}
-	return m.backendService(ctr, o, links, checkedPort), nil
+	return m.backendService(ctr, o, links, nil), nil
 }
 
 // dependencies fills in the services and URLs the caller did not give.
@@ -214,7 +213,7 @@ func (m *Commandcenter) dependencies(ctx context.Context,
 		}
 	}
 	if d.rd == nil {
-		if d.rd, err = m.redis(ctx, rdOpts, checkedPort); err != nil {
+		if d.rd, err = m.redis(ctx, rdOpts, nil); err != nil {
 			return d, err
 		}
 	}

@@ -81,9 +81,9 @@ func frontendScript(o frontendOpts) string {
 // frontendService runs the frontend on ctr, a frontendContainer, bound to the
 // backend as "backend"; or, given the backend's hostname in the session,
 // reaching it there without a binding, so that the two start at the same time.
-// Its port is exposed with the options given.
+// member is nil outside a Stack.
 func (m *Commandcenter) frontendService(ctr *dagger.Container, o frontendOpts,
-	backend *dagger.Service, backendHost string, backendPort int, port dagger.ContainerWithExposedPortOpts,
+	backend *dagger.Service, backendHost string, backendPort int, member *stackMember,
 ) *dagger.Service {
 	command := o.Command
 	if len(command) == 0 {
@@ -92,12 +92,11 @@ func (m *Commandcenter) frontendService(ctr *dagger.Container, o frontendOpts,
 	if backendHost == "" {
 		ctr, backendHost = ctr.WithServiceBinding("backend", backend), "backend"
 	}
-	return ctr.
+	return member.serve(ctr.
 		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", backendHost, backendPort)).
 		WithEnvVariable("HOST", "0.0.0.0").
-		WithEnvVariable("PORT", strconv.Itoa(o.Port)).
-		WithExposedPort(o.Port, port).
-		AsService(dagger.ContainerAsServiceOpts{Args: command})
+		WithEnvVariable("PORT", strconv.Itoa(o.Port)),
+		o.Port, command)
 }
 
 // Frontend starts the project's Node frontend as a service.
@@ -155,7 +154,7 @@ func (m *Commandcenter) Frontend(
 	if err != nil {
 		return nil, err
 	}
-	return m.frontendService(ctr, o, backend, "", backendPort, checkedPort), nil
+	return m.frontendService(ctr, o, backend, "", backendPort, nil), nil
 }
 
 func defaultBackend() backendOpts {

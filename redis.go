@@ -48,11 +48,11 @@ func (m *Commandcenter) Redis(
 	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	return m.redis(ctx, o, checkedPort)
+	return m.redis(ctx, o, nil)
 }
 
-// redis runs Redis with its port exposed with the options given.
-func (m *Commandcenter) redis(ctx context.Context, o redisOpts, port dagger.ContainerWithExposedPortOpts) (*dagger.Service, error) {
+// redis runs Redis; member is nil outside a Stack.
+func (m *Commandcenter) redis(ctx context.Context, o redisOpts, member *stackMember) (*dagger.Service, error) {
 	ref, err := spec.ImageRef(redisImage, redisTags, o.Version, "--redis-version")
 	if err != nil {
 		return nil, err
@@ -63,8 +63,7 @@ func (m *Commandcenter) redis(ctx context.Context, o redisOpts, port dagger.Cont
 	}
 	ctr := dag.Container().
 		From(ref).
-		WithSecretVariable("REDIS_PASSWORD", password).
-		WithExposedPort(redisPort, port)
+		WithSecretVariable("REDIS_PASSWORD", password)
 	args := `--requirepass "$REDIS_PASSWORD"`
 	if o.Persist {
 		ctr = ctr.WithMountedCache("/data", dag.CacheVolume(m.volume("redis")),
@@ -74,9 +73,7 @@ func (m *Commandcenter) redis(ctx context.Context, o redisOpts, port dagger.Cont
 		args += ` --save "" --appendonly no`
 	}
 	// A shell puts the secret on the command line inside the container only.
-	return ctr.AsService(dagger.ContainerAsServiceOpts{
-		Args: []string{"sh", "-c", "exec docker-entrypoint.sh redis-server " + args},
-	}), nil
+	return member.serve(ctr, redisPort, []string{"sh", "-c", "exec docker-entrypoint.sh redis-server " + args}), nil
 }
 
 // redisURL is the URL a client reaching the service at host:port uses.

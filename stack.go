@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"strconv"
 
 	"golang.org/x/sync/errgroup"
 
@@ -25,7 +26,9 @@ import (
 // the session given in DATABASE_URL, REDIS_URL and BACKEND_URL; the backend
 // waits until Postgres takes logins and Redis has loaded its data before its
 // prestart command and server start, and a connection to a port whose
-// service is still starting waits for it (up to a minute).
+// service is still starting waits for it (up to a minute). When one of the
+// four ends (a failed prestart command, a crash), the Stack stops, and its
+// output names the service.
 //
 // +cache="session"
 func (m *Commandcenter) Stack(
@@ -107,6 +110,7 @@ func (m *Commandcenter) Stack(
 	if err := spec.Ports(
 		spec.PortUse{Port: postgresPort, Option: "Postgres (5432)"}, spec.PortUse{Port: redisPort, Option: "Redis (6379)"},
 		spec.PortUse{Port: backendPort, Option: "--backend-port"}, spec.PortUse{Port: frontendPort, Option: "--frontend-port"},
+		spec.PortUse{Port: stackControlPort, Option: "the Stack's control port (65432)"},
 	); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
@@ -144,7 +148,8 @@ func (m *Commandcenter) Stack(
 	// they answer, and the backend answers only once Postgres, in the front,
 	// does. The backend and the frontend reach the others by hostnames of the
 	// session; the backend waits for Postgres and Redis itself while its app
-	// loads, and the dev server needs the backend only per request.
+	// loads, and the dev server needs the backend only per request. Each of
+	// the three tells the front when it ends (stackMember).
 	// Hostnames are short (sethostname takes at most 64 characters with the
 	// session's domain), and differ between projects.
 	projectHash := fmt.Sprintf("%x", sha256.Sum256([]byte(m.Project)))[:10]
@@ -154,7 +159,9 @@ func (m *Commandcenter) Stack(
 	if err != nil {
 		return nil, err
 	}
-	rd, err := m.redis(ctx, rdOpts, uncheckedPort)
+	control := fmt.Sprintf("%s:%d", pgHost, stackControlPort)
+	member := func(name string) *stackMember { return &stackMember{name: name, forward: forward, front: control} }
+	rd, err := m.redis(ctx, rdOpts, member("Redis"))
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +176,10 @@ func (m *Commandcenter) Stack(
 	backend := m.backendService(beCtr, beOpts, backendLinks{
 		pgURL: pgURL, rdURL: rdURL,
 		wait: []string{fmt.Sprintf("postgres://%s:%d", pgHost, postgresPort), fmt.Sprintf("redis://%s:%d", rdHost, redisPort)},
-	}, uncheckedPort).WithHostname(beHost)
-	frontend := m.frontendService(feCtr, feOpts, nil, beHost, backendPort, uncheckedPort)
+	}, member("backend")).WithHostname(beHost)
+	frontend := m.frontendService(feCtr, feOpts, nil, beHost, backendPort, member("frontend"))
 
-	args := []string{forwardPath}
+	args := []string{forwardPath, "--control", strconv.Itoa(stackControlPort), "--name", "stack"}
 	for _, r := range []struct {
 		port    int
 		alias   string
@@ -194,13 +201,37 @@ func (m *Commandcenter) Stack(
 		WithHostname(pgHost), nil
 }
 
-// Ports of services bound to the Stack's front skip the engine's health
-// check (see Stack); everywhere else the engine waits for a service's port to
-// answer before it starts what the service is bound to.
-var (
-	checkedPort   = dagger.ContainerWithExposedPortOpts{}
-	uncheckedPort = dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true}
-)
+// stackControlPort is where the Stack's front takes the other services'
+// reports (see stackMember).
+const stackControlPort = 65432
+
+// stackMember is how Redis, the backend or the frontend run in a Stack; nil
+// outside one.
+type stackMember struct {
+	name    string       // in the front's log
+	forward *dagger.File // the forwarder
+	front   string       // HOST:PORT of the front's control port
+}
+
+// serve runs args on ctr as a service listening on port.
+//
+// Outside a Stack (m is nil) the engine waits for the port to answer before
+// it starts what the service is bound to. In a Stack it does not, so that the
+// front starts at once (see Stack), and the forwarder runs args and tells the
+// front when they end, whatever the reason: the front then stops, and with
+// it the Stack, its log naming the service, instead of running on without
+// it (the engine does not stop a service when one bound to it ends).
+func (m *stackMember) serve(ctr *dagger.Container, port int, args []string) *dagger.Service {
+	if m == nil {
+		return ctr.WithExposedPort(port).AsService(dagger.ContainerAsServiceOpts{Args: args})
+	}
+	return ctr.
+		WithFile(forwardPath, m.forward).
+		WithExposedPort(port, dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true}).
+		AsService(dagger.ContainerAsServiceOpts{
+			Args: append([]string{forwardPath, "--report", m.front, "--name", m.name, "--"}, args...),
+		})
+}
 
 // forwardPath is where the forwarder goes in the Stack's front container.
 const forwardPath = "/usr/local/bin/commandcenter-forward"

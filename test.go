@@ -120,7 +120,7 @@ func (m *Commandcenter) testBackend(ctx context.Context, src *dagger.Directory, 
 	if err != nil {
 		return "", err
 	}
-	rdSvc, err := m.redis(ctx, rd, checkedPort)
+	rdSvc, err := m.redis(ctx, rd, nil)
 	if err != nil {
 		return "", err
 	}

@@ -1,19 +1,30 @@
-// Command commandcenter-forward is the front of the commandcenter Stack. It
-// runs one command (Postgres, in the Stack) and, next to it, forwards TCP
-// ports to other hosts (Redis, the backend and the frontend), so that one
-// service answers on all four ports while Postgres, the port that carries the
-// most traffic, is served by its own process with no hop in between.
+// Command commandcenter-forward holds the commandcenter Stack together.
 //
-//	commandcenter-forward --route 6379=redis:6379 --route 8000=backend:8000 -- postgres
+// In the Stack's front container it runs one command (Postgres) and, next to
+// it, forwards TCP ports to other hosts (Redis, the backend and the
+// frontend), so that one service answers on all four ports while Postgres,
+// the port that carries the most traffic, is served by its own process with
+// no hop in between. It also listens on a control port for the other
+// services' reports:
+//
+//	commandcenter-forward --route 6379=redis:6379 --route 8000=backend:8000 --control 65432 -- postgres
+//
+// In each of the other services' containers it runs the service's command
+// and, when that ends, reports its exit status to the front, which then stops
+// its own command: the Stack stops as a whole, saying which service ended it,
+// rather than running on without one of its services.
+//
+//	commandcenter-forward --report front:65432 --name backend -- uvicorn app.main:app
 //
 // A connection that arrives before its target answers waits for it (the
 // services of a Stack start at the same time) for up to --wait. Signals
 // (SIGTERM, SIGINT, SIGHUP, SIGQUIT) go to the command, and the forwarder
-// exits with the command's exit status. Without a command it forwards until
-// it gets SIGTERM or SIGINT.
+// exits with the command's exit status, or 1 when a report stopped it.
+// Without a command it forwards until it gets SIGTERM or SIGINT.
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,49 +101,151 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var rs routes
 	fs.Var(&rs, "route", "LISTEN=HOST:PORT: forward connections to port LISTEN to HOST:PORT (repeat for more ports)")
-	wait := fs.Duration("wait", time.Minute, "how long a connection waits for its target to answer before it is closed")
+	wait := fs.Duration("wait", time.Minute, "how long a connection waits for its target to answer before it is closed, and a report for the front")
+	control := fs.Int("control", 0, "port to take other services' reports on: a report stops the command")
+	report := fs.String("report", "", "HOST:PORT of a front's control port, told the command's exit status when it ends")
+	service := fs.String("name", "", "name of this service: in its report (with --report), in the log when a report stops it")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s --route LISTEN=HOST:PORT... [--wait DURATION] [-- COMMAND [ARG...]]\n", name)
+		fmt.Fprintf(stderr, "usage: %s [--route LISTEN=HOST:PORT]... [--control PORT] [--report HOST:PORT --name NAME] [--wait DURATION] [-- COMMAND [ARG...]]\n", name)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *wait <= 0 {
-		logger.Printf("--wait %s: give a positive duration, such as 60s", *wait)
+	command := fs.Args()
+	if msg := checkFlags(rs, *wait, *control, *report, *service, command); msg != "" {
+		logger.Print(msg)
 		return 2
 	}
 
-	listeners := make([]net.Listener, 0, len(rs))
+	// Each route's port is tried now, so that a port another process has
+	// fails at once; it opens when its target first answers.
 	for _, r := range rs {
-		l, err := net.Listen("tcp", ":"+strconv.Itoa(r.port))
+		l, err := listenRoute(r)
 		if err != nil {
-			logger.Printf("cannot listen on port %d for %s: %v (another process in the container has it: route a free port)", r.port, r.target, err)
+			logger.Print(err)
 			return 1
 		}
-		listeners = append(listeners, l)
+		l.Close()
 	}
-	for i, r := range rs {
-		logger.Printf("port %d -> %s", r.port, r.target)
+	stops := make(chan string, 1)
+	if *control != 0 {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(*control))
+		if err != nil {
+			logger.Printf("cannot listen on control port %d: %v (give --control a free port)", *control, err)
+			return 1
+		}
+		go takeReports(l, stops, logger)
+	}
+	for _, r := range rs {
 		f := &forwarder{target: r.target, wait: *wait, log: logger}
-		go f.serve(listeners[i])
+		go f.open(r, stops)
 	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
-	command := fs.Args()
 	if len(command) == 0 {
-		for sig := range sigs {
-			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
-				return 0
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+					return 0
+				}
+			case why := <-stops:
+				logger.Printf("%s: stopping", why)
+				return 1
 			}
 		}
 	}
-	return supervise(command, sigs, logger)
+	what := *service
+	if what == "" {
+		what = command[0]
+	}
+	status := supervise(command, what, sigs, stops, logger)
+	if *report != "" {
+		tell(*report, *service, status, *wait, logger)
+	}
+	return status
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
+
+// checkFlags says what is wrong with the flags, or nothing.
+func checkFlags(rs routes, wait time.Duration, control int, report, service string, command []string) string {
+	switch {
+	case wait <= 0:
+		return fmt.Sprintf("--wait %s: give a positive duration, such as 60s", wait)
+	case control < 0 || control > 65535:
+		return fmt.Sprintf("--control %d: give a port (1-65535)", control)
+	case (report != "" || service != "") && !namePattern.MatchString(service):
+		return fmt.Sprintf("--name %q: --report needs the service's name, a letter then letters, digits, - or _ (at most 32)", service)
+	case report != "" && len(command) == 0:
+		return "--report needs a command to run, after --"
+	}
+	if report != "" {
+		if _, err := parseRoute("1=" + report); err != nil {
+			return fmt.Sprintf("--report %q: give the front's HOST:PORT, such as front:65432", report)
+		}
+	}
+	for _, r := range rs {
+		if r.port == control {
+			return fmt.Sprintf("--control %d: the port is routed too; give the control port a port of its own", control)
+		}
+	}
+	return ""
+}
+
+// takeReports reads the reports other services send to the control port,
+// one line each, "NAME STATUS", and passes the first on to stops.
+func takeReports(l net.Listener, stops chan<- string, logger *log.Logger) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		go func() {
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, err := bufio.NewReader(io.LimitReader(c, 256)).ReadString('\n')
+			fields := strings.Fields(line)
+			status, aerr := 0, error(nil)
+			if len(fields) == 2 {
+				status, aerr = strconv.Atoi(fields[1])
+			}
+			if err != nil || len(fields) != 2 || !namePattern.MatchString(fields[0]) || aerr != nil {
+				logger.Printf("ignored a report from %s that is not NAME STATUS: %q", c.RemoteAddr(), line)
+				return
+			}
+			select {
+			case stops <- fmt.Sprintf("%s ended (exit status %d)", fields[0], status):
+			default: // one report stops the command; later ones add nothing
+			}
+		}()
+	}
+}
+
+// tell reports to the front at addr that this service's command ended with
+// status, trying for up to wait while the front starts.
+func tell(addr, service string, status int, wait time.Duration, logger *log.Logger) {
+	f := &forwarder{target: addr, wait: wait, log: logger}
+	c, err := f.dial()
+	if err == nil {
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, err = fmt.Fprintf(c, "%s %d\n", service, status)
+		c.Close()
+	}
+	if err != nil {
+		logger.Printf("could not tell %s that %s ended: %v", addr, service, err)
+	}
 }
 
 // supervise runs command, passes sigs on to it and returns its exit status.
-func supervise(command []string, sigs <-chan os.Signal, logger *log.Logger) int {
+// A report on stops ends it with SIGTERM, and the status is then 1.
+func supervise(command []string, what string, sigs <-chan os.Signal, stops <-chan string, logger *log.Logger) int {
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -139,11 +253,17 @@ func supervise(command []string, sigs <-chan os.Signal, logger *log.Logger) int 
 		return 127
 	}
 	done := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case sig := <-sigs:
 				_ = cmd.Process.Signal(sig)
+			case why := <-stops:
+				logger.Printf("%s: stopping %s", why, what)
+				close(stopped)
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				stops = nil
 			case <-done:
 				return
 			}
@@ -152,6 +272,11 @@ func supervise(command []string, sigs <-chan os.Signal, logger *log.Logger) int 
 	err := cmd.Wait()
 	close(done)
 	var exit *exec.ExitError
+	select {
+	case <-stopped:
+		return 1
+	default:
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -188,6 +313,40 @@ func (f *forwarder) dialed(err error) {
 		f.log.Printf("%s answers", f.target)
 	}
 	f.waiting = err != nil
+}
+
+func listenRoute(r route) (net.Listener, error) {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(r.port))
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on port %d for %s: %v (another process in the container has it: route a free port)", r.port, r.target, err)
+	}
+	return l, nil
+}
+
+// open listens on the route's port once its target answers, and forwards
+// from then on. Until then the port is closed: a client, or the engine's
+// health check of the service, sees it open only when there is something
+// behind it. A port that cannot be opened then is reported on stops.
+func (f *forwarder) open(r route, stops chan<- string) {
+	f.log.Printf("port %d -> %s: opens when %s answers", r.port, r.target, r.target)
+	for {
+		c, err := net.DialTimeout("tcp", r.target, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l, err := listenRoute(r)
+	if err != nil {
+		select {
+		case stops <- err.Error():
+		default:
+		}
+		return
+	}
+	f.log.Printf("port %d -> %s: open", r.port, r.target)
+	f.serve(l)
 }
 
 func (f *forwarder) serve(l net.Listener) {

@@ -82,15 +82,23 @@ func upperServer(t *testing.T, l net.Listener) {
 // ephemeral source ports) cannot take it while a test waits to listen there.
 func unusedTarget(t *testing.T) string {
 	t.Helper()
-	for port := 20000 + os.Getpid()%5000; port < 32000; port++ {
+	return unusedTargets(t, 1)[0]
+}
+
+func unusedTargets(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for port := 20000 + os.Getpid()%5000; port < 32000 && len(addrs) < n; port++ {
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		if l, err := net.Listen("tcp", addr); err == nil {
 			l.Close()
-			return addr
+			addrs = append(addrs, addr)
 		}
 	}
-	t.Fatal("no free port between 20000 and 32000")
-	return ""
+	if len(addrs) < n {
+		t.Fatalf("not %d free ports between 20000 and 32000", n)
+	}
+	return addrs
 }
 
 func listenLocal(t *testing.T) net.Listener {
@@ -228,8 +236,10 @@ func TestExitsWithTheCommandsStatus(t *testing.T) {
 }
 
 func TestPassesSignalsToTheCommand(t *testing.T) {
+	target := listenLocal(t)
+	upperServer(t, target)
 	_, port, _ := net.SplitHostPort(unusedTarget(t))
-	cmd, out := command("--route", port+"=127.0.0.1:1", "--",
+	cmd, out := command("--route", port+"="+target.Addr().String(), "--",
 		"sh", "-c", `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -243,10 +253,9 @@ func TestPassesSignalsToTheCommand(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The route listens while the command runs.
-	if c, err := net.Dial("tcp", "127.0.0.1:"+port); err != nil {
-		t.Errorf("port %s is not forwarded while the command runs: %v", port, err)
-	} else {
-		c.Close()
+	waitOutput(t, cmd, out, "port "+port+" -> "+target.Addr().String()+": open\n")
+	if got := roundTrip(t, "127.0.0.1:"+port, "ping"); got != "PING" {
+		t.Errorf("port %s is not forwarded while the command runs: got %q", port, got)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitStatus(t, cmd); code != 7 {
@@ -269,6 +278,10 @@ func TestBadInputSaysWhatToDo(t *testing.T) {
 		{[]string{"--route", "redis:6379"}, 2, "want LISTEN=HOST:PORT"},
 		{[]string{"--route", "6379=redis:6379", "--route", "6379=cache:6379"}, 2, "port 6379 is routed twice"},
 		{[]string{"--wait", "0s"}, 2, "give a positive duration"},
+		{[]string{"--report", "front:65432", "--", "true"}, 2, "--report needs the service's name"},
+		{[]string{"--report", "front:65432", "--name", "backend"}, 2, "--report needs a command"},
+		{[]string{"--report", "front", "--name", "backend", "--", "true"}, 2, "give the front's HOST:PORT"},
+		{[]string{"--route", "6379=redis:6379", "--control", "6379"}, 2, "give the control port a port of its own"},
 		{[]string{"--route", port + "=127.0.0.1:1", "--", "true"}, 1, "cannot listen on port " + port},
 		{[]string{"--", "/nonexistent/postgres"}, 127, "cannot run /nonexistent/postgres"},
 	} {
@@ -276,5 +289,111 @@ func TestBadInputSaysWhatToDo(t *testing.T) {
 		if code := run(c.args, &out); code != c.code || !strings.Contains(out.String(), c.says) {
 			t.Errorf("run(%q) = %d, %q; want %d and a message with %q", c.args, code, out.String(), c.code, c.says)
 		}
+	}
+}
+
+// waitOutput waits until out has want, or fails.
+func waitOutput(t *testing.T, cmd *exec.Cmd, out *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no %q in the output:\n%s", want, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAServiceThatEndsStopsTheFront(t *testing.T) {
+	addr := unusedTarget(t)
+	_, port, _ := net.SplitHostPort(addr)
+	// The service ends before the front listens: its report waits for it.
+	member, memberOut := command("--report", addr, "--name", "backend", "--", "sh", "-c", "echo migration failed; exit 3")
+	if err := member.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, member, memberOut, "migration failed")
+	time.Sleep(300 * time.Millisecond)
+	front, frontOut := command("--control", port, "--name", "stack", "--",
+		"sh", "-c", `trap 'echo front got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	if err := front.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, member); code != 3 {
+		t.Errorf("the service's wrapper exited %d, want its command's 3\n%s", code, memberOut)
+	}
+	if code := exitStatus(t, front); code != 1 {
+		t.Errorf("the front exited %d, want 1 after a report\n%s", code, frontOut)
+	}
+	for _, want := range []string{"backend ended (exit status 3): stopping stack", "front got TERM"} {
+		if !strings.Contains(frontOut.String(), want) {
+			t.Errorf("the front's output has no %q:\n%s", want, frontOut)
+		}
+	}
+}
+
+func TestBadReportsAreIgnored(t *testing.T) {
+	addr := unusedTarget(t)
+	_, port, _ := net.SplitHostPort(addr)
+	front, out := command("--control", port)
+	if err := front.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer front.Process.Kill()
+	for _, report := range []string{"backend\n", "backend three\n", "rm -rf / 3\n"} {
+		var c net.Conn
+		var err error
+		for range 100 {
+			if c, err = net.Dial("tcp", addr); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, report)
+		c.Close()
+	}
+	waitOutput(t, front, out, `ignored a report`)
+	time.Sleep(200 * time.Millisecond)
+	// Still running: SIGTERM ends it with 0, where a report would have made it 1.
+	front.Process.Signal(syscall.SIGTERM)
+	if code := exitStatus(t, front); code != 0 {
+		t.Errorf("exit status %d after bad reports and SIGTERM, want 0\n%s", code, out)
+	}
+	if n := strings.Count(out.String(), "ignored a report"); n != 3 {
+		t.Errorf("%d of 3 bad reports logged as ignored:\n%s", n, out)
+	}
+}
+
+func TestARouteOpensWhenItsTargetAnswers(t *testing.T) {
+	addrs := unusedTargets(t, 2)
+	target := addrs[0]
+	_, port, _ := net.SplitHostPort(addrs[1])
+	cmd, out := command("--route", port+"="+target)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitOutput(t, cmd, out, "opens when "+target+" answers")
+	time.Sleep(200 * time.Millisecond)
+	if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+		c.Close()
+		t.Fatalf("port %s is open while nothing answers behind it", port)
+	}
+	l, err := net.Listen("tcp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upperServer(t, l)
+	waitOutput(t, cmd, out, "port "+port+" -> "+target+": open\n")
+	if got := roundTrip(t, "127.0.0.1:"+port, "ping"); got != "PING" {
+		t.Errorf("got %q through the opened port, want PING", got)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitStatus(t, cmd); code != 0 {
+		t.Errorf("exit status %d after SIGTERM with no command, want 0\n%s", code, out)
 	}
 }
