@@ -5,7 +5,9 @@
 #   make engine        build and start the offline engine kit (no-op with Docker)
 #   make engine-stop   stop the kit's engine, dnsmasq and registry
 #   make engine-status what the kit runs, and which versions
-#   make bench         start-up, rebuild and proxy benchmarks -> bench/results.md
+#   make bench         start-up, rebuild and port benchmarks  -> bench/results.md
+#                      (BENCH_PRUNE=yes adds the cold runs, which prune the
+#                      engine's cache: every project's data on it goes)
 #   make load          load through the stack's ports        -> bench/load.md
 
 KIT := bash enginekit/kit.sh
