@@ -80,7 +80,7 @@ func (m *Commandcenter) Stack(
 	// +optional
 	// +default="app.main:app"
 	app string,
-	// Port of the backend, in the stack and on the proxy.
+	// Port of the backend, in the stack and on the Stack's service.
 	// +optional
 	// +default=8000
 	backendPort int,
@@ -90,7 +90,7 @@ func (m *Commandcenter) Stack(
 	// Shell command run just before the backend starts (migrations, seed data).
 	// +optional
 	prestart string,
-	// Port of the frontend, in the stack and on the proxy.
+	// Port of the frontend, in the stack and on the Stack's service.
 	// +optional
 	// +default=3000
 	frontendPort int,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measurements of the stack on the engine `dagger` reaches, from the host:
-#   scripts/measure.sh bench   start-up times, rebuilds, proxy cost, memory -> bench/results.md
+#   scripts/measure.sh bench   start-up times, rebuilds, the ports' cost, memory -> bench/results.md
 #   scripts/measure.sh load    pgbench, redis-benchmark and HTTP load      -> bench/load.md
 # `make bench` and `make load` run them after `make engine`. They install the
 # clients they need (redis-tools from apt; pgbench unpacked from Debian's

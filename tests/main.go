@@ -45,6 +45,7 @@ func (m *Tests) All(ctx context.Context) error {
 		"BackendReportsBothHealthy":      m.BackendReportsBothHealthy,
 		"FrontendServesPageAndApi":       m.FrontendServesPageAndApi,
 		"StackForwardsAllFourPorts":      m.StackForwardsAllFourPorts,
+		"StackStopsWhenAServiceEnds":     m.StackStopsWhenAServiceEnds,
 		"BadInputFailsBeforeStarting":    m.BadInputFailsBeforeStarting,
 		"ProjectsHaveTheirOwnPassword":   m.ProjectsHaveTheirOwnPassword,
 		"TestReportsPassingSuites":       m.TestReportsPassingSuites,

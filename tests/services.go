@@ -125,12 +125,44 @@ func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
 		PostgresPassword: pgPW, RedisPassword: rdPW,
 	})
 	checks := map[string]func() error{
-		"5432 (postgres)": func() error { return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'via proxy'"), 0, "via proxy") },
+		"5432 (postgres)": func() error {
+			return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'via the stack'"), 0, "via the stack")
+		},
 		"6379 (redis)":    func() error { return expectOutput(ctx, redisCli(stack, rdPW, 6379, "ping"), 0, "PONG") },
 		"8000 (backend)":  func() error { return checkHealth(ctx, stack, "stack", "http://stack:8000/health") },
 		"3000 (frontend)": func() error { return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health") },
 	}
 	return errors.Join(runAll(checks)...)
+}
+
+// StackStopsWhenAServiceEnds: a backend whose prestart command fails ends
+// the whole Stack at start, and the error names the backend and its status.
+//
+// +cache="never"
+func (m *Tests) StackStopsWhenAServiceEnds(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "stack-stops")
+	if err != nil {
+		return err
+	}
+	stack := cc.Stack(m.Example, dagger.CommandcenterStackOpts{
+		// A different command every run, so that no earlier run's result is reused.
+		Prestart: fmt.Sprintf("echo 'migration failed (run %d)' >&2; exit 3", time.Now().UnixNano()),
+	})
+	_, err = stack.Start(ctx)
+	if err == nil {
+		_, _ = stack.Stop(ctx)
+		return errors.New("the Stack started with a backend whose prestart exits 3")
+	}
+	// The front's exit is an exec error, with the front's output.
+	said := err.Error()
+	var exec *dagger.ExecError
+	if errors.As(err, &exec) {
+		said += "\n" + exec.Stdout + "\n" + exec.Stderr
+	}
+	if want := "backend ended (exit status 3): stopping stack"; !strings.Contains(said, want) {
+		return fmt.Errorf("the Stack failed to start, but its error does not say %q: %s", want, said)
+	}
+	return nil
 }
 
 // ProjectsHaveTheirOwnPassword: without a password, each project gets a

@@ -46,7 +46,7 @@ func (m *Examples) Commandcenter_Postgres(ctx context.Context) (string, error) {
 }
 
 // Commandcenter_Stack runs the whole stack with the backend on 9000 and the
-// frontend on 9001, and asks the backend's /health through the stack's proxy.
+// frontend on 9001, and asks the backend's /health through the Stack's forwarded port.
 // From the CLI the same stack is forwarded to the host with
 // `up --ports 19000:9000,19001:9001`.
 //
