@@ -244,14 +244,7 @@ func TestPassesSignalsToTheCommand(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "ready") {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("the command did not start:\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOutput(t, cmd, out, "ready")
 	// The route listens while the command runs.
 	waitOutput(t, cmd, out, "port "+port+" -> "+target.Addr().String()+": open\n")
 	if got := roundTrip(t, "127.0.0.1:"+port, "ping"); got != "PING" {
