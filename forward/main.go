@@ -104,6 +104,7 @@ func run(args []string, stderr io.Writer) int {
 	wait := fs.Duration("wait", time.Minute, "how long a connection waits for its target to answer before it is closed, and a report for the front")
 	control := fs.Int("control", 0, "port to take other services' reports on: a report stops the command")
 	report := fs.String("report", "", "HOST:PORT of a front's control port, told the command's exit status when it ends")
+	linger := fs.Duration("linger", 2*time.Second, "how long a report leaves the command running: the engine passes the ended service's last output on to its client meanwhile, before the command's end ends the client's call")
 	service := fs.String("name", "", "name of this service: in its report (with --report), in the log when a report stops it")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [--route LISTEN=HOST:PORT]... [--control PORT] [--report HOST:PORT --name NAME] [--wait DURATION] [-- COMMAND [ARG...]]\n", name)
@@ -113,6 +114,10 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	command := fs.Args()
+	if *linger < 0 {
+		logger.Printf("--linger %s: give a duration of 0 or more, such as 2s", *linger)
+		return 2
+	}
 	if msg := checkFlags(rs, *wait, *control, *report, *service, command); msg != "" {
 		logger.Print(msg)
 		return 2
@@ -161,7 +166,7 @@ func run(args []string, stderr io.Writer) int {
 	if what == "" {
 		what = command[0]
 	}
-	status := supervise(command, what, sigs, stops, logger)
+	status := supervise(command, what, *linger, sigs, stops, logger)
 	if *report != "" {
 		tell(*report, *service, status, *wait, logger)
 	}
@@ -244,8 +249,9 @@ func tell(addr, service string, status int, wait time.Duration, logger *log.Logg
 }
 
 // supervise runs command, passes sigs on to it and returns its exit status.
-// A report on stops ends it with SIGTERM, and the status is then 1.
-func supervise(command []string, what string, sigs <-chan os.Signal, stops <-chan string, logger *log.Logger) int {
+// A report on stops ends it with SIGTERM linger later, and the status is
+// then 1.
+func supervise(command []string, what string, linger time.Duration, sigs <-chan os.Signal, stops <-chan string, logger *log.Logger) int {
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -254,16 +260,19 @@ func supervise(command []string, what string, sigs <-chan os.Signal, stops <-cha
 	}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
+	var stop <-chan time.Time
 	go func() {
 		for {
 			select {
 			case sig := <-sigs:
 				_ = cmd.Process.Signal(sig)
 			case why := <-stops:
-				logger.Printf("%s: stopping %s", why, what)
+				logger.Printf("%s: stopping %s in %s", why, what, linger)
 				close(stopped)
-				_ = cmd.Process.Signal(syscall.SIGTERM)
 				stops = nil
+				stop = time.After(linger)
+			case <-stop:
+				_ = cmd.Process.Signal(syscall.SIGTERM)
 			case <-done:
 				return
 			}

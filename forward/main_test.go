@@ -271,6 +271,7 @@ func TestBadInputSaysWhatToDo(t *testing.T) {
 		{[]string{"--route", "redis:6379"}, 2, "want LISTEN=HOST:PORT"},
 		{[]string{"--route", "6379=redis:6379", "--route", "6379=cache:6379"}, 2, "port 6379 is routed twice"},
 		{[]string{"--wait", "0s"}, 2, "give a positive duration"},
+		{[]string{"--linger", "-1s"}, 2, "give a duration of 0 or more"},
 		{[]string{"--report", "front:65432", "--", "true"}, 2, "--report needs the service's name"},
 		{[]string{"--report", "front:65432", "--name", "backend"}, 2, "--report needs a command"},
 		{[]string{"--report", "front", "--name", "backend", "--", "true"}, 2, "give the front's HOST:PORT"},
@@ -308,8 +309,9 @@ func TestAServiceThatEndsStopsTheFront(t *testing.T) {
 	}
 	waitOutput(t, member, memberOut, "migration failed")
 	time.Sleep(300 * time.Millisecond)
-	front, frontOut := command("--control", port, "--name", "stack", "--",
+	front, frontOut := command("--control", port, "--name", "stack", "--linger", "500ms", "--",
 		"sh", "-c", `trap 'echo front got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	started := time.Now()
 	if err := front.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +321,10 @@ func TestAServiceThatEndsStopsTheFront(t *testing.T) {
 	if code := exitStatus(t, front); code != 1 {
 		t.Errorf("the front exited %d, want 1 after a report\n%s", code, frontOut)
 	}
-	for _, want := range []string{"backend ended (exit status 3): stopping stack", "front got TERM"} {
+	if took := time.Since(started); took < 500*time.Millisecond {
+		t.Errorf("the front ended %s after it started, before its 500ms linger after the report", took)
+	}
+	for _, want := range []string{"backend ended (exit status 3): stopping stack in 500ms", "front got TERM"} {
 		if !strings.Contains(frontOut.String(), want) {
 			t.Errorf("the front's output has no %q:\n%s", want, frontOut)
 		}
