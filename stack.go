@@ -25,10 +25,10 @@ import (
 // reaches Postgres and Redis, and the frontend the backend, by hostnames of
 // the session given in DATABASE_URL, REDIS_URL and BACKEND_URL; the backend
 // waits until Postgres takes logins and Redis has loaded its data before its
-// prestart command and server start, and a connection to a port whose
-// service is still starting waits for it (up to a minute). When one of the
-// four ends (a failed prestart command, a crash), the Stack stops, and its
-// output names the service.
+// prestart command and server start. The service is ready, and `up`
+// forwards its ports, once all four answer. When one of the four ends (a
+// failed prestart command, a crash), the Stack stops, and its output names
+// the service.
 //
 // +cache="session"
 func (m *Commandcenter) Stack(

@@ -16,8 +16,10 @@
 //
 //	commandcenter-forward --report front:65432 --name backend -- uvicorn app.main:app
 //
-// A connection that arrives before its target answers waits for it (the
-// services of a Stack start at the same time) for up to --wait. Signals
+// A route's port opens when its target first answers (the services of a
+// Stack start at the same time); a connection that arrives while the target
+// is not answering later (a dev server restarting) waits for it for up to
+// --wait. Signals
 // (SIGTERM, SIGINT, SIGHUP, SIGQUIT) go to the command, and the forwarder
 // exits with the command's exit status, or 1 when a report stopped it.
 // Without a command it forwards until it gets SIGTERM or SIGINT.
@@ -114,11 +116,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	command := fs.Args()
-	if *linger < 0 {
-		logger.Printf("--linger %s: give a duration of 0 or more, such as 2s", *linger)
-		return 2
-	}
-	if msg := checkFlags(rs, *wait, *control, *report, *service, command); msg != "" {
+	if msg := checkFlags(rs, *wait, *linger, *control, *report, *service, command); msg != "" {
 		logger.Print(msg)
 		return 2
 	}
@@ -176,10 +174,12 @@ func run(args []string, stderr io.Writer) int {
 var namePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
 
 // checkFlags says what is wrong with the flags, or nothing.
-func checkFlags(rs routes, wait time.Duration, control int, report, service string, command []string) string {
+func checkFlags(rs routes, wait, linger time.Duration, control int, report, service string, command []string) string {
 	switch {
 	case wait <= 0:
 		return fmt.Sprintf("--wait %s: give a positive duration, such as 60s", wait)
+	case linger < 0:
+		return fmt.Sprintf("--linger %s: give a duration of 0 or more, such as 2s", linger)
 	case control < 0 || control > 65535:
 		return fmt.Sprintf("--control %d: give a port (1-65535)", control)
 	case (report != "" || service != "") && !namePattern.MatchString(service):
@@ -198,6 +198,15 @@ func checkFlags(rs routes, wait time.Duration, control int, report, service stri
 		}
 	}
 	return ""
+}
+
+// stop asks for the command to be stopped, saying why. The first reason
+// stops it; later ones add nothing.
+func stop(stops chan<- string, why string) {
+	select {
+	case stops <- why:
+	default:
+	}
 }
 
 // takeReports reads the reports other services send to the control port,
@@ -225,10 +234,7 @@ func takeReports(l net.Listener, stops chan<- string, logger *log.Logger) {
 				logger.Printf("ignored a report from %s that is not NAME STATUS: %q", c.RemoteAddr(), line)
 				return
 			}
-			select {
-			case stops <- fmt.Sprintf("%s ended (exit status %d)", fields[0], status):
-			default: // one report stops the command; later ones add nothing
-			}
+			stop(stops, fmt.Sprintf("%s ended (exit status %d)", fields[0], status))
 		}()
 	}
 }
@@ -260,7 +266,7 @@ func supervise(command []string, what string, linger time.Duration, sigs <-chan 
 	}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
-	var stop <-chan time.Time
+	var stopAt <-chan time.Time
 	go func() {
 		for {
 			select {
@@ -270,8 +276,8 @@ func supervise(command []string, what string, linger time.Duration, sigs <-chan 
 				logger.Printf("%s: stopping %s in %s", why, what, linger)
 				close(stopped)
 				stops = nil
-				stop = time.After(linger)
-			case <-stop:
+				stopAt = time.After(linger)
+			case <-stopAt:
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 			case <-done:
 				return
@@ -348,10 +354,7 @@ func (f *forwarder) open(r route, stops chan<- string) {
 	}
 	l, err := listenRoute(r)
 	if err != nil {
-		select {
-		case stops <- err.Error():
-		default:
-		}
+		stop(stops, err.Error())
 		return
 	}
 	f.log.Printf("port %d -> %s: open", r.port, r.target)
