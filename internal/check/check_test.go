@@ -1,4 +1,4 @@
-package spec
+package check
 
 import (
 	"strings"
@@ -61,30 +61,6 @@ func TestCheckSubdir(t *testing.T) {
 	}
 }
 
-func TestCheckRequirements(t *testing.T) {
-	good := strings.Join([]string{
-		"# web",
-		"fastapi>=0.110",
-		"uvicorn[standard] >= 0.29, <1",
-		"pg8000==1.31.2  # pure Python driver",
-		"redis",
-		"typing_extensions; python_version < \"3.11\"",
-		"mypkg @ https://example.invalid/mypkg.tar.gz",
-		"-r dev-requirements.txt",
-		"--index-url https://mirror.invalid/simple",
-		"",
-	}, "\n")
-	if err := Requirements(good); err != nil {
-		t.Errorf("Requirements(good) = %v", err)
-	}
-	for _, bad := range []string{"fastapi >>= 1", "not a requirement", "flask==", "==1.0", "redis=5"} {
-		err := Requirements("fastapi\n" + bad + "\n")
-		if err == nil || !strings.Contains(err.Error(), "line 2") {
-			t.Errorf("Requirements(%q) = %v, want an error naming line 2", bad, err)
-		}
-	}
-}
-
 func TestImageRefListsVersions(t *testing.T) {
 	ref, err := ImageRef("postgres", map[string]string{"15": "15-trixie", "16": "16-trixie", "17": "17-trixie"}, "17", "--postgres-version")
 	if err != nil || ref != "postgres:17-trixie" {
@@ -100,13 +76,58 @@ func TestCheckPackageJSON(t *testing.T) {
 	if err := PackageJSON(`{"scripts": {"dev": "vite"}}`, "dev"); err != nil {
 		t.Errorf("dev script present: %v", err)
 	}
-	if err := PackageJSON(`{"scripts": {"build": "vite build"}}`, "dev"); err == nil || !strings.Contains(err.Error(), "--frontend-command") {
-		t.Errorf("no dev script: %v, want an error naming --frontend-command", err)
+	if err := PackageJSON(`{"scripts": {"build": "vite build"}}`, "dev"); err == nil || !strings.Contains(err.Error(), "with-frontend --command") {
+		t.Errorf("no dev script: %v, want an error naming with-frontend --command", err)
 	}
 	if err := PackageJSON(`{"scripts": `, "dev"); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Errorf("broken JSON: %v", err)
 	}
 	if err := PackageJSON(`{}`, ""); err != nil {
 		t.Errorf("custom command needs no script: %v", err)
+	}
+}
+
+func TestCheckNamesOfVariablesServicesAndPostgres(t *testing.T) {
+	for _, c := range []struct {
+		err    error
+		option string
+	}{
+		{EnvName("9LIVES", "with-env --name"), "with-env --name"},
+		{EnvName("A-B", "with-env --name"), "with-env --name"},
+		{ServiceName("Celery", "with-worker --name"), "with-worker --name"},
+		{ServiceName("a_worker", "with-worker --name"), "with-worker --name"},
+		{ServiceName("", "with-worker --name"), "with-worker --name"},
+		{Ident("Robert'); DROP", "user", "with-postgres --user"), "with-postgres --user"},
+		{App("main"), "--app"},
+	} {
+		if c.err == nil || !strings.Contains(c.err.Error(), c.option) {
+			t.Errorf("got %v, want an error naming %s", c.err, c.option)
+		}
+	}
+	for _, err := range []error{EnvName("SECRET_KEY", "x"), EnvName("_x1", "x"), ServiceName("celery-beat", "x"),
+		Ident("commandcenter", "user", "x"), App("app.main:app"), App("pkg.asgi:create_app()")} {
+		if err != nil {
+			t.Errorf("a good name was refused: %v", err)
+		}
+	}
+}
+
+func TestCheckAbsPath(t *testing.T) {
+	for _, p := range []string{"/app/storage", "/data", "/app/rag_storage/"} {
+		if err := AbsPath(p, "with-volume --path", "/.commandcenter"); err != nil {
+			t.Errorf("AbsPath(%q) = %v", p, err)
+		}
+	}
+	for p, want := range map[string]string{
+		"app/storage":             "not absolute",
+		"/":                       "not a plain folder path",
+		"/app/../etc":             "not a plain folder path",
+		"//app":                   "not a plain folder path",
+		"/.commandcenter/secrets": "the module's own folder",
+	} {
+		err := AbsPath(p, "with-volume --path", "/.commandcenter")
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "with-volume --path") {
+			t.Errorf("AbsPath(%q) = %v, want an error saying %q and naming the option", p, err, want)
+		}
 	}
 }

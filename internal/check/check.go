@@ -1,10 +1,12 @@
-// Package spec checks the module's inputs and builds its generated files:
-// plain Go that runs and is tested without an engine.
-package spec
+// Package check checks the module's inputs before anything starts. Each check
+// returns an error that names the problem and the option that fixes it. It is
+// plain Go, tested without an engine.
+package check
 
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -67,31 +69,6 @@ func Subdir(dir, option string) error {
 	return nil
 }
 
-// A requirement: a name, optional extras, optional version specifiers, an
-// optional environment marker; or NAME @ URL.
-var requirementPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?` +
-	`(\s*\[\s*[A-Za-z0-9._-]+(\s*,\s*[A-Za-z0-9._-]+)*\s*\])?` +
-	`(\s*(\s*@\s*\S+|(===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+(\s*,\s*(===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+)*))?` +
-	`\s*(;.*)?$`)
-
-// Requirements accepts a pip requirements file whose every line is a
-// requirement, an option (-r, --index-url, ...), a comment or blank.
-func Requirements(text string) error {
-	for i, line := range strings.Split(text, "\n") {
-		if at := strings.Index(line, " #"); at >= 0 {
-			line = line[:at]
-		}
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "-") {
-			continue
-		}
-		if !requirementPattern.MatchString(line) {
-			return fmt.Errorf("line %d, %q, is not a requirement: write NAME, NAME==VERSION or NAME>=VERSION (one a line)", i+1, line)
-		}
-	}
-	return nil
-}
-
 // ImageRef returns image:tag for a version of an image family, or an error
 // that lists the versions there are and names the option to change.
 func ImageRef(image string, tags map[string]string, version, option string) (string, error) {
@@ -104,7 +81,7 @@ func ImageRef(image string, tags map[string]string, version, option string) (str
 }
 
 // SortedKeys returns the keys of m in order.
-func SortedKeys(m map[string]string) []string {
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -124,8 +101,64 @@ func PackageJSON(manifest, script string) error {
 	}
 	if script != "" {
 		if _, ok := pkg.Scripts[script]; !ok {
-			return fmt.Errorf("no %q script: add one to \"scripts\", or set --frontend-command to the command that serves the frontend", script)
+			return fmt.Errorf("no %q script: add one to \"scripts\", or give the frontend a command of its own (with-frontend --command)", script)
 		}
+	}
+	return nil
+}
+
+var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Ident accepts a Postgres user or database name that needs no quoting.
+func Ident(name, what, option string) error {
+	if !identPattern.MatchString(name) {
+		return fmt.Errorf("postgres %s %q is not allowed: set %s to lowercase letters, digits and underscores (at most 63)", what, name, option)
+	}
+	return nil
+}
+
+var appPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.()]*$`)
+
+// App accepts an ASGI application reference, MODULE:ATTRIBUTE.
+func App(app string) error {
+	if !appPattern.MatchString(app) {
+		return fmt.Errorf("app %q is not an ASGI app reference: set with-backend --app to MODULE:ATTRIBUTE, such as \"app.main:app\"", app)
+	}
+	return nil
+}
+
+var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// EnvName accepts an environment variable's name.
+func EnvName(name, option string) error {
+	if !envNamePattern.MatchString(name) {
+		return fmt.Errorf("%q is not an environment variable name: set %s to letters, digits and underscores, not starting with a digit", name, option)
+	}
+	return nil
+}
+
+var serviceNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
+
+// ServiceName accepts a worker's name: it names the worker's container in
+// the Stack and in logs.
+func ServiceName(name, option string) error {
+	if !serviceNamePattern.MatchString(name) {
+		return fmt.Errorf("%q is not a service name: set %s to 1-20 lowercase letters, digits and dashes, starting with a letter", name, option)
+	}
+	return nil
+}
+
+// AbsPath accepts an absolute path inside a container that is neither the
+// container's root nor inside reserved, a folder of the module's own.
+func AbsPath(p, option, reserved string) error {
+	clean := path.Clean(p)
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("path %q is not absolute: set %s to a path such as /app/storage", p, option)
+	case clean == "/" || clean != p && clean+"/" != p:
+		return fmt.Errorf("path %q is not a plain folder path: set %s to a path such as /app/storage (no .., no //)", p, option)
+	case clean == reserved || strings.HasPrefix(clean, reserved+"/"):
+		return fmt.Errorf("path %q is in %s, the module's own folder: set %s to another path", p, reserved, option)
 	}
 	return nil
 }
