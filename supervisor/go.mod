@@ -1,3 +1,3 @@
-module dagger/commandcenter/forward
+module dagger/commandcenter/supervisor
 
 go 1.25

@@ -19,7 +19,7 @@ import (
 // TestMain lets a test run the command itself, as a child process, for what
 // only a process can show: exit statuses and signals.
 func TestMain(m *testing.M) {
-	if os.Getenv("FORWARD_TEST_RUN") == "1" {
+	if os.Getenv("SUPERVISOR_TEST_RUN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -202,10 +202,13 @@ func TestParseRoute(t *testing.T) {
 	}
 }
 
-// command runs the forwarder as a child process.
+// testToken is the Stack's token of the tests' supervisors.
+const testToken = "0123456789abcdef0123"
+
+// command runs the supervisor as a child process, with the Stack's token.
 func command(args ...string) (*exec.Cmd, *syncBuffer) {
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "FORWARD_TEST_RUN=1")
+	cmd.Env = append(os.Environ(), "SUPERVISOR_TEST_RUN=1", tokenEnv+"="+testToken)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd, out
@@ -260,6 +263,7 @@ func TestPassesSignalsToTheCommand(t *testing.T) {
 }
 
 func TestBadInputSaysWhatToDo(t *testing.T) {
+	t.Setenv(tokenEnv, testToken)
 	taken := listenLocal(t)
 	defer taken.Close()
 	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
@@ -272,7 +276,9 @@ func TestBadInputSaysWhatToDo(t *testing.T) {
 		{[]string{"--route", "6379=redis:6379", "--route", "6379=cache:6379"}, 2, "port 6379 is routed twice"},
 		{[]string{"--wait", "0s"}, 2, "give a positive duration"},
 		{[]string{"--linger", "-1s"}, 2, "give a duration of 0 or more"},
-		{[]string{"--report", "front:65432", "--", "true"}, 2, "--report needs the service's name"},
+		{[]string{"--report", "front:65432", "--", "true"}, 2, "--name \"\": give the service's name"},
+		{[]string{"--expect-port", "3000"}, 2, "--expect-port needs a command"},
+		{[]string{"--grace", "0s", "--", "true"}, 2, "--grace 0s"},
 		{[]string{"--report", "front:65432", "--name", "backend"}, 2, "--report needs a command"},
 		{[]string{"--report", "front", "--name", "backend", "--", "true"}, 2, "give the front's HOST:PORT"},
 		{[]string{"--route", "6379=redis:6379", "--control", "6379"}, 2, "give the control port a port of its own"},
@@ -339,7 +345,8 @@ func TestBadReportsAreIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer front.Process.Kill()
-	for _, report := range []string{"backend\n", "backend three\n", "rm -rf / 3\n"} {
+	for _, report := range []string{"backend 3\n", testToken + " backend three\n", testToken + " rm -rf / 3\n",
+		"wrong-token-0123456789 backend 3\n", testToken[:len(testToken)-1] + " backend 3\n"} {
 		var c net.Conn
 		var err error
 		for range 100 {
@@ -361,8 +368,8 @@ func TestBadReportsAreIgnored(t *testing.T) {
 	if code := exitStatus(t, front); code != 0 {
 		t.Errorf("exit status %d after bad reports and SIGTERM, want 0\n%s", code, out)
 	}
-	if n := strings.Count(out.String(), "ignored a report"); n != 3 {
-		t.Errorf("%d of 3 bad reports logged as ignored:\n%s", n, out)
+	if n := strings.Count(out.String(), "ignored a report"); n != 5 {
+		t.Errorf("%d of 5 bad reports logged as ignored:\n%s", n, out)
 	}
 }
 

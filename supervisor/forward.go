@@ -1,0 +1,202 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// route forwards connections to a local port to a target host:port.
+type route struct {
+	port   int
+	target string
+}
+
+func (r route) String() string { return fmt.Sprintf("%d=%s", r.port, r.target) }
+
+// parseRoute reads LISTEN=HOST:PORT.
+func parseRoute(s string) (route, error) {
+	listen, target, ok := strings.Cut(s, "=")
+	port, err := strconv.Atoi(listen)
+	if !ok || err != nil || port < 1 || port > 65535 {
+		return route{}, fmt.Errorf("route %q: want LISTEN=HOST:PORT with LISTEN a port (1-65535), such as 6379=redis:6379", s)
+	}
+	host, tport, err := net.SplitHostPort(target)
+	if n, perr := strconv.Atoi(tport); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		return route{}, fmt.Errorf("route %q: target %q is not HOST:PORT, such as redis:6379", s, target)
+	}
+	return route{port: port, target: target}, nil
+}
+
+type routes []route
+
+func (rs *routes) String() string {
+	parts := make([]string, len(*rs))
+	for i, r := range *rs {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (rs *routes) Set(s string) error {
+	r, err := parseRoute(s)
+	if err != nil {
+		return err
+	}
+	for _, o := range *rs {
+		if o.port == r.port {
+			return fmt.Errorf("route %q: port %d is routed twice", s, r.port)
+		}
+	}
+	*rs = append(*rs, r)
+	return nil
+}
+
+// forwarder sends the connections of one listener to its target.
+type forwarder struct {
+	target string
+	wait   time.Duration
+	log    *log.Logger
+	quiet  bool // dials for a report: the target's answers are not logged
+
+	mu      sync.Mutex
+	waiting bool // the last dial failed: said once, until one works again
+}
+
+// dialed notes how a dial went, and says so when the target stops or starts
+// answering, once each time.
+func (f *forwarder) dialed(err error) {
+	if f.quiet {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err != nil && !f.waiting:
+		f.log.Printf("%s does not answer (yet): %v; connections wait for it up to %s", f.target, err, f.wait)
+	case err == nil && f.waiting:
+		f.log.Printf("%s answers", f.target)
+	}
+	f.waiting = err != nil
+}
+
+func listenRoute(r route) (net.Listener, error) {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(r.port))
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on port %d for %s: %v (another process in the container has it: route a free port)", r.port, r.target, err)
+	}
+	return l, nil
+}
+
+// open listens on the route's port once its target answers, and forwards
+// from then on. Until then the port is closed: a client, or the engine's
+// health check of the service, sees it open only when there is something
+// behind it. A target that does not answer within timeout, or a port that
+// cannot be opened then, is reported on stops.
+func (f *forwarder) open(r route, timeout time.Duration, stops chan<- string) {
+	f.log.Printf("port %d -> %s: opens when %s answers", r.port, r.target, r.target)
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", r.target, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			stop(stops, fmt.Sprintf("%s did not answer within %s (port %d): its log above says why", r.target, timeout, r.port))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l, err := listenRoute(r)
+	if err != nil {
+		stop(stops, err.Error())
+		return
+	}
+	f.log.Printf("port %d -> %s: open", r.port, r.target)
+	f.serve(l)
+}
+
+func (f *forwarder) serve(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: the next accept may work.
+			f.log.Printf("accept on %s: %v", l.Addr(), err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		go f.handle(c.(*net.TCPConn))
+	}
+}
+
+func (f *forwarder) handle(client *net.TCPConn) {
+	upstream, err := f.dial()
+	if err != nil {
+		f.log.Printf("%s did not answer within %s, closed the connection from %s: %v", f.target, f.wait, client.RemoteAddr(), err)
+		client.Close()
+		return
+	}
+	pipe(client, upstream)
+}
+
+// dial connects to the target, trying again until it answers or wait has
+// passed: it may still be starting, or not yet have its name in DNS.
+func (f *forwarder) dial() (*net.TCPConn, error) {
+	deadline := time.Now().Add(f.wait)
+	delay := 20 * time.Millisecond
+	for {
+		left := time.Until(deadline)
+		c, err := net.DialTimeout("tcp", f.target, min(left, 5*time.Second))
+		f.dialed(err)
+		if err == nil {
+			return c.(*net.TCPConn), nil
+		}
+		if time.Until(deadline) < delay {
+			return nil, err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// pipe copies both ways between a and b until both sides have finished
+// sending, passing on each side's end of stream; an error on either way
+// closes both.
+func pipe(a, b *net.TCPConn) {
+	var once sync.Once
+	closeBoth := func() {
+		once.Do(func() {
+			a.Close()
+			b.Close()
+		})
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	oneWay := func(dst, src *net.TCPConn) {
+		defer wg.Done()
+		// TCPConn to TCPConn copies with splice(2): the bytes stay in the kernel.
+		if _, err := io.Copy(dst, src); err != nil {
+			closeBoth()
+			return
+		}
+		_ = dst.CloseWrite()
+	}
+	go oneWay(a, b)
+	go oneWay(b, a)
+	wg.Wait()
+	closeBoth()
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// watchPort checks, while the command starts, that it listens on port where
+// other containers reach it, and sends the reason to stops when it does not:
+// it listens on loopback only, or on other ports only, or on none within
+// timeout. A command that ignores HOST and PORT would otherwise leave every
+// client, and `up`, waiting for a port that never opens. It may listen
+// elsewhere for grace first: a server may open a port of its own before its
+// main one. Sockets in before (listening before the command started, such
+// as the engine's own in every container) are not the command's.
+func watchPort(port int, timeout, grace time.Duration, what string, before []socket, stops chan<- string) {
+	theirs := map[string]bool{}
+	for _, s := range before {
+		theirs[s.String()] = true
+	}
+	start := time.Now()
+	var othersSince, loopbackSince time.Time
+	for {
+		socks, err := listening()
+		if err != nil {
+			return // no /proc here: nothing to check with
+		}
+		var others []string
+		onLoopback, reachable := false, false
+		for _, s := range socks {
+			switch {
+			case theirs[s.String()]:
+			case s.port != port:
+				others = append(others, s.String())
+			case s.ip.IsLoopback():
+				onLoopback = true
+			default:
+				reachable = true
+			}
+		}
+		now := time.Now()
+		switch {
+		case reachable:
+			return
+		case onLoopback:
+			if loopbackSince.IsZero() {
+				loopbackSince = now
+			}
+			if now.Sub(loopbackSince) >= grace {
+				stop(stops, fmt.Sprintf("%s listens on port %d of loopback only, where other containers and `up` cannot reach it: make it listen on 0.0.0.0 (its HOST variable says so)", what, port))
+				return
+			}
+		case len(others) > 0:
+			if othersSince.IsZero() {
+				othersSince = now
+			}
+			if now.Sub(othersSince) >= grace {
+				stop(stops, fmt.Sprintf("%s listens on %s but not on port %d: make it listen on port %d (its PORT variable says so), or set the service's port to the one it uses", what, strings.Join(others, ", "), port, port))
+				return
+			}
+		}
+		if now.Sub(start) >= timeout {
+			stop(stops, fmt.Sprintf("%s has not listened on port %d after %s: its log above says why", what, port, timeout))
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type socket struct {
+	ip   net.IP
+	port int
+}
+
+func (s socket) String() string { return net.JoinHostPort(s.ip.String(), strconv.Itoa(s.port)) }
+
+// listening returns the TCP sockets that listen in this network namespace,
+// from /proc/net/tcp and tcp6.
+func listening() ([]socket, error) {
+	var all []socket
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(file)
+		if err != nil {
+			if file == "/proc/net/tcp6" {
+				continue // no IPv6 in this kernel
+			}
+			return nil, err
+		}
+		socks, err := parseProcNet(bufio.NewScanner(f))
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		all = append(all, socks...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].String() < all[j].String() })
+	return all, nil
+}
+
+// listenState is the st column of a listening socket in /proc/net/tcp.
+const listenState = "0A"
+
+// parseProcNet reads the listening sockets of /proc/net/tcp or tcp6: the
+// local address is hex, each 32-bit word of the address in host (little
+// endian) order, then the port in big endian.
+func parseProcNet(sc *bufio.Scanner) ([]socket, error) {
+	var socks []socket
+	sc.Scan() // the header
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || fields[3] != listenState {
+			continue
+		}
+		addr, portHex, ok := strings.Cut(fields[1], ":")
+		raw, err := hex.DecodeString(addr)
+		if !ok || err != nil || (len(raw) != 4 && len(raw) != 16) {
+			return nil, fmt.Errorf("unexpected local address %q", fields[1])
+		}
+		port, err := strconv.ParseUint(portHex, 16, 16)
+		if err != nil {
+			return nil, fmt.Errorf("unexpected port in %q", fields[1])
+		}
+		ip := make(net.IP, len(raw))
+		for w := 0; w < len(raw); w += 4 {
+			ip[w], ip[w+1], ip[w+2], ip[w+3] = raw[w+3], raw[w+2], raw[w+1], raw[w]
+		}
+		socks = append(socks, socket{ip: ip, port: int(port)})
+	}
+	return socks, sc.Err()
+}
