@@ -3,253 +3,432 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"path"
 	"strconv"
 	"strings"
 
+	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/dagger"
-	"dagger/commandcenter/internal/spec"
+	"dagger/commandcenter/internal/manifest"
 )
 
-// backendOpts are the settings of the project's Python backend.
-type backendOpts struct {
-	Dir      string
-	Version  string
-	App      string
-	Port     int
-	Command  []string
-	Prestart string
+// BackendSettings are the settings of the project's Python backend, which
+// its workers share.
+type BackendSettings struct {
+	Dir            string
+	PythonVersion  string
+	App            string
+	Port           int
+	Command        string
+	Prestart       string
+	DatabaseScheme string
+	Requirements   []string
+	Extras         []string
 }
 
-func (o backendOpts) check() error {
-	if err := spec.Subdir(o.Dir, "--backend-dir"); err != nil {
-		return err
-	}
-	if _, err := spec.ImageRef(pythonImage, pythonTags, o.Version, "--python-version"); err != nil {
-		return err
-	}
-	if len(o.Command) == 0 && !appPattern.MatchString(o.App) {
-		return fmt.Errorf("app %q is not an ASGI app reference: set --app to MODULE:ATTRIBUTE, such as \"app.main:app\"", o.App)
-	}
-	return spec.Port(o.Port, "--backend-port")
+func defaultBackend() BackendSettings {
+	return BackendSettings{Dir: "backend", PythonVersion: defaultPythonVersion, App: "app.main:app", Port: 8000,
+		DatabaseScheme: "postgresql"}
 }
 
-var appPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.()]*$`)
+func (s BackendSettings) check() error {
+	if err := check.Subdir(s.Dir, "with-backend --dir"); err != nil {
+		return err
+	}
+	if _, err := check.ImageRef(pythonImage, pythonTags, s.PythonVersion, "with-backend --python-version"); err != nil {
+		return err
+	}
+	if s.Command == "" {
+		if err := check.App(s.App); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.Requirements {
+		if err := check.Subdir(r, "with-backend --requirements"); err != nil {
+			return err
+		}
+	}
+	if !schemePattern(s.DatabaseScheme) {
+		return fmt.Errorf("database scheme %q is not a URL scheme: set with-backend --database-scheme to one such as postgresql, postgresql+asyncpg or postgresql+psycopg", s.DatabaseScheme)
+	}
+	return check.Port(s.Port, "with-backend --port")
+}
 
-// backendContainer is the backend's image: its requirements installed in a
-// layer that depends on requirements.txt alone, then its source on top, so a
-// change to the source reinstalls nothing.
-func (m *Commandcenter) backendContainer(ctx context.Context, src *dagger.Directory, o backendOpts) (*dagger.Container, error) {
-	ref, err := spec.ImageRef(pythonImage, pythonTags, o.Version, "--python-version")
-	if err != nil {
+func schemePattern(s string) bool {
+	if s == "" || !strings.HasPrefix(s, "postgres") {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// WithBackend sets the project's Python backend, which its workers share.
+// Options not given keep their values (by default: folder backend, Python
+// 3.13, uvicorn serving app.main:app on port 8000, requirements.txt, or
+// pyproject.toml when there is no requirements.txt).
+func (m *Commandcenter) WithBackend(
+	// Folder of the backend inside src.
+	// +optional
+	dir string,
+	// Python version: 3.11, 3.12, 3.13 or 3.14.
+	// +optional
+	pythonVersion string,
+	// ASGI application uvicorn serves, as MODULE:ATTRIBUTE.
+	// +optional
+	app string,
+	// Port the backend listens on.
+	// +optional
+	port int,
+	// Command that runs the server instead of uvicorn, run with sh; it must
+	// listen on 0.0.0.0 and $PORT.
+	// +optional
+	command string,
+	// Shell command run just before the server starts, such as migrations
+	// (alembic upgrade head) or seed data.
+	// +optional
+	prestart string,
+	// Scheme of DATABASE_URL, for the driver the app uses:
+	// postgresql+asyncpg, postgresql+psycopg, ... (default postgresql).
+	// +optional
+	databaseScheme string,
+	// Requirements files pip installs, in the backend's folder (default
+	// requirements.txt). The files and local libraries they name (-r, -c,
+	// -e ../libs/NAME) are installed with them.
+	// +optional
+	requirements []string,
+	// Optional dependency groups of pyproject.toml to install too.
+	// +optional
+	extras []string,
+) (*Commandcenter, error) {
+	setIf(&m.Be.Dir, dir)
+	setIf(&m.Be.PythonVersion, pythonVersion)
+	setIf(&m.Be.App, app)
+	setIf(&m.Be.Command, command)
+	setIf(&m.Be.Prestart, prestart)
+	setIf(&m.Be.DatabaseScheme, databaseScheme)
+	if port != 0 {
+		m.Be.Port = port
+	}
+	if len(requirements) > 0 {
+		m.Be.Requirements = requirements
+	}
+	if len(extras) > 0 {
+		m.Be.Extras = extras
+	}
+	if err := m.Be.check(); err != nil {
+		return nil, fmt.Errorf("with-backend: %w", err)
+	}
+	return m, nil
+}
+
+// WithVolume keeps a folder of the backend and its workers across runs, per
+// project, as a compose named volume does (such as /app/storage): the
+// backend and every worker see the same files. Wipe deletes it with the rest
+// of the project's data.
+func (m *Commandcenter) WithVolume(
+	// Absolute path of the folder in the backend's and workers' containers.
+	path string,
+) (*Commandcenter, error) {
+	if err := check.AbsPath(path, "with-volume --path", keepRoot); err != nil {
 		return nil, err
 	}
-	dir := src.Directory(o.Dir)
-	reqs, err := readManifest(ctx, src, o.Dir, "requirements.txt", "--backend-dir")
-	if err != nil {
-		return nil, fmt.Errorf("backend: %w", err)
+	for _, f := range m.Folders {
+		if f == path {
+			return m, nil
+		}
 	}
-	if err := spec.Requirements(reqs); err != nil {
-		return nil, fmt.Errorf("backend: %s/requirements.txt: %w", o.Dir, err)
-	}
-	deps, err := installed(ctx, dag.Container().
+	m.Folders = append(m.Folders, path)
+	return m, nil
+}
+
+// folderKind names the volume of a persistent folder: the path, with dots
+// for slashes.
+func folderKind(p string) string {
+	return "files-" + strings.ReplaceAll(strings.Trim(path.Clean(p), "/"), "/", ".")
+}
+
+// appDir is where the backend's source goes in its container.
+const appDir = "/app"
+
+// depsRoot is where the install step sees the manifests and local libraries
+// at their places in src, so that relative paths in them hold.
+const depsRoot = "/opt/commandcenter/src"
+
+// backendImage is the backend's image, which its workers and tests share:
+// its dependencies installed in a layer that depends on the manifests and
+// the local libraries they name alone, then its source on top, so that a
+// change to the source reinstalls nothing.
+func (m *Commandcenter) backendImage(ctx context.Context, src *dagger.Directory) (*dagger.Container, error) {
+	ref, _ := check.ImageRef(pythonImage, pythonTags, m.Be.PythonVersion, "")
+	deps := dag.Container().
 		From(ref).
 		WithEnvVariable("PYTHONUNBUFFERED", "1").
 		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
 		WithEnvVariable("PIP_DISABLE_PIP_VERSION_CHECK", "1").
 		WithEnvVariable("PIP_ROOT_USER_ACTION", "ignore").
-		WithMountedCache("/root/.cache/pip", dag.CacheVolume("commandcenter-pip")).
-		WithWorkdir("/app").
-		WithNewFile("/app/requirements.txt", reqs).
-		WithExec([]string{"pip", "install", "-r", "requirements.txt"}),
-		"backend", "fix "+o.Dir+"/requirements.txt (pip's output below names the requirement)")
+		WithMountedCache("/root/.cache/pip", dag.CacheVolume("commandcenter-pip"))
+	deps, install, err := m.backendManifests(ctx, src, deps)
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	installedDeps, err := installed(ctx, deps.
+		WithWorkdir(path.Join(depsRoot, m.Be.Dir)).
+		WithExec(install),
+		"backend", "fix "+m.Be.Dir+"'s requirements (pip's output below names the requirement)")
 	if err != nil {
 		return nil, err
 	}
-	return deps.WithDirectory("/app", dir, dagger.ContainerWithDirectoryOpts{
-		Exclude: []string{".venv", "venv", "**/__pycache__", ".pytest_cache"},
-	}), nil
-}
-
-// backendLinks say how the backend reaches Postgres and Redis: bound to
-// the services, which then start first, or, with wait set, by the hostnames
-// in the URLs, starting at the same time as they do and waiting for wait
-// (postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT of each) to be ready
-// before the server starts.
-type backendLinks struct {
-	pg, rd       *dagger.Service
-	pgURL, rdURL *dagger.Secret
-	wait         []string
-}
-
-// launcherPath is where the Stack's backend launcher goes in the container.
-const launcherPath = "/usr/local/lib/commandcenter/launch.py"
-
-// backendService runs the backend on ctr, a backendContainer; member is nil
-// outside a Stack.
-func (m *Commandcenter) backendService(ctr *dagger.Container, o backendOpts, l backendLinks, member *stackMember) *dagger.Service {
-	command := o.Command
-	if len(l.wait) > 0 {
-		ctr = ctr.
-			WithNewFile(launcherPath, spec.BackendLauncher).
-			WithEnvVariable("COMMANDCENTER_WAIT", strings.Join(l.wait, " ")).
-			WithEnvVariable("COMMANDCENTER_PRESTART", o.Prestart)
-		if len(command) == 0 {
-			// The launcher imports the app while it waits, then serves it.
-			ctr = ctr.WithEnvVariable("COMMANDCENTER_APP", o.App)
-			command = []string{"python", launcherPath, "--host", "0.0.0.0", "--port", strconv.Itoa(o.Port)}
-		} else {
-			command = append([]string{"python", launcherPath}, command...)
-		}
-	} else {
-		ctr = ctr.WithServiceBinding("postgres", l.pg).WithServiceBinding("redis", l.rd)
-		if len(command) == 0 {
-			command = []string{"python", "-m", "uvicorn", o.App, "--host", "0.0.0.0", "--port", strconv.Itoa(o.Port)}
-		}
-		if o.Prestart != "" {
-			// The prestart command runs in the same container, just before the server.
-			command = append([]string{"sh", "-c", o.Prestart + "\nexec \"$@\"", "prestart"}, command...)
+	exclude := []string{".venv", "venv", "**/__pycache__", ".pytest_cache", ".git", "node_modules"}
+	for _, f := range m.Folders {
+		if rel, ok := strings.CutPrefix(f, appDir+"/"); ok {
+			exclude = append(exclude, rel) // the persistent folder takes its place
 		}
 	}
-	return member.serve(ctr.
-		WithSecretVariable("DATABASE_URL", l.pgURL).
-		WithSecretVariable("REDIS_URL", l.rdURL).
-		WithEnvVariable("PORT", strconv.Itoa(o.Port)),
-		o.Port, command)
+	return installedDeps.
+		WithDirectory(appDir, src.Directory(m.Be.Dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude}).
+		WithWorkdir(appDir), nil
+}
+
+// backendManifests copies into deps, under depsRoot, the files the
+// install step needs: the requirements files and what they name (other
+// requirement and constraint files, local libraries), or the dependencies of
+// pyproject.toml; it returns the install command.
+func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Directory, deps *dagger.Container) (*dagger.Container, []string, error) {
+	dir := m.Be.Dir
+	if err := folderExists(ctx, src, dir, "with-backend --dir"); err != nil {
+		return nil, nil, err
+	}
+	reqs := m.Be.Requirements
+	if len(reqs) == 0 {
+		ok, err := src.Exists(ctx, path.Join(dir, "requirements.txt"))
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return m.pyprojectManifest(ctx, src, deps)
+		}
+		reqs = []string{"requirements.txt"}
+	}
+	install := []string{"pip", "install"}
+	files := map[string]bool{}
+	var queue []string
+	for _, r := range reqs {
+		p := path.Join(dir, r)
+		if err := fileExists(ctx, src, p, fmt.Errorf("%s has no %s: add it, or fix with-backend --requirements (or --dir)", dir, r)); err != nil {
+			return nil, nil, err
+		}
+		queue = append(queue, p)
+		install = append(install, "-r", r)
+	}
+	folders := map[string]bool{}
+	for len(queue) > 0 {
+		file := queue[0]
+		queue = queue[1:]
+		if files[file] {
+			continue
+		}
+		files[file] = true
+		text, err := src.File(file).Contents(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, ref := range manifest.Requirements(text) {
+			// -r and -c are relative to the file that names them; local
+			// projects to the folder pip runs in, the backend's.
+			base := dir
+			if ref.Include {
+				base = path.Dir(file)
+			}
+			p, err := manifest.Resolve(ref, base, file)
+			if err != nil {
+				return nil, nil, err
+			}
+			what := fmt.Sprintf("names %s (line %d), which is not in --src as %s: fix the line, or pass the folder that holds it as --src", ref.Path, ref.Line, p)
+			if ref.Include {
+				if err := fileExists(ctx, src, p, fmt.Errorf("%s %s", file, what)); err != nil {
+					return nil, nil, err
+				}
+				queue = append(queue, p)
+				continue
+			}
+			ok, err := src.Exists(ctx, p)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !ok {
+				return nil, nil, fmt.Errorf("%s %s", file, what)
+			}
+			folders[p] = true
+		}
+	}
+	for _, f := range check.SortedKeys(files) {
+		deps = deps.WithFile(path.Join(depsRoot, f), src.File(f))
+	}
+	for _, f := range check.SortedKeys(folders) {
+		deps = deps.WithDirectory(path.Join(depsRoot, f), src.Directory(f), dagger.ContainerWithDirectoryOpts{
+			Exclude: []string{".git", ".venv", "venv", "**/__pycache__", "**/*.egg-info", "build", "node_modules"},
+		})
+	}
+	return deps, install, nil
+}
+
+// pyprojectManifest installs the dependencies a pyproject.toml lists (not
+// the project itself, which is the source: it runs from the backend's
+// folder).
+func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Directory, deps *dagger.Container) (*dagger.Container, []string, error) {
+	p := path.Join(m.Be.Dir, "pyproject.toml")
+	ok, err := src.Exists(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, fmt.Errorf("%s has no requirements.txt and no pyproject.toml: add one, or set with-backend --dir to the folder that has it", m.Be.Dir)
+	}
+	text, err := src.File(p).Contents(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	reqs, err := manifest.Pyproject(text, m.Be.Extras)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", p, err)
+	}
+	const generated = "/opt/commandcenter/pyproject-requirements.txt"
+	return deps.WithNewFile(generated, reqs), []string{"pip", "install", "-r", generated}, nil
+}
+
+const launcherPath = "/usr/local/lib/commandcenter/launch.py"
+
+// pythonProcess sets up a process of the backend's image, the backend or a
+// worker: the launcher, which waits for what l says before the process
+// starts, the connection variables, the project's env for it, and the
+// persistent folders.
+func (m *Commandcenter) pythonProcess(img *dagger.Container, name string, l links, env []envVar) *dagger.Container {
+	ctr := img.
+		WithFile(launcherPath, entrypoint("launch.py")).
+		WithEnvVariable("COMMANDCENTER_SERVICE", name).
+		WithEnvVariable("COMMANDCENTER_WAIT", strings.Join(l.waits, " "))
+	if l.rdPassword != nil {
+		ctr = ctr.WithSecretVariable("COMMANDCENTER_REDIS_PASSWORD", l.rdPassword)
+	}
+	for _, f := range m.Folders {
+		mount := keepPath(folderKind(f))
+		ctr = ctr.
+			WithMountedCache(mount, m.volume(folderKind(f))).
+			WithSymlink(mount, f)
+	}
+	// The project's own env comes last: a variable of its own wins over the
+	// module's of the same name.
+	return withEnv(withEnv(ctr, l.vars), env)
+}
+
+// backend is the project's backend server on img, a backendImage.
+func (m *Commandcenter) backend(img *dagger.Container, l links, env environment) service {
+	ctr := m.pythonProcess(img, "backend", l, env.forService("backend", false)).
+		WithEnvVariable("COMMANDCENTER_PRESTART", m.Be.Prestart).
+		WithEnvVariable("PORT", strconv.Itoa(m.Be.Port))
+	args := []string{"python", launcherPath}
+	if m.Be.Command == "" {
+		// The launcher imports the app while it waits, then serves it.
+		ctr = ctr.WithEnvVariable("COMMANDCENTER_APP", m.Be.App)
+		args = append(args, "--host", "0.0.0.0", "--port", strconv.Itoa(m.Be.Port))
+	} else {
+		args = append(args, shell(m.Be.Command)...)
+	}
+	return service{name: "backend", ctr: ctr, args: args, port: m.Be.Port, own: true}
 }
 
 // Backend starts the project's Python web backend as a service.
 //
-// It is built from the backend folder's requirements.txt (installed with pip)
-// and runs an ASGI server (uvicorn on the app, by default) on 0.0.0.0, bound
-// to Postgres as "postgres" and Redis as "redis", whose URLs it gets in
-// DATABASE_URL and REDIS_URL. Without postgres or redis it starts the
-// project's own, with the module's defaults.
+// It is built from the backend folder's requirements (installed with pip,
+// with the files and local libraries they name) or pyproject.toml, and runs
+// an ASGI server (uvicorn on the app, by default) on 0.0.0.0, bound to
+// Postgres as "postgres" and Redis as "redis", which it reaches with the
+// variables of the README's table (DATABASE_URL, REDIS_URL, POSTGRES_*,
+// PG*, REDIS_*). Without postgres or redis it starts the project's own.
 //
 // +cache="session"
 func (m *Commandcenter) Backend(
 	ctx context.Context,
 	// The project's source folder.
+	// +ignore=[".git", "**/node_modules", "**/.venv", "**/__pycache__", "**/.pytest_cache", "**/.mypy_cache", "**/dist", "**/.next"]
 	src *dagger.Directory,
-	// Folder of the backend inside src, with requirements.txt.
-	// +optional
-	// +default="backend"
-	dir string,
-	// Python version: 3.11, 3.12, 3.13 or 3.14.
-	// +optional
-	// +default="3.13"
-	pythonVersion string,
-	// ASGI application uvicorn serves, as MODULE:ATTRIBUTE.
-	// +optional
-	// +default="app.main:app"
-	app string,
-	// Port the backend listens on.
-	// +optional
-	// +default=8000
-	port int,
-	// Command that runs the server instead of uvicorn; it must listen on 0.0.0.0 and port.
-	// +optional
-	command []string,
-	// Shell command run just before the server starts, such as migrations or seed data.
-	// +optional
-	prestart string,
-	// Postgres service to use; without it the project's own starts.
+	// Postgres service to use instead of the project's own.
 	// +optional
 	postgres *dagger.Service,
-	// URL of the given postgres service (DATABASE_URL); without it, the URL of
-	// a service made by this module's postgres with its defaults.
+	// URL of the given postgres service: the backend's DATABASE_URL (the
+	// other Postgres variables are then not set).
 	// +optional
 	databaseUrl *dagger.Secret,
-	// Redis service to use; without it the project's own starts.
+	// Redis service to use instead of the project's own.
 	// +optional
 	redis *dagger.Service,
-	// URL of the given redis service (REDIS_URL); without it, the URL of a
-	// service made by this module's redis with its defaults.
+	// URL of the given redis service: the backend's REDIS_URL.
 	// +optional
 	redisUrl *dagger.Secret,
 ) (*dagger.Service, error) {
-	o := backendOpts{Dir: dir, Version: pythonVersion, App: app, Port: port, Command: command, Prestart: prestart}
-	if err := o.check(); err != nil {
+	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	links, err := m.dependencies(ctx, defaultPostgres(), postgres, databaseUrl, defaultRedis(), redis, redisUrl)
+	if (postgres == nil) != (databaseUrl == nil) || (redis == nil) != (redisUrl == nil) {
+		return nil, fmt.Errorf("backend: give a service with its URL (--postgres with --database-url, --redis with --redis-url), or neither")
+	}
+	var volumes []string
+	if postgres == nil {
+		volumes = append(volumes, m.postgresVolume())
+	}
+	if redis == nil {
+		volumes = append(volumes, "redis")
+	}
+	r, err := m.prepare(ctx, src, needs{project: true, volumes: volumes, backend: true})
 	if err != nil {
 		return nil, err
 	}
-	ctr, err := m.backendContainer(ctx, src, o)
-	if err != nil {
-		return nil, err
+	l := m.projectLinks(r.pw, boundPeers)
+	var own links
+	if postgres == nil {
+		postgres = m.postgres(r.pw.pg, true).run(nil)
+		own.vars = m.postgresVars(r.pw.pg, boundPeers.postgres)
+		own.waits = l.waits[:1]
+	} else {
+		own.vars = []envVar{{name: "DATABASE_URL", secret: databaseUrl}}
 	}
-	return m.backendService(ctr, o, links, nil), nil
+	if redis == nil {
+		redis = m.redis(r.pw.rd, true).run(nil)
+		own.vars = append(own.vars, m.redisVars(r.pw.rd, boundPeers.redis)...)
+		own.waits = append(own.waits, l.waits[1])
+		own.rdPassword = r.pw.rd.secret
+	} else {
+		own.vars = append(own.vars, envVar{name: "REDIS_URL", secret: redisUrl})
+	}
+	be := m.backend(r.backend, own, r.env)
+	be.ctr = be.ctr.WithServiceBinding(boundPeers.postgres, postgres).WithServiceBinding(boundPeers.redis, redis)
+	return be.run(r.supervisor), nil
 }
 
-// dependencies fills in the services and URLs the caller did not give.
-func (m *Commandcenter) dependencies(ctx context.Context,
-	pgOpts postgresOpts, pg *dagger.Service, pgURL *dagger.Secret,
-	rdOpts redisOpts, rd *dagger.Service, rdURL *dagger.Secret,
-) (d backendLinks, err error) {
-	d = backendLinks{pg: pg, pgURL: pgURL, rd: rd, rdURL: rdURL}
-	// Generated passwords are looked up once here, for both the services and
-	// their URLs: the lookup is an exec that reads the project's volume.
-	var needPg *postgresOpts
-	if d.pg == nil || d.pgURL == nil {
-		needPg = &pgOpts
-	}
-	var needRd *redisOpts
-	if d.rd == nil || d.rdURL == nil {
-		needRd = &rdOpts
-	}
-	if err := m.withPasswords(ctx, needPg, needRd); err != nil {
-		return d, err
-	}
-	if d.pg == nil {
-		if d.pg, err = m.postgres(ctx, pgOpts); err != nil {
-			return d, err
-		}
-	}
-	if d.pgURL == nil {
-		if d.pgURL, err = m.databaseURL(ctx, pgOpts, "postgres", postgresPort); err != nil {
-			return d, err
-		}
-	}
-	if d.rd == nil {
-		if d.rd, err = m.redis(ctx, rdOpts, nil); err != nil {
-			return d, err
-		}
-	}
-	if d.rdURL == nil {
-		if d.rdURL, err = m.redisURL(ctx, rdOpts, "redis", redisPort); err != nil {
-			return d, err
-		}
-	}
-	return d, nil
-}
-
-func defaultPostgres() postgresOpts {
-	return postgresOpts{Version: defaultPostgresVersion, User: "commandcenter", Database: "commandcenter"}
-}
-
-func defaultRedis() redisOpts {
-	return redisOpts{Version: defaultRedisVersion, Persist: true}
-}
-
-// readManifest reads a file the project must have in a folder of src, or says
-// which folder or file is missing and which option points elsewhere.
-func readManifest(ctx context.Context, src *dagger.Directory, dir, name, option string) (string, error) {
+// folderExists says, as an error, that src lacks the folder dir.
+func folderExists(ctx context.Context, src *dagger.Directory, dir, option string) error {
 	ok, err := src.Exists(ctx, dir, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType})
 	if err != nil {
-		return "", err
+		return err
 	}
 	if !ok {
-		return "", fmt.Errorf("src has no folder %q: pass the project's root as --src, or set %s to the folder that holds %s", dir, option, name)
+		return fmt.Errorf("src has no folder %q: pass the project's root as --src, or set %s to the folder that has the service", dir, option)
 	}
-	path := strings.TrimSuffix(dir, "/") + "/" + name
-	ok, err = src.Exists(ctx, path, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType})
+	return nil
+}
+
+// fileExists returns missing when src lacks the file p.
+func fileExists(ctx context.Context, src *dagger.Directory, p string, missing error) error {
+	ok, err := src.Exists(ctx, p, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType})
 	if err != nil {
-		return "", err
+		return err
 	}
 	if !ok {
-		return "", fmt.Errorf("%s has no %s: add one, or set %s to the folder that has it", dir, name, option)
+		return missing
 	}
-	return src.File(path).Contents(ctx)
+	return nil
 }

@@ -10,7 +10,7 @@ const (
 	redisImage    = "redis"
 	pythonImage   = "python"
 	nodeImage     = "node"
-	// Go toolchain that builds the Stack's port forwarder (the forward folder).
+	// Go toolchain that builds the module's supervisor (the supervisor folder).
 	golangImage = "golang:1.25-trixie"
 
 	defaultPostgresVersion = "17"

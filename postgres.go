@@ -3,136 +3,139 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"regexp"
+	"strings"
 
+	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/dagger"
-	"dagger/commandcenter/internal/spec"
 )
 
-const (
-	postgresPort = 5432
-	pgdata       = "/var/lib/postgresql/data"
-)
+const postgresPort = 5432
 
-// postgresCommand runs the image's entry point and turns the engine's SIGTERM
-// into SIGINT, Postgres's fast shutdown (the official image's STOPSIGNAL):
-// sessions are ended and a checkpoint is written at once, instead of the
-// smart shutdown that waits for every client to leave while the next `up`
-// waits for the data volume.
-const postgresCommand = `docker-entrypoint.sh postgres &
-pid=$!
-trap 'kill -INT "$pid"' TERM INT
-wait "$pid"
-trap - TERM INT
-wait "$pid"`
+// postgresStartPath is where the program that starts Postgres goes: it
+// applies the project's password to an existing database, and stops the
+// server fast on SIGTERM (entrypoints/postgres.sh).
+const postgresStartPath = "/usr/local/bin/commandcenter-postgres"
 
-var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
-// postgresOpts are the settings of the project's database.
-type postgresOpts struct {
-	Version  string
-	User     string
-	Database string
-	Password *dagger.Secret
-	Init     *dagger.Directory
+// PostgresSettings are the settings of the project's database.
+type PostgresSettings struct {
+	Version     string
+	User        string
+	Database    string
+	Password    *dagger.Secret
+	InitScripts *dagger.Directory
 }
 
-func (o postgresOpts) check() error {
-	if !identPattern.MatchString(o.User) {
-		return fmt.Errorf("postgres user %q is not allowed: set --user to lowercase letters, digits and underscores (at most 63)", o.User)
+func defaultPostgres() PostgresSettings {
+	return PostgresSettings{Version: defaultPostgresVersion, User: "commandcenter", Database: "commandcenter"}
+}
+
+func (s PostgresSettings) check() error {
+	if err := check.Ident(s.User, "user", "with-postgres --user"); err != nil {
+		return err
 	}
-	if !identPattern.MatchString(o.Database) {
-		return fmt.Errorf("postgres database %q is not allowed: set --database to lowercase letters, digits and underscores (at most 63)", o.Database)
+	if err := check.Ident(s.Database, "database", "with-postgres --database"); err != nil {
+		return err
 	}
-	_, err := spec.ImageRef(postgresImage, postgresTags, o.Version, "--postgres-version")
+	_, err := check.ImageRef(postgresImage, postgresTags, s.Version, "with-postgres --version")
 	return err
 }
 
-// Postgres starts a PostgreSQL server as a service on port 5432.
-//
-// The database is created at first start, with the user, password and init
-// scripts given then, and lives in the cache volume
-// commandcenter-PROJECT-postgres-VERSION, so it survives the end of `up`.
-//
-// +cache="session"
-func (m *Commandcenter) Postgres(
-	ctx context.Context,
+// WithPostgres sets the project's database: its version, user, database,
+// password and init scripts. Options not given keep their values (by
+// default Postgres 17, user and database "commandcenter", the project's
+// generated password, no init scripts).
+func (m *Commandcenter) WithPostgres(
 	// Major version of PostgreSQL: 15, 16 or 17.
 	// +optional
-	// +default="17"
 	version string,
 	// Name of the superuser the server is created with.
 	// +optional
-	// +default="commandcenter"
 	user string,
 	// Name of the database created at first start.
 	// +optional
-	// +default="commandcenter"
 	database string,
-	// Password of the user. Without it, the module generates one for the
-	// project and keeps it with the project's data (see urls).
+	// Password of the user. A database created with another password is
+	// given this one at the next start. Without it, the module generates one
+	// for the project and keeps it with the project's data (see urls).
 	// +optional
 	password *dagger.Secret,
-	// SQL (*.sql, *.sql.gz) and shell (*.sh) scripts run once, when the database
-	// is created, in name order.
+	// SQL (*.sql, *.sql.gz) and shell (*.sh) scripts run once, when the
+	// database is created, in name order.
 	// +optional
 	initScripts *dagger.Directory,
-) (*dagger.Service, error) {
-	o := postgresOpts{Version: version, User: user, Database: database, Password: password, Init: initScripts}
-	if err := o.check(); err != nil {
+) (*Commandcenter, error) {
+	setIf(&m.Pg.Version, version)
+	setIf(&m.Pg.User, user)
+	setIf(&m.Pg.Database, database)
+	if password != nil {
+		m.Pg.Password = password
+	}
+	if initScripts != nil {
+		m.Pg.InitScripts = initScripts
+	}
+	if err := m.Pg.check(); err != nil {
+		return nil, fmt.Errorf("with-postgres: %w", err)
+	}
+	return m, nil
+}
+
+// Postgres starts the project's PostgreSQL server as a service on port 5432.
+//
+// The database is created at first start, with the user, password and init
+// scripts of with-postgres, and lives in the cache volume
+// commandcenter-PROJECT-postgres-VERSION, so it survives the end of `up`.
+//
+// +cache="session"
+func (m *Commandcenter) Postgres(ctx context.Context) (*dagger.Service, error) {
+	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return m.postgres(ctx, o)
-}
-
-func (m *Commandcenter) postgres(ctx context.Context, o postgresOpts) (*dagger.Service, error) {
-	return m.postgresService(ctx, o, true)
-}
-
-// postgresService runs Postgres with the project's data volume, or, when not
-// persistent, with a data directory that goes away with the service.
-func (m *Commandcenter) postgresService(ctx context.Context, o postgresOpts, persistent bool) (*dagger.Service, error) {
-	ctr, err := m.postgresContainer(ctx, o, persistent)
+	pw, err := m.openProject(ctx, m.postgresVolume())
 	if err != nil {
 		return nil, err
 	}
-	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: postgresArgs}), nil
+	return m.postgres(pw.pg, true).run(nil), nil
 }
 
-// postgresArgs start Postgres in a postgresContainer.
-var postgresArgs = []string{"sh", "-c", postgresCommand}
+// postgresVolume is the kind of the volume that holds the project's database.
+func (m *Commandcenter) postgresVolume() string {
+	return "postgres-" + m.Pg.Version
+}
 
-// postgresContainer is the Postgres image set up for the project's database,
-// with its port exposed; postgresArgs start the server.
-func (m *Commandcenter) postgresContainer(ctx context.Context, o postgresOpts, persistent bool) (*dagger.Container, error) {
-	ref, err := spec.ImageRef(postgresImage, postgresTags, o.Version, "--postgres-version")
-	if err != nil {
-		return nil, err
-	}
-	password, err := m.passwordOr(ctx, o.Password, "postgres")
-	if err != nil {
-		return nil, err
-	}
+// postgres is the project's database server: with the project's data
+// volume, or, not persistent, with a data folder that goes away with it.
+func (m *Commandcenter) postgres(pw password, persistent bool) service {
+	ref, _ := check.ImageRef(postgresImage, postgresTags, m.Pg.Version, "")
+	pgdata := keepPath("postgres")
 	ctr := dag.Container().
 		From(ref).
-		WithEnvVariable("POSTGRES_USER", o.User).
-		WithEnvVariable("POSTGRES_DB", o.Database).
-		WithSecretVariable("POSTGRES_PASSWORD", password).
+		WithEnvVariable("POSTGRES_USER", m.Pg.User).
+		WithEnvVariable("POSTGRES_DB", m.Pg.Database).
+		WithSecretVariable("POSTGRES_PASSWORD", pw.secret).
 		WithEnvVariable("PGDATA", pgdata).
-		WithExposedPort(postgresPort, dagger.ContainerWithExposedPortOpts{Description: "Postgres"})
+		WithFile(postgresStartPath, entrypoint("postgres.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755})
 	if persistent {
 		// Locked: one server at a time owns a project's data directory.
-		ctr = ctr.WithMountedCache(pgdata, dag.CacheVolume(m.volume("postgres-"+o.Version)),
+		ctr = ctr.WithMountedCache(pgdata, m.volume(m.postgresVolume()),
 			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
 	}
-	if o.Init != nil {
-		ctr = ctr.WithMountedDirectory("/docker-entrypoint-initdb.d", o.Init)
+	if m.Pg.InitScripts != nil {
+		ctr = ctr.WithMountedDirectory("/docker-entrypoint-initdb.d", m.Pg.InitScripts)
 	}
-	return ctr, nil
+	return service{name: "postgres", ctr: ctr, args: []string{postgresStartPath}, port: postgresPort}
 }
 
-// databaseURL is the URL a client reaching the service at host:port uses.
-func (m *Commandcenter) databaseURL(ctx context.Context, o postgresOpts, host string, port int) (*dagger.Secret, error) {
-	return m.serviceURL(ctx, "postgres", o.Password, url.URL{Scheme: "postgresql", Path: "/" + o.Database}, o.User, host, port)
+// checkPassword refuses a password Postgres cannot be given in a statement.
+func checkPassword(p password, what string) error {
+	if strings.ContainsAny(p.plain, "\n\r\x00") {
+		return fmt.Errorf("the %s password has a line break or NUL character: give one without", what)
+	}
+	return nil
+}
+
+// setIf sets *field to value when value is given.
+func setIf(field *string, value string) {
+	if value != "" {
+		*field = value
+	}
 }

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/dagger"
-	"dagger/commandcenter/internal/spec"
 )
 
 // Urls prints the addresses of a running stack's services as seen from the
@@ -33,68 +36,32 @@ func (m *Commandcenter) Urls(
 	// +optional
 	// +default=15003
 	frontendPort int,
-	// Postgres superuser the stack was started with.
-	// +optional
-	// +default="commandcenter"
-	user string,
-	// Database the stack was started with.
-	// +optional
-	// +default="commandcenter"
-	database string,
-	// Postgres password the stack was started with; without it the project's generated one.
-	// +optional
-	postgresPassword *dagger.Secret,
-	// Redis password the stack was started with; without it the project's generated one.
-	// +optional
-	redisPassword *dagger.Secret,
 ) (string, error) {
-	if err := spec.Ports(
-		spec.PortUse{Port: postgresPort, Option: "--postgres-port"}, spec.PortUse{Port: redisPort, Option: "--redis-port"},
-		spec.PortUse{Port: backendPort, Option: "--backend-port"}, spec.PortUse{Port: frontendPort, Option: "--frontend-port"},
+	if err := check.Ports(
+		check.PortUse{Port: postgresPort, Option: "--postgres-port"}, check.PortUse{Port: redisPort, Option: "--redis-port"},
+		check.PortUse{Port: backendPort, Option: "--backend-port"}, check.PortUse{Port: frontendPort, Option: "--frontend-port"},
 	); err != nil {
 		return "", fmt.Errorf("urls: %w", err)
 	}
-	pg := postgresOpts{Version: defaultPostgresVersion, User: user, Database: database, Password: postgresPassword}
-	if err := pg.check(); err != nil {
+	if err := m.checkSettings(); err != nil {
 		return "", fmt.Errorf("urls: %w", err)
 	}
-	rd := redisOpts{Password: redisPassword}
-	if err := m.withPasswords(ctx, &pg, &rd); err != nil {
-		return "", err
-	}
-	dbURL, err := m.databaseURL(ctx, pg, "localhost", postgresPort)
+	pw, err := m.openProject(ctx)
 	if err != nil {
 		return "", err
 	}
-	rdURL, err := m.redisURL(ctx, rd, "localhost", redisPort)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, line := range []struct {
-		name   string
-		secret *dagger.Secret
-		plain  string
-	}{
-		{name: "DATABASE_URL", secret: dbURL},
-		{name: "REDIS_URL", secret: rdURL},
-		{name: "BACKEND_URL", plain: fmt.Sprintf("http://localhost:%d", backendPort)},
-		{name: "FRONTEND_URL", plain: fmt.Sprintf("http://localhost:%d", frontendPort)},
-	} {
-		value := line.plain
-		if line.secret != nil {
-			if value, err = line.secret.Plaintext(ctx); err != nil {
-				return "", err
-			}
-		}
-		fmt.Fprintf(&b, "%s=%s\n", line.name, value)
-	}
-	return b.String(), nil
+	db := url.URL{Scheme: "postgresql", User: url.UserPassword(m.Pg.User, pw.pg.plain),
+		Host: fmt.Sprintf("localhost:%d", postgresPort), Path: "/" + m.Pg.Database}
+	cache := url.URL{Scheme: "redis", User: url.UserPassword("default", pw.rd.plain),
+		Host: fmt.Sprintf("localhost:%d", redisPort), Path: "/0"}
+	return fmt.Sprintf("DATABASE_URL=%s\nREDIS_URL=%s\nBACKEND_URL=http://localhost:%d\nFRONTEND_URL=http://localhost:%d\n",
+		db.String(), cache.String(), backendPort, frontendPort), nil
 }
 
 // Wipe deletes the project's data on purpose: its databases (every Postgres
-// version), its Redis data and its generated passwords. Stop the project's
-// stack first. The next `up` starts from an empty database, with new
+// version), its Redis data, its persistent folders and its generated
+// passwords. Stop the project's services first: a wipe while they run fails
+// and deletes nothing. The next `up` starts from an empty database, with new
 // generated passwords.
 //
 // +cache="never"
@@ -107,20 +74,19 @@ func (m *Commandcenter) Wipe(
 		return "", fmt.Errorf("wipe: --confirm=%q does not name this project: pass --confirm=%s to delete the data of project %q",
 			confirm, m.Project, m.Project)
 	}
-	ctr := dag.Container().From(helperImage)
-	var volumes []string
-	for _, version := range spec.SortedKeys(postgresTags) {
-		volumes = append(volumes, m.volume("postgres-"+version))
+	kinds, err := m.dataKinds(ctx)
+	if err != nil {
+		return "", err
 	}
-	volumes = append(volumes, m.volume("redis"), m.volume("secrets"))
+	ctr, err := m.withData(ctx, kinds)
+	if err != nil {
+		return "", err
+	}
 	var script []string
-	for i, name := range volumes {
-		path := fmt.Sprintf("/wipe/%d", i)
-		ctr = ctr.WithMountedCache(path, dag.CacheVolume(name),
-			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
-		script = append(script, fmt.Sprintf("find %s -mindepth 1 -delete", path))
+	for _, kind := range kinds {
+		script = append(script, fmt.Sprintf("find %s -mindepth 1 -delete", keepPath(kind)))
 	}
-	_, err := ctr.
+	_, err = ctr.
 		// A wipe is never served from the cache: it runs each time it is asked for.
 		WithEnvVariable("COMMANDCENTER_WIPE", fmt.Sprint(time.Now().UnixNano())).
 		WithExec([]string{"sh", "-ec", strings.Join(script, "\n")}).
@@ -128,5 +94,66 @@ func (m *Commandcenter) Wipe(
 	if err != nil {
 		return "", fmt.Errorf("wipe project %q: %w", m.Project, err)
 	}
-	return fmt.Sprintf("wiped the data of project %q: %s\n", m.Project, strings.Join(volumes, ", ")), nil
+	names := make([]string, len(kinds))
+	for i, kind := range kinds {
+		names[i] = m.volumeName(kind)
+	}
+	return fmt.Sprintf("wiped the data of project %q: %s\n", m.Project, strings.Join(names, ", ")), nil
+}
+
+// dataKinds are the kinds of every volume of the project's data: a database
+// for each Postgres version, Redis, the secrets, and the persistent folders
+// the project has used (recorded in its secrets volume) or has now.
+func (m *Commandcenter) dataKinds(ctx context.Context) ([]string, error) {
+	var kinds []string
+	for _, version := range check.SortedKeys(postgresTags) {
+		kinds = append(kinds, "postgres-"+version)
+	}
+	kinds = append(kinds, "redis", "secrets")
+	recorded, err := dag.Container().From(helperImage).
+		WithMountedCache(keepPath("secrets"), m.volume("secrets")).
+		WithEnvVariable("COMMANDCENTER_READ", fmt.Sprint(time.Now().UnixNano())).
+		WithExec([]string{"sh", "-c", "mkdir -p /out && cat " + keepPath("secrets") + "/folders >/out/folders 2>/dev/null || : >/out/folders"}).
+		File("/out/folders").
+		Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the persistent folders of project %q: %w", m.Project, err)
+	}
+	seen := map[string]bool{}
+	prefix := m.volumeName("")
+	for _, name := range strings.Fields(recorded) {
+		if kind, ok := strings.CutPrefix(name, prefix); ok && strings.HasPrefix(kind, "files-") && !seen[kind] {
+			seen[kind] = true
+			kinds = append(kinds, kind)
+		}
+	}
+	for _, f := range m.Folders {
+		if kind := folderKind(f); !seen[kind] {
+			seen[kind] = true
+			kinds = append(kinds, kind)
+		}
+	}
+	return kinds, nil
+}
+
+// withData is the helper image with the project's volumes of the given
+// kinds mounted, locked, at their keep paths, once each of them is free: it
+// fails within lockWait when one is held (see free).
+func (m *Commandcenter) withData(ctx context.Context, kinds []string) (*dagger.Container, error) {
+	ctr, err := dag.Container().From(helperImage).Sync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, kind := range kinds {
+		g.Go(func() error { return m.free(gctx, ctr, kind) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, kind := range kinds {
+		ctr = ctr.WithMountedCache(keepPath(kind), m.volume(kind),
+			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
+	}
+	return ctr, nil
 }

@@ -2,133 +2,194 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"dagger/commandcenter/internal/dagger"
 )
 
-// helperImage runs the module's small chores (making a project's passwords).
-// It is one of the images the stack pulls anyway.
+// helperImage runs the module's small chores (the project's state, wipe,
+// snapshots). It is one of the images the stack pulls anyway.
 const helperImage = redisImage + ":8-trixie"
 
-// passwordOr returns given, or else the project's generated password called name.
-func (m *Commandcenter) passwordOr(ctx context.Context, given *dagger.Secret, name string) (*dagger.Secret, error) {
-	if given != nil {
-		return given, nil
-	}
-	passwords, err := m.generatedPasswords(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return passwords[name], nil
+// lockWait is how long a function waits for the project's data volumes,
+// which a running service of the project holds, before it says so.
+const lockWait = 10 * time.Second
+
+// password is a password as a secret, and its text, which the URLs that
+// carry it are made of.
+type password struct {
+	secret *dagger.Secret
+	plain  string
 }
 
-// withPasswords fills in the passwords the caller did not give with the
-// project's generated ones, looked up together in one exec.
-func (m *Commandcenter) withPasswords(ctx context.Context, pg *postgresOpts, rd *redisOpts) error {
+// passwords are the project's Postgres and Redis passwords: given, or the
+// project's generated ones.
+type passwords struct{ pg, rd password }
+
+// openProject reads the passwords the settings do not give from the
+// project's secrets volume (made at random the first time), and checks at
+// the same time that the project's data volumes of the given kinds are free
+// (see free): it fails within lockWait, saying which project is in use.
+func (m *Commandcenter) openProject(ctx context.Context, volumes ...string) (passwords, error) {
+	var pw passwords
 	var names []string
-	if pg != nil && pg.Password == nil {
-		names = append(names, "postgres")
+	for _, p := range []struct {
+		name  string
+		given *dagger.Secret
+		into  *password
+	}{
+		{"postgres", m.Pg.Password, &pw.pg},
+		{"redis", m.Rd.Password, &pw.rd},
+	} {
+		if p.given == nil {
+			names = append(names, p.name)
+			continue
+		}
+		plain, err := p.given.Plaintext(ctx)
+		if err != nil {
+			return pw, fmt.Errorf("read the given %s password: %w", p.name, err)
+		}
+		*p.into = password{secret: p.given, plain: plain}
+		if err := checkPassword(*p.into, p.name); err != nil {
+			return pw, err
+		}
 	}
-	if rd != nil && rd.Password == nil {
-		names = append(names, "redis")
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	passwords, err := m.generatedPasswords(ctx, names...)
-	if err != nil {
-		return err
-	}
-	if pg != nil && pg.Password == nil {
-		pg.Password = passwords["postgres"]
-	}
-	if rd != nil && rd.Password == nil {
-		rd.Password = passwords["redis"]
-	}
-	return nil
-}
 
-// generatedPasswords returns the project's passwords called names: random,
-// made the first time the project needs them and kept in the project's
-// secrets volume, so that they stay the same across runs of `up` (the
-// database was initialised with them) and differ between projects. They
-// never appear in an exec's output.
-func (m *Commandcenter) generatedPasswords(ctx context.Context, names ...string) (map[string]*dagger.Secret, error) {
-	script := `set -e
-umask 077
-mkdir -p /out
-for name in "$@"; do
-  f=/state/$name
-  if [ ! -s "$f" ]; then
-    tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >"$f.tmp"
-    mv "$f.tmp" "$f"
-  fi
-  printf '%s %s\n' "$name" "$(cat "$f")" >>/out/passwords
-done`
-	list, err := dag.Container().
-		From(helperImage).
-		WithMountedCache("/state", dag.CacheVolume(m.volume("secrets")),
-			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
-		// Read the volume every time: after a wipe the project gets new
-		// passwords, and a cached read would hand out the old ones.
-		WithEnvVariable("COMMANDCENTER_READ", fmt.Sprint(time.Now().UnixNano())).
-		WithExec(append([]string{"sh", "-c", script, "passwords"}, names...)).
-		File("/out/passwords").
-		Contents(ctx)
+	var folders []string
+	for _, f := range m.Folders {
+		folders = append(folders, m.volumeName(folderKind(f)))
+	}
+	base, err := dag.Container().From(helperImage).Sync(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("generate the %s password of project %q: %w", strings.Join(names, " and "), m.Project, err)
+		return pw, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, kind := range volumes {
+		g.Go(func() error { return m.free(gctx, base, kind) })
+	}
+	var list string
+	if len(names) > 0 || len(folders) > 0 {
+		g.Go(func() (err error) {
+			list, err = base.
+				// Shared, not locked: the script takes turns on a lock file.
+				// A call cancelled while it held a locked volume would keep
+				// it locked (see free).
+				WithMountedCache(keepPath("secrets"), m.volume("secrets")).
+				WithEnvVariable("STATE", keepPath("secrets")).
+				WithEnvVariable("PASSWORDS", strings.Join(names, " ")).
+				WithEnvVariable("FOLDERS", strings.Join(folders, " ")).
+				// Read the volume every time: after a wipe the project gets new
+				// passwords, and a cached read would hand out the old ones.
+				WithEnvVariable("COMMANDCENTER_READ", fmt.Sprint(time.Now().UnixNano())).
+				WithFile("/usr/local/bin/commandcenter-project", entrypoint("project.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+				WithExec([]string{"commandcenter-project"}).
+				File("/out/passwords").
+				Contents(gctx)
+			if err != nil {
+				return fmt.Errorf("open the state of project %q: %w", m.Project, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return pw, err
 	}
 	values := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
 		name, value, _ := strings.Cut(line, " ")
 		values[name] = value
 	}
-	passwords := map[string]*dagger.Secret{}
 	for _, name := range names {
-		if len(values[name]) != 32 {
-			return nil, fmt.Errorf("the %s password of project %q in volume %s is damaged: wipe the project's data (dagger call --project=%s wipe --confirm=%s) to make a new one",
-				name, m.Project, m.volume("secrets"), m.Project, m.Project)
+		value := values[name]
+		if len(value) != 32 {
+			return pw, fmt.Errorf("the %s password of project %q in volume %s is damaged: restore a snapshot of the project, or wipe it (dagger call --project=%s wipe --confirm=%s) to make a new one",
+				name, m.Project, m.volumeName("secrets"), m.Project, m.Project)
 		}
-		passwords[name] = dag.SetSecret(m.volume(name+"-password"), values[name])
+		p := password{secret: newSecret(name+"-password", value), plain: value}
+		if name == "postgres" {
+			pw.pg = p
+		} else {
+			pw.rd = p
+		}
 	}
-	return passwords, nil
+	return pw, nil
 }
 
-// PostgresPassword returns the project's generated Postgres password, the
-// one postgres, backend and stack use when they are given none, so that a
-// module that binds the project's database can log in to it.
+// free waits until the project's volume of one kind is free: a running
+// service of the project holds it, and a second one would wait for it with
+// no word, for ever. After lockWait it stops waiting and says that the
+// project is in use.
+//
+// One exec a volume: Dagger v0.19.10's engine does not release the volumes
+// an exec has mounted when it is cancelled while it waits for another, so
+// an exec that may be cancelled while it waits must hold no other.
+func (m *Commandcenter) free(ctx context.Context, base *dagger.Container, kind string) error {
+	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	_, err := base.
+		WithMountedCache(keepPath(kind), m.volume(kind),
+			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
+		WithEnvVariable("COMMANDCENTER_PROBE", fmt.Sprint(time.Now().UnixNano())).
+		WithExec([]string{"true"}).
+		Sync(lockCtx)
+	if err != nil && errors.Is(lockCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return m.inUse(kind)
+	}
+	if err != nil {
+		return fmt.Errorf("check that project %q is not in use: %w", m.Project, err)
+	}
+	return nil
+}
+
+// inUse says that the project's data volumes are held, and by what.
+func (m *Commandcenter) inUse(kind string) error {
+	return fmt.Errorf("project %q is in use: its data (%s) is held by a running service of the project, such as another `up` of its stack, postgres or backend, or a wipe, snapshot or restore, and was not free after %s. Stop that first, or give this one another project (--project)",
+		m.Project, m.volumeName(kind), lockWait)
+}
+
+// newSecret makes a secret of value. Its name is new each time: the engine
+// knows a secret by its name, so a name used before would hand out the value
+// it had then.
+func newSecret(kind, value string) *dagger.Secret {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return dag.SetSecret("commandcenter-"+kind+"-"+hex.EncodeToString(b), value)
+}
+
+// randomPassword is a throwaway password (the databases of a test run).
+func randomPassword() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// PostgresPassword returns the project's Postgres password: the one given
+// with with-postgres, or else the project's generated one, which postgres,
+// backend and stack use, so that a module that binds the project's database
+// can log in to it.
 //
 // +cache="never"
 func (m *Commandcenter) PostgresPassword(ctx context.Context) (*dagger.Secret, error) {
-	return m.passwordOr(ctx, nil, "postgres")
+	pw, err := m.openProject(ctx)
+	return pw.pg.secret, err
 }
 
-// RedisPassword returns the project's generated Redis password, the one
-// redis, backend and stack use when they are given none.
+// RedisPassword returns the project's Redis password: the one given with
+// with-redis, or else the project's generated one.
 //
 // +cache="never"
 func (m *Commandcenter) RedisPassword(ctx context.Context) (*dagger.Secret, error) {
-	return m.passwordOr(ctx, nil, "redis")
-}
-
-// serviceURL completes u with user, the service's password (given, or the
-// project's generated one) and host:port, and returns it as a secret.
-func (m *Commandcenter) serviceURL(ctx context.Context, service string, given *dagger.Secret, u url.URL,
-	user, host string, port int,
-) (*dagger.Secret, error) {
-	password, err := m.passwordOr(ctx, given, service)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := password.Plaintext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read the %s password: %w", service, err)
-	}
-	u.User = url.UserPassword(user, plain)
-	u.Host = fmt.Sprintf("%s:%d", host, port)
-	return dag.SetSecret(m.volume(fmt.Sprintf("%s-url-%s-%d", service, host, port)), u.String()), nil
+	pw, err := m.openProject(ctx)
+	return pw.rd.secret, err
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -15,25 +13,19 @@ import (
 // short report; it fails with the suite's own output when a test fails.
 //
 // The backend's tests (pytest by default) run in a container built like the
-// backend, bound to a fresh Postgres and Redis as "postgres" and "redis", with
-// DATABASE_URL and REDIS_URL set as the backend gets them. The frontend's tests
-// (npm test by default) run in a container built like the frontend. The
-// databases of a test run are thrown away after it: a project's own data is
-// never touched.
+// backend, with the env of with-env, bound to a fresh Postgres and Redis as
+// "postgres" and "redis", with the same connection variables as the backend
+// (DATABASE_URL, REDIS_URL, ...). The frontend's tests (npm test by default)
+// run in a container built like the frontend. The databases of a test run
+// are thrown away after it: a project's own data, its persistent folders
+// included, is never touched.
 //
 // +cache="never"
 func (m *Commandcenter) Test(
 	ctx context.Context,
 	// The project's source folder.
+	// +ignore=[".git", "**/node_modules", "**/.venv", "**/__pycache__", "**/.pytest_cache", "**/.mypy_cache", "**/dist", "**/.next"]
 	src *dagger.Directory,
-	// Folder of the backend inside src, with requirements.txt.
-	// +optional
-	// +default="backend"
-	backendDir string,
-	// Folder of the frontend inside src, with package.json.
-	// +optional
-	// +default="frontend"
-	frontendDir string,
 	// Command that runs the backend's tests.
 	// +optional
 	// +default=["python", "-m", "pytest", "-q"]
@@ -42,18 +34,6 @@ func (m *Commandcenter) Test(
 	// +optional
 	// +default=["npm", "test"]
 	frontendCommand []string,
-	// Python version of the backend: 3.11, 3.12, 3.13 or 3.14.
-	// +optional
-	// +default="3.13"
-	pythonVersion string,
-	// Major version of Node.js for the frontend: 22 or 24.
-	// +optional
-	// +default="24"
-	nodeVersion string,
-	// Major version of PostgreSQL the backend's tests run against.
-	// +optional
-	// +default="17"
-	postgresVersion string,
 	// Skip the backend's tests.
 	// +optional
 	skipBackend bool,
@@ -61,20 +41,14 @@ func (m *Commandcenter) Test(
 	// +optional
 	skipFrontend bool,
 ) (string, error) {
-	be := backendOpts{Dir: backendDir, Version: pythonVersion, App: "app.main:app", Port: 8000}
-	fe := frontendOpts{Dir: frontendDir, Version: nodeVersion, Port: 3000, Command: frontendCommand}
-	pg := defaultPostgres()
-	pg.Version = postgresVersion
 	if skipBackend && skipFrontend {
 		return "", fmt.Errorf("test: both suites are skipped: drop --skip-backend or --skip-frontend")
 	}
 	if len(backendCommand) == 0 || len(frontendCommand) == 0 {
 		return "", fmt.Errorf("test: a test command is empty: set --backend-command and --frontend-command to the commands that run the tests")
 	}
-	for _, check := range []func() error{be.check, fe.check, pg.check} {
-		if err := check(); err != nil {
-			return "", fmt.Errorf("test: %w", err)
-		}
+	if err := m.checkSettings(); err != nil {
+		return "", fmt.Errorf("test: %w", err)
 	}
 	// Each run names itself, so a suite always runs against live services
 	// and never comes back from the cache.
@@ -82,7 +56,7 @@ func (m *Commandcenter) Test(
 
 	var report []string
 	if !skipBackend {
-		out, err := m.testBackend(ctx, src, be, pg, backendCommand, run)
+		out, err := m.testBackend(ctx, src, backendCommand, run)
 		if err != nil {
 			return "", err
 		}
@@ -93,11 +67,19 @@ func (m *Commandcenter) Test(
 		if len(frontendCommand) == 2 && frontendCommand[0] == "npm" && frontendCommand[1] == "test" {
 			script = "test"
 		}
-		ctr, err := m.frontendContainer(ctx, src, fe, script)
+		img, err := m.frontendImage(ctx, src, script)
 		if err != nil {
 			return "", err
 		}
-		out, err := runSuite(ctx, "frontend", ctr.WithEnvVariable("CI", "true").WithEnvVariable("NO_COLOR", "1").WithEnvVariable("COMMANDCENTER_TEST_RUN", run), frontendCommand)
+		env, err := m.environment(ctx)
+		if err != nil {
+			return "", err
+		}
+		ctr := withEnv(img, env.forService("frontend", false)).
+			WithEnvVariable("CI", "true").
+			WithEnvVariable("NO_COLOR", "1").
+			WithEnvVariable("COMMANDCENTER_TEST_RUN", run)
+		out, err := runSuite(ctx, "frontend", ctr, frontendCommand)
 		if err != nil {
 			return "", err
 		}
@@ -106,39 +88,25 @@ func (m *Commandcenter) Test(
 	return strings.Join(report, "\n") + "\n", nil
 }
 
-func (m *Commandcenter) testBackend(ctx context.Context, src *dagger.Directory, be backendOpts, pg postgresOpts,
-	command []string, run string,
-) (string, error) {
-	ctr, err := m.backendContainer(ctx, src, be)
+func (m *Commandcenter) testBackend(ctx context.Context, src *dagger.Directory, command []string, run string) (string, error) {
+	r, err := m.prepare(ctx, src, needs{backend: true})
 	if err != nil {
 		return "", err
 	}
-	// Throw-away services with a password of their own.
-	pg.Password = dag.SetSecret("commandcenter-test-postgres-"+run, randomPassword())
-	rd := redisOpts{Version: defaultRedisVersion, Password: dag.SetSecret("commandcenter-test-redis-"+run, randomPassword())}
-	pgSvc, err := m.postgresService(ctx, pg, false)
-	if err != nil {
-		return "", err
-	}
-	rdSvc, err := m.redis(ctx, rd, nil)
-	if err != nil {
-		return "", err
-	}
-	pgURL, err := m.databaseURL(ctx, pg, "postgres", postgresPort)
-	if err != nil {
-		return "", err
-	}
-	rdURL, err := m.redisURL(ctx, rd, "redis", redisPort)
-	if err != nil {
-		return "", err
-	}
-	ctr = ctr.
-		WithServiceBinding("postgres", pgSvc).
-		WithServiceBinding("redis", rdSvc).
-		WithSecretVariable("DATABASE_URL", pgURL).
-		WithSecretVariable("REDIS_URL", rdURL).
+	// Throw-away services with passwords of their own.
+	pw := passwords{pg: throwaway("test-postgres"), rd: throwaway("test-redis")}
+	l := m.projectLinks(pw, boundPeers)
+	ctr := withEnv(withEnv(r.backend, l.vars), r.env.forService("backend", false)).
+		WithServiceBinding(boundPeers.postgres, m.postgres(pw.pg, false).run(nil)).
+		WithServiceBinding(boundPeers.redis, m.redis(pw.rd, false).run(nil)).
 		WithEnvVariable("COMMANDCENTER_TEST_RUN", run)
 	return runSuite(ctx, "backend", ctr, command)
+}
+
+// throwaway is a password of a service that lives for one test run.
+func throwaway(kind string) password {
+	plain := randomPassword()
+	return password{secret: newSecret(kind, plain), plain: plain}
 }
 
 // runSuite runs a test command and returns the last line of its output, or
@@ -182,12 +150,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func randomPassword() string {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b)
 }

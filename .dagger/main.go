@@ -18,7 +18,7 @@ const goImage = "golang:1.25-trixie"
 // Go modules of the repository, and which of them are Dagger modules (their
 // generated code must exist before go vet can build them).
 var (
-	goModules = []string{".", "forward", "tests", "examples/go", ".dagger", "enginekit", "enginekit/distconsts", "hosttest"}
+	goModules = []string{".", "supervisor", "tests", "examples/go", ".dagger", "enginekit", "enginekit/distconsts", "hosttest"}
 	// Dagger modules, each after the ones it depends on.
 	daggerModules = []string{".", "tests", "examples/go", ".dagger"}
 )
@@ -38,8 +38,42 @@ func New(
 }
 
 // Lint checks that every Go file is gofmt-formatted and runs go vet on every
-// Go module of the repository.
+// Go module of the repository; it fails naming each module that failed.
 func (m *Ci) Lint(ctx context.Context) (string, error) {
+	src, err := m.withGeneratedCode(ctx)
+	if err != nil {
+		return "", err
+	}
+	return lint(ctx, src)
+}
+
+// LintFailsOnPlantedVetError runs lint on the repository with a go vet
+// error planted in a module that is not the last one linted: lint must fail
+// and name that module.
+//
+// +cache="never"
+func (m *Ci) LintFailsOnPlantedVetError(ctx context.Context) (string, error) {
+	// supervisor/ is in no Dagger module: the generated code of the
+	// repository as it is serves, and no module is loaded again.
+	src, err := m.withGeneratedCode(ctx)
+	if err != nil {
+		return "", err
+	}
+	planted := src.WithNewFile("supervisor/planted_vet_error.go",
+		"package main\n\nimport \"fmt\"\n\nfunc planted() { fmt.Printf(\"%d\\n\", \"not a number\") }\n")
+	_, err = lint(ctx, planted)
+	if err == nil {
+		return "", fmt.Errorf("lint passed with a go vet error planted in supervisor/")
+	}
+	if !strings.Contains(err.Error(), "go vet supervisor: FAILED") || !strings.Contains(err.Error(), "1 of 8 modules failed go vet") {
+		return "", fmt.Errorf("lint failed, but does not say that go vet failed in supervisor: %v", err)
+	}
+	return "lint fails on a planted go vet error in supervisor/\n", nil
+}
+
+// withGeneratedCode is the repository with the generated code of each of
+// its Dagger modules, which go vet needs to build them.
+func (m *Ci) withGeneratedCode(ctx context.Context) (*dagger.Directory, error) {
 	src := m.Source
 	// One module at a time, each loaded before the modules that depend on it
 	// (daggerModules is in that order): Dagger v0.19's engine can fail to
@@ -49,33 +83,49 @@ func (m *Ci) Lint(ctx context.Context) (string, error) {
 	for _, path := range daggerModules {
 		mod := m.Source.AsModuleSource(dagger.DirectoryAsModuleSourceOpts{SourceRootPath: path})
 		if _, err := mod.AsModule().Sync(ctx); err != nil {
-			return "", fmt.Errorf("lint: load module %s: %w", path, err)
+			return nil, fmt.Errorf("lint: load module %s: %w", path, err)
 		}
 		gen, err := mod.GeneratedContextDirectory().Sync(ctx)
 		if err != nil {
-			return "", fmt.Errorf("lint: generate the code of module %s: %w", path, err)
+			return nil, fmt.Errorf("lint: generate the code of module %s: %w", path, err)
 		}
 		src = src.WithDirectory("/", gen)
 	}
+	return src, nil
+}
+
+// lint runs gofmt and go vet on src, a repository with its generated code.
+func lint(ctx context.Context, src *dagger.Directory) (string, error) {
 	script := []string{
 		`unformatted=$(gofmt -l .)`,
 		`if [ -n "$unformatted" ]; then echo "gofmt: these files are not formatted (run gofmt -w):"; echo "$unformatted"; exit 1; fi`,
 		`echo "gofmt: ok"`,
+		`failed=0`,
 	}
+	// Every module is vetted, and each failure counted: the script must not
+	// stop at the first failure, nor pass with one.
 	for _, mod := range goModules {
-		script = append(script, fmt.Sprintf(`(cd %s && go vet ./...) && echo "go vet %s: ok"`, mod, mod))
+		script = append(script, fmt.Sprintf(`if (cd %s && go vet ./... 2>&1); then echo "go vet %s: ok"; else echo "go vet %s: FAILED"; failed=$((failed + 1)); fi`, mod, mod, mod))
 	}
-	out, err := dag.Container().
+	script = append(script, fmt.Sprintf(`if [ "$failed" -ne 0 ]; then echo "$failed of %d modules failed go vet"; exit 1; fi`, len(goModules)))
+	ctr := dag.Container().
 		From(goImage).
 		WithMountedCache("/go/pkg/mod", dag.CacheVolume("commandcenter-ci-gomod")).
 		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("commandcenter-ci-gobuild")).
 		WithEnvVariable("GOFLAGS", "-mod=mod").
 		WithDirectory("/src", src).
 		WithWorkdir("/src").
-		WithExec([]string{"sh", "-ec", strings.Join(script, "\n")}).
-		Stdout(ctx)
+		WithExec([]string{"sh", "-c", strings.Join(script, "\n")}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return "", fmt.Errorf("lint: %w", err)
+	}
+	out, err := ctr.Stdout(ctx)
+	if err != nil {
+		return "", fmt.Errorf("lint: %w", err)
+	}
+	if code != 0 {
+		return "", fmt.Errorf("lint failed (exit %d):\n%s", code, out)
 	}
 	return out, nil
 }
@@ -105,6 +155,7 @@ func (m *Ci) Check(ctx context.Context) (string, error) {
 	}
 	jobs := []job{
 		{"lint", func() (string, error) { return m.Lint(ctx) }},
+		{"lint-catches-vet-errors", func() (string, error) { return m.LintFailsOnPlantedVetError(ctx) }},
 		{"tests", func() (string, error) { return "all passed\n", m.Tests(ctx) }},
 		{"examples", func() (string, error) { return m.Examples(ctx) }},
 	}
@@ -122,7 +173,7 @@ func (m *Ci) Check(ctx context.Context) (string, error) {
 		report = append(report, fmt.Sprintf("== %s\n%s", j.name, strings.TrimRight(out, "\n")))
 	}
 	if len(failed) > 0 {
-		return "", fmt.Errorf("%d of 3 checks failed:\n%s", len(failed), strings.Join(failed, "\n"))
+		return "", fmt.Errorf("%d of %d checks failed:\n%s", len(failed), len(jobs), strings.Join(failed, "\n"))
 	}
 	return strings.Join(report, "\n") + "\n", nil
 }

@@ -87,9 +87,9 @@ func TestBenchmarkStack(t *testing.T) {
 	// service forwarded directly, in the same run.
 	direct := stackPorts{pg: 25210, redis: 25211}
 	up, _ = upStack(t, project, src, ports, "")
-	pgDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "postgres", "--password=env:BENCH_PG",
+	pgDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "with-postgres", "--password=env:BENCH_PG", "postgres",
 		"up", "--ports", fmt.Sprintf("%d:5432", direct.pg))
-	rdDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "redis", "--persist", "--password=env:BENCH_REDIS",
+	rdDirect := startUp(t, benchEnv, "call", "--project=bench-direct", "with-redis", "--password=env:BENCH_REDIS", "redis",
 		"up", "--ports", fmt.Sprintf("%d:6379", direct.redis))
 	waitFor(t, "direct redis", 5*time.Minute, func() error { return redisPing(direct.redis) })
 	waitFor(t, "direct postgres", 5*time.Minute, func() error { return pgPing(direct.pg) })
@@ -123,7 +123,7 @@ func TestBenchmarkStack(t *testing.T) {
 
 	stackTPS, directTPS := medianOf(viaStack, tpsOf), medianOf(viaDirect, tpsOf)
 	stackLat, directLat := medianOf(viaStack, medianLatencyOf), medianOf(viaDirect, medianLatencyOf)
-	fmt.Fprintf(&b, "\n## The Stack's ports against a lone service\n\nThe same load through the Stack's forwarded port and through a lone service forwarded directly (Redis with --persist in both), in the same run. The Stack's 5432 is Postgres itself (the Stack's front container); its 6379 goes through the front's forwarder to Redis. pgbench runs %d times on each, alternating; the table shows medians (latency: the median transaction of each run, then the median of the runs).\n\n", proxyRounds)
+	fmt.Fprintf(&b, "\n## The Stack's ports against a lone service\n\nThe same load through the Stack's forwarded port and through a lone service forwarded directly (Redis persistent in both), in the same run. The Stack's 5432 is Postgres itself (the Stack's front container); its 6379 goes through the front's forwarder to Redis. pgbench runs %d times on each, alternating; the table shows medians (latency: the median transaction of each run, then the median of the runs).\n\n", proxyRounds)
 	fmt.Fprintf(&b, "| load | via the Stack | direct | Stack / direct | target |\n| --- | --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| pgbench -S, 8 clients, 15 s: TPS (runs: %s / %s) | %.0f | %.0f | %.1f%% | at least 90%% |\n",
 		joinFloats(viaStack, tpsOf), joinFloats(viaDirect, tpsOf), stackTPS, directTPS, 100*stackTPS/directTPS)

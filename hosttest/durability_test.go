@@ -24,12 +24,12 @@ const (
 var durableEnv = []string{"HOSTTEST_PASSWORD=" + durablePassword}
 
 func upPostgres(t *testing.T, project string, port int) *upProc {
-	return startUp(t, durableEnv, "call", "--project="+project, "postgres", "--password=env:HOSTTEST_PASSWORD",
+	return startUp(t, durableEnv, "call", "--project="+project, "with-postgres", "--password=env:HOSTTEST_PASSWORD", "postgres",
 		"up", "--ports", fmt.Sprintf("%d:5432", port))
 }
 
 func upRedis(t *testing.T, project string, port int) *upProc {
-	return startUp(t, durableEnv, "call", "--project="+project, "redis", "--persist", "--password=env:HOSTTEST_PASSWORD",
+	return startUp(t, durableEnv, "call", "--project="+project, "with-redis", "--password=env:HOSTTEST_PASSWORD", "redis",
 		"up", "--ports", fmt.Sprintf("%d:6379", port))
 }
 

@@ -81,9 +81,9 @@ func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 	const pgPassword, redisPassword = "pg-secret-7c1e0d9a", "redis-secret-52b8f4e6"
 	requireFree(t, 25030)
 	cmd := exec.Command("dagger", "--progress=plain", "--debug", "call", "--project=hosttest-secrets",
+		"with-postgres", "--password=env:HOSTTEST_PG", "with-redis", "--password=env:HOSTTEST_REDIS",
+		"with-backend", "--prestart=env; echo \"url: $DATABASE_URL\"; exit 3",
 		"stack", "--src=examples/commandcenter",
-		"--postgres-password=env:HOSTTEST_PG", "--redis-password=env:HOSTTEST_REDIS",
-		"--prestart=env; echo \"url: $DATABASE_URL\"; exit 3",
 		"up", "--ports", "25030:8000")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(cmd.Environ(), "HOSTTEST_PG="+pgPassword, "HOSTTEST_REDIS="+redisPassword)
@@ -127,7 +127,7 @@ func TestTakenHostPortFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	up := startUp(t, durableEnv, "call", "--project=hosttest-porttaken", "redis", "--password=env:HOSTTEST_PASSWORD",
+	up := startUp(t, durableEnv, "call", "--project=hosttest-porttaken", "with-redis", "--password=env:HOSTTEST_PASSWORD", "redis",
 		"up", "--ports", fmt.Sprintf("%d:6379", port))
 	exited, err := up.exited(2 * time.Minute)
 	if !exited {

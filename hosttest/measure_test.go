@@ -42,8 +42,8 @@ func (p stackPorts) arg() string {
 // the command's start to the last answer.
 func upStack(t *testing.T, project, src string, ports stackPorts, progress string) (*upProc, time.Duration) {
 	t.Helper()
-	args := []string{"call", "--project=" + project, "stack", "--src=" + src,
-		"--postgres-password=env:BENCH_PG", "--redis-password=env:BENCH_REDIS", "up", "--ports", ports.arg()}
+	args := []string{"call", "--project=" + project, "with-postgres", "--password=env:BENCH_PG",
+		"with-redis", "--password=env:BENCH_REDIS", "stack", "--src=" + src, "up", "--ports", ports.arg()}
 	if progress != "" {
 		args = append([]string{"--progress=" + progress}, args...)
 	}

@@ -10,9 +10,16 @@ start=$SECONDS
 
 section() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - start)); }
 
-section "unit tests: input checks, the backend's launcher, the Stack's forwarder (no engine)"
-go test -count=1 ./internal/spec/...
-(cd forward && go test -count=1 ./...)
+section "unit tests: input checks, manifests, env files, the supervisor, the launcher (no engine)"
+# The launcher's tests run a real Redis: Debian's redis-tools carries the
+# server program (as redis-check-rdb), and starts no service.
+if ! command -v redis-check-rdb >/dev/null && ! command -v redis-server >/dev/null; then
+  echo "apt: install redis-tools (a Redis server for the launcher's tests)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-tools >/dev/null
+fi
+go test -count=1 ./internal/check/ ./internal/manifest/ ./internal/dotenv/
+(cd supervisor && go test -count=1 ./...)
+python3 -m unittest discover -s entrypoints -v 2>&1 | tail -n 15
 
 section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"
 (cd enginekit && go test -count=1 -v -timeout 20m ./smoke/)

@@ -9,16 +9,13 @@ import (
 )
 
 // BadInputFailsBeforeStarting: each bad input fails when the service is
-// asked for, with a message naming the problem and the option that fixes it.
+// asked for, with a message naming the problem and the option or file that
+// fixes it.
 //
 // +cache="never"
 func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
-	noBackend := m.Example.WithoutDirectory("backend")
-	noRequirements := m.Example.WithoutFile("backend/requirements.txt")
-	badRequirements := m.Example.WithNewFile("backend/requirements.txt", "fastapi\nthis is not a requirement\n")
-	noDevScript := m.Example.WithNewFile("frontend/package.json", `{"name": "x", "scripts": {"build": "vite build"}}`)
+	ex := m.Example
 	cc := project("bad-input")
-	brokenLock := m.Example.WithNewFile("frontend/package-lock.json", `{"name": "broken", "lockfileVersion": 3, "packages": {"": {"dependencies": {"no-such-package-commandcenter": "9.9.9"}}}}`)
 	cases := []struct {
 		name  string
 		svc   func() *dagger.Service
@@ -26,43 +23,74 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 		start bool // the problem shows only when the service starts
 	}{
 		{"unknown postgres version", func() *dagger.Service {
-			return cc.Postgres(dagger.CommandcenterPostgresOpts{Version: "9"})
-		}, []string{`version "9"`, "--postgres-version", "15, 16, 17"}, false},
+			return cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Version: "9"}).Postgres()
+		}, []string{`version "9"`, "with-postgres --version", "15, 16, 17"}, false},
 		{"unknown redis version", func() *dagger.Service {
-			return cc.Redis(dagger.CommandcenterRedisOpts{Version: "5"})
-		}, []string{`version "5"`, "--redis-version"}, false},
+			return cc.WithRedis(dagger.CommandcenterWithRedisOpts{Version: "5"}).Redis()
+		}, []string{`version "5"`, "with-redis --version"}, false},
 		{"missing backend folder", func() *dagger.Service {
-			return cc.Backend(noBackend)
-		}, []string{`no folder "backend"`, "--backend-dir"}, false},
-		{"missing requirements.txt", func() *dagger.Service {
-			return cc.Backend(noRequirements)
-		}, []string{"no requirements.txt", "--backend-dir"}, false},
-		{"malformed requirements line", func() *dagger.Service {
-			return cc.Backend(badRequirements)
-		}, []string{"line 2", "this is not a requirement"}, false},
+			return cc.Backend(ex.WithoutDirectory("backend"))
+		}, []string{`no folder "backend"`, "with-backend --dir"}, false},
+		{"no requirements.txt nor pyproject.toml", func() *dagger.Service {
+			return cc.Backend(ex.WithoutFile("backend/requirements.txt"))
+		}, []string{"no requirements.txt and no pyproject.toml", "with-backend --dir"}, false},
+		{"a requirement pip cannot read", func() *dagger.Service {
+			return cc.Backend(ex.WithNewFile("backend/requirements.txt", "fastapi\nthis is not a requirement\n"))
+		}, []string{"`pip install -r requirements.txt` failed", "this is not a requirement", "fix backend's requirements"}, false},
+		{"-r of a file that is not there", func() *dagger.Service {
+			return cc.Backend(ex.WithNewFile("backend/requirements.txt", "fastapi\n-r requirements/missing.txt\n"))
+		}, []string{"backend/requirements.txt names requirements/missing.txt (line 2)", "--src"}, false},
+		{"-e of a library outside src", func() *dagger.Service {
+			return cc.Backend(ex.WithNewFile("backend/requirements.txt", "-e ../../libs/elsewhere\n"))
+		}, []string{"line 1 names ../../libs/elsewhere, outside --src"}, false},
+		{"pyproject.toml with dynamic dependencies", func() *dagger.Service {
+			return cc.Backend(ex.WithoutFile("backend/requirements.txt").
+				WithNewFile("backend/pyproject.toml", "[project]\nname = \"x\"\ndynamic = [\"dependencies\"]\n"))
+		}, []string{"backend/pyproject.toml", "dynamic"}, false},
 		{"no dev script", func() *dagger.Service {
-			return cc.Frontend(noDevScript)
-		}, []string{`no "dev" script`, "--frontend-command"}, false},
+			return cc.Frontend(ex.WithNewFile("frontend/package.json", `{"name": "x", "scripts": {"build": "vite build"}}`))
+		}, []string{`no "dev" script`, "with-frontend --command"}, false},
 		{"duplicate ports", func() *dagger.Service {
-			return cc.Stack(m.Example, dagger.CommandcenterStackOpts{BackendPort: 3000})
-		}, []string{"same port", "--backend-port and --frontend-port are all 3000"}, false},
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{Port: 3000}).Stack(ex)
+		}, []string{"same port", "with-backend --port and with-frontend --port are all 3000"}, false},
 		{"port out of range", func() *dagger.Service {
-			return cc.Backend(m.Example, dagger.CommandcenterBackendOpts{Port: 70000})
-		}, []string{"out of range", "--backend-port"}, false},
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{Port: 70000}).Backend(ex)
+		}, []string{"out of range", "with-backend --port"}, false},
 		{"bad app reference", func() *dagger.Service {
-			return cc.Backend(m.Example, dagger.CommandcenterBackendOpts{App: "main"})
-		}, []string{"--app", "MODULE:ATTRIBUTE"}, false},
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{App: "main"}).Backend(ex)
+		}, []string{"with-backend --app", "MODULE:ATTRIBUTE"}, false},
 		{"frontend folder outside src", func() *dagger.Service {
-			return cc.Frontend(m.Example, dagger.CommandcenterFrontendOpts{Dir: "../elsewhere"})
-		}, []string{"--frontend-dir"}, false},
-		{"backend that crashes at start", func() *dagger.Service {
-			return cc.Backend(m.Example, dagger.CommandcenterBackendOpts{
-				Prestart: "echo 'migration failed: no such table' >&2; exit 3",
-			})
-		}, []string{"exit code: 3"}, true},
+			return cc.WithFrontend(dagger.CommandcenterWithFrontendOpts{Dir: "../elsewhere"}).Frontend(ex)
+		}, []string{"with-frontend --dir"}, false},
+		{"env file line that is not KEY=VALUE", func() *dagger.Service {
+			file := dag.Directory().WithNewFile("app.env", "GOOD=1\nthis line has no equals sign\n").File("app.env")
+			return cc.WithEnvFile(file).Backend(ex)
+		}, []string{"with-env-file app.env", "line 2 is not KEY=VALUE"}, false},
+		{"secret env file line that is not KEY=VALUE", func() *dagger.Service {
+			file := dag.SetSecret("bad-env-file", "SECRET_KEY=abc\nsupersecretvalue\n")
+			return cc.WithSecretEnvFile(file).Backend(ex)
+		}, []string{"with-secret-env-file", "line 2 is not KEY=VALUE"}, false},
+		{"env for a service the project does not have", func() *dagger.Service {
+			return cc.WithEnv("DEBUG", "1", dagger.CommandcenterWithEnvOpts{Service: "celery"}).Backend(ex)
+		}, []string{`service "celery"`, "no such service", "with-worker"}, false},
+		{"worker with no command", func() *dagger.Service {
+			return cc.WithWorker("celery", " ").Worker(ex, "celery")
+		}, []string{"with-worker celery: the command is empty"}, false},
+		{"worker that is not there", func() *dagger.Service {
+			return cc.WithWorker("celery", "celery worker").Worker(ex, "beat")
+		}, []string{`worker "beat"`, "celery"}, false},
+		{"volume path that is not absolute", func() *dagger.Service {
+			return cc.WithVolume("app/storage").Backend(ex)
+		}, []string{`path "app/storage" is not absolute`, "with-volume --path"}, false},
 		{"frontend whose install fails", func() *dagger.Service {
-			return cc.Frontend(brokenLock)
+			return cc.Frontend(ex.WithNewFile("frontend/package-lock.json", `{"name": "broken", "lockfileVersion": 3, "packages": {"": {"dependencies": {"no-such-package-commandcenter": "9.9.9"}}}}`))
 		}, []string{"`npm ci --no-audit --no-fund` failed", "are in sync", "fix frontend/package.json or its lock file"}, false},
+		// Last: the services it starts hold the project's volumes for a while.
+		{"backend that crashes at start", func() *dagger.Service {
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{
+				Prestart: "echo 'migration failed: no such table' >&2; exit 3",
+			}).Backend(ex)
+		}, []string{"exit code: 3"}, true},
 	}
 	var failures []string
 	for _, c := range cases {
@@ -81,8 +109,11 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 				failures = append(failures, fmt.Sprintf("%s: error does not say %q: %v", c.name, want, err))
 			}
 		}
+		if strings.Contains(err.Error(), "supersecretvalue") {
+			failures = append(failures, fmt.Sprintf("%s: the error shows a secret file's text: %v", c.name, err))
+		}
 	}
-	// An empty project name is refused by the constructor.
+	// A project name that is not allowed is refused by the constructor.
 	_, err := dag.Commandcenter(dagger.CommandcenterOpts{Project: "Not Valid"}).Postgres().Endpoint(ctx)
 	if err == nil || !strings.Contains(err.Error(), "--project") {
 		failures = append(failures, fmt.Sprintf("bad project name: %v, want an error naming --project", err))

@@ -39,17 +39,21 @@ func New(
 // +cache="never"
 func (m *Tests) All(ctx context.Context) error {
 	tests := map[string]func(context.Context) error{
-		"PostgresAcceptsPassword":        m.PostgresAcceptsPassword,
-		"PostgresRunsInitScripts":        m.PostgresRunsInitScripts,
-		"RedisRequiresPassword":          m.RedisRequiresPassword,
-		"BackendReportsBothHealthy":      m.BackendReportsBothHealthy,
-		"FrontendServesPageAndApi":       m.FrontendServesPageAndApi,
-		"StackForwardsAllFourPorts":      m.StackForwardsAllFourPorts,
-		"StackStopsWhenAServiceEnds":     m.StackStopsWhenAServiceEnds,
-		"BadInputFailsBeforeStarting":    m.BadInputFailsBeforeStarting,
-		"ProjectsHaveTheirOwnPassword":   m.ProjectsHaveTheirOwnPassword,
-		"TestReportsPassingSuites":       m.TestReportsPassingSuites,
-		"TestFailureNamesTheFailingTest": m.TestFailureNamesTheFailingTest,
+		"PostgresAcceptsPassword":            m.PostgresAcceptsPassword,
+		"PostgresRunsInitScripts":            m.PostgresRunsInitScripts,
+		"RedisRequiresPassword":              m.RedisRequiresPassword,
+		"BackendReportsBothHealthy":          m.BackendReportsBothHealthy,
+		"FrontendServesPageAndApi":           m.FrontendServesPageAndApi,
+		"StackForwardsAllFourPorts":          m.StackForwardsAllFourPorts,
+		"StackStopsWhenAServiceEnds":         m.StackStopsWhenAServiceEnds,
+		"BadInputFailsBeforeStarting":        m.BadInputFailsBeforeStarting,
+		"ProjectsHaveTheirOwnPassword":       m.ProjectsHaveTheirOwnPassword,
+		"TestReportsPassingSuites":           m.TestReportsPassingSuites,
+		"TestFailureNamesTheFailingTest":     m.TestFailureNamesTheFailingTest,
+		"PostgresTakesANewPassword":          m.PostgresTakesANewPassword,
+		"WipeOfARunningProjectSaysItIsInUse": m.WipeOfARunningProjectSaysItIsInUse,
+		"StackIgnoresReportsWithoutItsToken": m.StackIgnoresReportsWithoutItsToken,
+		"ServerOnTheWrongPortFailsClearly":   m.ServerOnTheWrongPortFailsClearly,
 	}
 	checks := map[string]func() error{}
 	for name, test := range tests {

@@ -43,7 +43,7 @@ func (m *Tests) PostgresAcceptsPassword(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc := cc.Postgres(dagger.CommandcenterPostgresOpts{Password: pw})
+	svc := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pw}).Postgres()
 	if err := expectOutput(ctx, psql(svc, pw, 5432, "select 40 + 2"), 0, "42"); err != nil {
 		return fmt.Errorf("right password: %w", err)
 	}
@@ -67,7 +67,7 @@ func (m *Tests) PostgresRunsInitScripts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc := cc.Postgres(dagger.CommandcenterPostgresOpts{Password: pw, InitScripts: scripts})
+	svc := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pw, InitScripts: scripts}).Postgres()
 	return expectOutput(ctx, psql(svc, pw, 5432, "select n from "+table), 0, "7")
 }
 
@@ -76,7 +76,7 @@ func (m *Tests) PostgresRunsInitScripts(ctx context.Context) error {
 // +cache="never"
 func (m *Tests) RedisRequiresPassword(ctx context.Context) error {
 	pw := secret("redis")
-	svc := project("redis").Redis(dagger.CommandcenterRedisOpts{Password: pw})
+	svc := project("redis").WithRedis(dagger.CommandcenterWithRedisOpts{Password: pw}).Redis()
 	if err := expectOutput(ctx, redisCli(svc, pw, 6379, "ping"), 0, "PONG"); err != nil {
 		return fmt.Errorf("with AUTH: %w", err)
 	}
@@ -121,9 +121,10 @@ func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stack := cc.Stack(m.Example, dagger.CommandcenterStackOpts{
-		PostgresPassword: pgPW, RedisPassword: rdPW,
-	})
+	stack := cc.
+		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
+		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
+		Stack(m.Example)
 	checks := map[string]func() error{
 		"5432 (postgres)": func() error {
 			return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'via the stack'"), 0, "via the stack")
@@ -144,10 +145,10 @@ func (m *Tests) StackStopsWhenAServiceEnds(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stack := cc.Stack(m.Example, dagger.CommandcenterStackOpts{
+	stack := cc.WithBackend(dagger.CommandcenterWithBackendOpts{
 		// A different command every run, so that no earlier run's result is reused.
 		Prestart: fmt.Sprintf("echo 'migration failed (run %d)' >&2; exit 3", time.Now().UnixNano()),
-	})
+	}).Stack(m.Example)
 	_, err = stack.Start(ctx)
 	if err == nil {
 		_, _ = stack.Stop(ctx)

@@ -1,12 +1,14 @@
 // Examples of the commandcenter module used from another Dagger module: bind
-// its Postgres into a container of your own, run its Stack on ports of your
-// choosing, and run a project's tests against a live stack. Each example is
-// named Commandcenter_FUNCTION, as the Daggerverse expects.
+// its Postgres into a container of your own, run its Stack with settings of
+// your own (the With* builders), and run a project's tests against a live
+// stack. Each example is named Commandcenter_FUNCTION, as the Daggerverse
+// expects.
 package main
 
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -45,15 +47,21 @@ func (m *Examples) Commandcenter_Postgres(ctx context.Context) (string, error) {
 		Stdout(ctx)
 }
 
-// Commandcenter_Stack runs the whole stack with the backend on 9000 and the
-// frontend on 9001, and asks the backend's /health through the Stack's forwarded port.
-// From the CLI the same stack is forwarded to the host with
-// `up --ports 19000:9000,19001:9001`.
+// Commandcenter_Stack runs the whole stack with the backend on 9000, the
+// frontend on 9001 and an environment variable of your own, and asks the
+// backend's /health through the frontend's /api proxy. From the CLI the same
+// stack is
+//
+//	dagger call --project=examples-stack with-backend --port=9000 with-frontend --port=9001 \
+//	  with-env --name=LOG_LEVEL --value=debug stack --src=examples/commandcenter up --ports 19000:9000,19001:9001
 //
 // +cache="never"
 func (m *Examples) Commandcenter_Stack(ctx context.Context) (string, error) {
 	stack := dag.Commandcenter(dagger.CommandcenterOpts{Project: "examples-stack"}).
-		Stack(m.Project, dagger.CommandcenterStackOpts{BackendPort: 9000, FrontendPort: 9001})
+		WithBackend(dagger.CommandcenterWithBackendOpts{Port: 9000}).
+		WithFrontend(dagger.CommandcenterWithFrontendOpts{Port: 9001}).
+		WithEnv("LOG_LEVEL", "debug").
+		Stack(m.Project)
 	return dag.Container().
 		From("python:3.13-slim-trixie").
 		WithServiceBinding("stack", stack).
@@ -71,7 +79,8 @@ func (m *Examples) Commandcenter_Test(ctx context.Context) (string, error) {
 	return dag.Commandcenter().Test(ctx, m.Project)
 }
 
-// All runs every example and fails when one does.
+// All runs every example and fails when one fails or gives a result other
+// than the one it shows.
 //
 // +cache="never"
 func (m *Examples) All(ctx context.Context) (string, error) {
@@ -79,14 +88,18 @@ func (m *Examples) All(ctx context.Context) (string, error) {
 	for _, ex := range []struct {
 		name string
 		run  func(context.Context) (string, error)
+		want *regexp.Regexp
 	}{
-		{"commandcenter-postgres", m.Commandcenter_Postgres},
-		{"commandcenter-stack", m.Commandcenter_Stack},
-		{"commandcenter-test", m.Commandcenter_Test},
+		{"commandcenter-postgres", m.Commandcenter_Postgres, regexp.MustCompile(`^postgres 1[5-7]\n?$`)},
+		{"commandcenter-stack", m.Commandcenter_Stack, regexp.MustCompile(`"postgres":\s*"ok".*"redis":\s*"ok".*"status":\s*"ok"`)},
+		{"commandcenter-test", m.Commandcenter_Test, regexp.MustCompile(`(?m)^backend: +\d+ passed.*\nfrontend: .*\d+ passed`)},
 	} {
 		res, err := ex.run(ctx)
 		if err != nil {
 			return "", fmt.Errorf("example %s: %w", ex.name, err)
+		}
+		if !ex.want.MatchString(res) {
+			return "", fmt.Errorf("example %s: result %q does not match %s", ex.name, res, ex.want)
 		}
 		out = append(out, fmt.Sprintf("%s:\n  %s", ex.name, strings.ReplaceAll(strings.TrimSpace(res), "\n", "\n  ")))
 	}

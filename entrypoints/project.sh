@@ -1,0 +1,27 @@
+#!/bin/sh
+# Opens a commandcenter project's state, in a container the module runs with
+# the project's secrets volume at $STATE, shared: calls at once take turns
+# on a lock file in it.
+#
+#   PASSWORDS  names of the generated passwords to read (made the first time)
+#   FOLDERS    cache volumes of persistent folders to record, for wipe
+#
+# It writes "NAME PASSWORD" lines to /out/passwords, never to its output.
+set -eu
+umask 077
+exec 9>"$STATE/.lock"
+flock -w 60 9 || { echo "commandcenter: the project's secrets volume stayed locked for 60 s" >&2; exit 1; }
+mkdir -p /out
+: >/out/passwords
+for name in $PASSWORDS; do
+	f=$STATE/$name
+	if [ ! -s "$f" ]; then
+		tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >"$f.tmp"
+		mv "$f.tmp" "$f"
+	fi
+	printf '%s %s\n' "$name" "$(cat "$f")" >>/out/passwords
+done
+touch "$STATE/folders"
+for folder in $FOLDERS; do
+	grep -qxF "$folder" "$STATE/folders" || echo "$folder" >>"$STATE/folders"
+done

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/dagger"
+	"dagger/commandcenter/internal/dotenv"
+)
+
+// EnvSetting is environment the project's own services get (the backend,
+// its workers and the frontend): one variable, plain or secret, or a dotenv
+// file of them, plain or secret.
+type EnvSetting struct {
+	Name       string
+	Value      string
+	Secret     *dagger.Secret
+	File       *dagger.File
+	SecretFile *dagger.Secret
+	// Service it is for: "backend" (the backend and its workers),
+	// "frontend", a worker's name, or "" for all of them.
+	Service string
+}
+
+// WithEnv gives the project's services an environment variable: the
+// backend, its workers and the frontend, or the one service named.
+func (m *Commandcenter) WithEnv(
+	// Name of the variable.
+	name string,
+	// Its value.
+	value string,
+	// The service that gets it: backend (the backend and its workers),
+	// frontend, or a worker's name; without it, every one of them.
+	// +optional
+	service string,
+) (*Commandcenter, error) {
+	if err := check.EnvName(name, "with-env --name"); err != nil {
+		return nil, err
+	}
+	m.Env = append(m.Env, EnvSetting{Name: name, Value: value, Service: service})
+	return m, nil
+}
+
+// WithSecretEnv gives the project's services an environment variable whose
+// value is a secret: it never shows in the engine's output or caches.
+func (m *Commandcenter) WithSecretEnv(
+	// Name of the variable.
+	name string,
+	// Its value (env:VAR, file:PATH, ...).
+	value *dagger.Secret,
+	// The service that gets it: backend (the backend and its workers),
+	// frontend, or a worker's name; without it, every one of them.
+	// +optional
+	service string,
+) (*Commandcenter, error) {
+	if err := check.EnvName(name, "with-secret-env --name"); err != nil {
+		return nil, err
+	}
+	m.Env = append(m.Env, EnvSetting{Name: name, Secret: value, Service: service})
+	return m, nil
+}
+
+// WithEnvFile gives the project's services the variables of a dotenv file,
+// as docker compose's env_file does: KEY=VALUE lines, comments, quoted
+// values. Values are taken as written (${VAR} is not expanded).
+func (m *Commandcenter) WithEnvFile(
+	// The file.
+	file *dagger.File,
+	// The service that gets them: backend (the backend and its workers),
+	// frontend, or a worker's name; without it, every one of them.
+	// +optional
+	service string,
+) *Commandcenter {
+	m.Env = append(m.Env, EnvSetting{File: file, Service: service})
+	return m
+}
+
+// WithSecretEnvFile gives the project's services the variables of a dotenv
+// file given as a secret (--file=file:.env): each value is a secret of its
+// own, never shown in the engine's output, and errors in the file name the
+// line, never its text.
+func (m *Commandcenter) WithSecretEnvFile(
+	// The file, as a secret.
+	file *dagger.Secret,
+	// The service that gets them: backend (the backend and its workers),
+	// frontend, or a worker's name; without it, every one of them.
+	// +optional
+	service string,
+) *Commandcenter {
+	m.Env = append(m.Env, EnvSetting{SecretFile: file, Service: service})
+	return m
+}
+
+// checkEnv refuses a setting for a service the project does not have.
+func (m *Commandcenter) checkEnv() error {
+	known := map[string]bool{"": true, "backend": true, "frontend": true}
+	names := []string{"backend", "frontend"}
+	for _, w := range m.Workers {
+		known[w.Name] = true
+		names = append(names, w.Name)
+	}
+	for _, e := range m.Env {
+		if !known[e.Service] {
+			return fmt.Errorf("environment for service %q: the project has no such service (it has %s): fix --service, or add the worker first (with-worker)",
+				e.Service, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// envVar is one environment variable of a container, plain or secret.
+type envVar struct {
+	name   string
+	value  string
+	secret *dagger.Secret
+}
+
+func withEnv(ctr *dagger.Container, vars []envVar) *dagger.Container {
+	for _, v := range vars {
+		if v.secret != nil {
+			ctr = ctr.WithSecretVariable(v.name, v.secret)
+		} else {
+			ctr = ctr.WithEnvVariable(v.name, v.value)
+		}
+	}
+	return ctr
+}
+
+// scopedVar is a variable of the project's env settings, and the service it
+// is for.
+type scopedVar struct {
+	envVar
+	service string
+}
+
+// environment is the project's env settings read: dotenv files parsed.
+type environment []scopedVar
+
+// environment reads the env settings, in the order they were given, so
+// that a later setting of a name wins.
+func (m *Commandcenter) environment(ctx context.Context) (environment, error) {
+	var env environment
+	for i, e := range m.Env {
+		add := func(vars ...envVar) {
+			for _, v := range vars {
+				env = append(env, scopedVar{envVar: v, service: e.Service})
+			}
+		}
+		switch {
+		case e.File != nil:
+			text, err := e.File.Contents(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("with-env-file: %w", err)
+			}
+			vars, err := dotenv.Parse(text)
+			if err != nil {
+				name, _ := e.File.Name(ctx)
+				return nil, fmt.Errorf("with-env-file %s: %w: fix the file", name, err)
+			}
+			for _, v := range vars {
+				add(envVar{name: v.Name, value: v.Value})
+			}
+		case e.SecretFile != nil:
+			text, err := e.SecretFile.Plaintext(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("with-secret-env-file: %w", err)
+			}
+			vars, err := dotenv.Parse(text)
+			if err != nil {
+				return nil, fmt.Errorf("with-secret-env-file (setting %d of the env settings): %w: fix the file", i+1, err)
+			}
+			for _, v := range vars {
+				add(envVar{name: v.Name, secret: newSecret("env", v.Value)})
+			}
+		default:
+			add(envVar{name: e.Name, value: e.Value, secret: e.Secret})
+		}
+	}
+	return env, nil
+}
+
+// forService is the part of the environment for one service; a worker also
+// gets what is for the backend.
+func (env environment) forService(name string, worker bool) []envVar {
+	var vars []envVar
+	for _, v := range env {
+		if v.service == "" || v.service == name || worker && v.service == "backend" {
+			vars = append(vars, v.envVar)
+		}
+	}
+	return vars
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+
+	"dagger/commandcenter/internal/dagger"
+)
+
+// prepared is what running the project's own services needs, looked up and
+// built before any of them starts: the passwords, the env settings read, the
+// backend's and frontend's images (dependencies installed), and the
+// supervisor.
+type prepared struct {
+	pw         passwords
+	env        environment
+	backend    *dagger.Container
+	frontend   *dagger.Container
+	supervisor *dagger.File
+}
+
+// needs say what prepare looks up and builds.
+type needs struct {
+	// project: the passwords, waiting for the project's data volumes of
+	// these kinds (see openProject).
+	project bool
+	volumes []string
+	// backend, frontend: their images.
+	backend, frontend bool
+}
+
+// prepare does the lookups and builds the services need at once: they are
+// independent, and the dependency installs are the slow part of a first
+// start.
+func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n needs) (prepared, error) {
+	var r prepared
+	r.supervisor = supervisor()
+	g, gctx := errgroup.WithContext(ctx)
+	if n.project {
+		g.Go(func() (err error) {
+			r.pw, err = m.openProject(gctx, n.volumes...)
+			return err
+		})
+	}
+	g.Go(func() (err error) {
+		r.env, err = m.environment(gctx)
+		return err
+	})
+	if n.backend {
+		g.Go(func() (err error) {
+			r.backend, err = m.backendImage(gctx, src)
+			return err
+		})
+	}
+	if n.frontend {
+		g.Go(func() (err error) {
+			r.frontend, err = m.frontendImage(gctx, src, m.frontendScript())
+			return err
+		})
+	}
+	g.Go(func() error {
+		if _, err := r.supervisor.Sync(gctx); err != nil {
+			return fmt.Errorf("build the supervisor: %w", err)
+		}
+		return nil
+	})
+	return r, g.Wait()
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"dagger/tests/internal/dagger"
+)
+
+// PostgresTakesANewPassword: a database created with the project's
+// generated password is given a new password at the next start (the new one
+// logs in, the old one is refused), and the generated one again after that.
+//
+// +cache="never"
+func (m *Tests) PostgresTakesANewPassword(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "pg-rotate")
+	if err != nil {
+		return err
+	}
+	generated := cc.PostgresPassword()
+	given := secret("pg-rotate-given")
+	steps := []struct {
+		what        string
+		svc         *dagger.Service
+		good, wrong *dagger.Secret
+	}{
+		{"created with the generated password", cc.Postgres(), generated, given},
+		{"started with a given password", cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: given}).Postgres(), given, generated},
+		// Another call (with-env changes nothing of Postgres's), so that the
+		// session starts a server anew rather than reusing the first one.
+		{"started with the generated one again", cc.WithEnv("ROTATION", "back").Postgres(), generated, given},
+	}
+	for _, s := range steps {
+		if _, err := s.svc.Start(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+		if err := expectOutput(ctx, psql(s.svc, s.good, 5432, "select 'logged in'"), 0, "logged in"); err != nil {
+			return fmt.Errorf("%s: the password it was started with: %w", s.what, err)
+		}
+		if err := expectOutput(ctx, psql(s.svc, s.wrong, 5432, "select 1"), 2, "password authentication failed"); err != nil {
+			return fmt.Errorf("%s: the other password: %w", s.what, err)
+		}
+		if _, err := s.svc.Stop(ctx); err != nil {
+			return fmt.Errorf("%s: stop: %w", s.what, err)
+		}
+	}
+	return nil
+}
+
+// WipeOfARunningProjectSaysItIsInUse: a wipe while the project's Postgres
+// runs fails within seconds, naming the project, and deletes nothing; once
+// the server is stopped, the wipe works.
+//
+// +cache="never"
+func (m *Tests) WipeOfARunningProjectSaysItIsInUse(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "in-use")
+	if err != nil {
+		return err
+	}
+	pw := secret("in-use")
+	svc := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pw}).Postgres()
+	if err := expectOutput(ctx, psql(svc, pw, 5432, "create table kept (n int); insert into kept values (7)"), 0, ""); err != nil {
+		return err
+	}
+	if _, err := svc.Start(ctx); err != nil {
+		return err
+	}
+	// Without the check, the wipe would wait for the server for ever.
+	wipeCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err = cc.Wipe(wipeCtx, "test-in-use")
+	took := time.Since(start)
+	if err == nil {
+		return errors.New("a wipe of a project whose Postgres runs succeeded")
+	}
+	if !strings.Contains(err.Error(), `project "test-in-use" is in use`) || !strings.Contains(err.Error(), "Stop that first") {
+		return fmt.Errorf("the wipe failed without saying the project is in use: %v", err)
+	}
+	if took > time.Minute {
+		return fmt.Errorf("the wipe took %s to say so", took.Round(time.Second))
+	}
+	if err := expectOutput(ctx, psql(svc, pw, 5432, "select n from kept"), 0, "7"); err != nil {
+		return fmt.Errorf("after the refused wipe: %w", err)
+	}
+	if _, err := svc.Stop(ctx); err != nil {
+		return err
+	}
+	if _, err := cc.Wipe(ctx, "test-in-use"); err != nil {
+		return fmt.Errorf("the wipe after the server stopped: %w", err)
+	}
+	return nil
+}
+
+// StackIgnoresReportsWithoutItsToken: a container on the engine's network
+// that sends the Stack's front a report ("backend ended") without the
+// Stack's token does not stop it.
+//
+// +cache="never"
+func (m *Tests) StackIgnoresReportsWithoutItsToken(ctx context.Context) error {
+	pgPW, rdPW := secret("token-pg"), secret("token-redis")
+	cc, err := emptyProject(ctx, "stack-token")
+	if err != nil {
+		return err
+	}
+	stack := cc.
+		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
+		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
+		Stack(m.Example)
+	if _, err := stack.Start(ctx); err != nil {
+		return err
+	}
+	defer stack.Stop(ctx)
+	forged := `
+import socket
+for report in [b"backend 3\n", b"0123456789abcdef0123456789abcdef backend 3\n", b"x backend 3 stop\n"]:
+    c = socket.create_connection(("stack", 65432), timeout=10)
+    c.sendall(report)
+    c.close()
+print("sent")
+`
+	if _, err := fresh(dag.Container().From(httpImage)).
+		WithServiceBinding("stack", stack).
+		WithExec([]string{"python3", "-c", forged}).
+		Sync(ctx); err != nil {
+		return fmt.Errorf("send the reports: %w", err)
+	}
+	// A report that counted stops the Stack 2 s later.
+	time.Sleep(5 * time.Second)
+	return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'still serving'"), 0, "still serving")
+}
+
+// ServerOnTheWrongPortFailsClearly: a frontend whose dev server listens on
+// a port of its own, or on loopback only, fails to start (alone, and in a
+// Stack) with a message that says so, instead of a wait.
+//
+// +cache="never"
+func (m *Tests) ServerOnTheWrongPortFailsClearly(ctx context.Context) error {
+	serve := func(host string, port int) string {
+		return fmt.Sprintf(`node -e "require('http').createServer((q, s) => s.end('hi')).listen(%d, '%s')"`, port, host)
+	}
+	cases := []struct {
+		name string
+		svc  *dagger.Service
+		want string
+	}{
+		{"alone, on port 5173", project("wrong-port").
+			WithFrontend(dagger.CommandcenterWithFrontendOpts{Command: serve("0.0.0.0", 5173)}).
+			Frontend(m.Example), "but not on port 3000"},
+		{"in a stack, on loopback", project("wrong-host").
+			WithFrontend(dagger.CommandcenterWithFrontendOpts{Command: serve("127.0.0.1", 3000)}).
+			Stack(m.Example), "listens on port 3000 of loopback only"},
+	}
+	checks := map[string]func() error{}
+	for _, c := range cases {
+		checks[c.name] = func() error {
+			start := time.Now()
+			_, err := c.svc.Start(ctx)
+			if err == nil {
+				c.svc.Stop(ctx)
+				return errors.New("it started")
+			}
+			said := err.Error()
+			var exec *dagger.ExecError
+			if errors.As(err, &exec) {
+				said += "\n" + exec.Stdout + "\n" + exec.Stderr
+			}
+			if !strings.Contains(said, c.want) {
+				return fmt.Errorf("the error does not say %q: %s", c.want, said)
+			}
+			if took := time.Since(start); took > 3*time.Minute {
+				return fmt.Errorf("it took %s to fail", took.Round(time.Second))
+			}
+			return nil
+		}
+	}
+	return errors.Join(runAll(checks)...)
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/dagger"
+)
+
+// WorkerSettings are a process run from the backend's image next to it: a
+// Celery worker or beat, an RQ or arq worker.
+type WorkerSettings struct {
+	Name    string
+	Command string
+}
+
+// WithWorker adds a process run from the backend's image: a Celery worker
+// or beat, an RQ or arq worker. It gets the backend's connections, env
+// (with-env --service=backend, or its own name) and persistent folders,
+// waits for Postgres and Redis as the backend does, and runs in the Stack
+// next to the backend; worker runs it alone.
+func (m *Commandcenter) WithWorker(
+	// Name of the worker, in logs and in with-env --service: lowercase
+	// letters, digits and dashes.
+	name string,
+	// Command it runs, with sh, from the backend's folder: such as
+	// "celery -A app.worker worker --loglevel=INFO".
+	command string,
+) (*Commandcenter, error) {
+	if err := check.ServiceName(name, "with-worker --name"); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(command) == "" {
+		return nil, fmt.Errorf("with-worker %s: the command is empty: give the command the worker runs, such as --command=\"celery -A app.worker worker\"", name)
+	}
+	for _, w := range m.Workers {
+		if w.Name == name {
+			return nil, fmt.Errorf("with-worker: there is a worker named %q already: give this one another name", name)
+		}
+	}
+	m.Workers = append(m.Workers, WorkerSettings{Name: name, Command: command})
+	return m, nil
+}
+
+func (m *Commandcenter) checkWorkers() error {
+	for _, w := range m.Workers {
+		switch w.Name {
+		case "postgres", "redis", "backend", "frontend", "stack":
+			return fmt.Errorf("with-worker: %q is the name of one of the stack's services: give the worker another name", w.Name)
+		}
+	}
+	return nil
+}
+
+// worker is one of the project's workers on img, a backendImage.
+func (m *Commandcenter) worker(img *dagger.Container, w WorkerSettings, l links, env environment) service {
+	return service{
+		name: w.Name,
+		ctr:  m.pythonProcess(img, w.Name, l, env.forService(w.Name, true)),
+		args: append([]string{"python", launcherPath}, shell(w.Command)...),
+		own:  true,
+	}
+}
+
+// findWorker returns the worker called name.
+func (m *Commandcenter) findWorker(name string) (WorkerSettings, error) {
+	var names []string
+	for _, w := range m.Workers {
+		if w.Name == name {
+			return w, nil
+		}
+		names = append(names, w.Name)
+	}
+	if len(names) == 0 {
+		return WorkerSettings{}, fmt.Errorf("worker %q: the project has no workers: add one with with-worker", name)
+	}
+	return WorkerSettings{}, fmt.Errorf("worker %q: the project has no worker of that name (it has %s)", name, strings.Join(names, ", "))
+}
+
+// Worker starts one of the project's workers alone (with-worker), bound to
+// the project's Postgres and Redis as the backend is. It listens on no
+// port: `up` runs it until it ends or you stop it.
+//
+// +cache="session"
+func (m *Commandcenter) Worker(
+	ctx context.Context,
+	// The project's source folder.
+	// +ignore=[".git", "**/node_modules", "**/.venv", "**/__pycache__", "**/.pytest_cache", "**/.mypy_cache", "**/dist", "**/.next"]
+	src *dagger.Directory,
+	// Name of the worker (with-worker --name).
+	name string,
+) (*dagger.Service, error) {
+	if err := m.checkSettings(); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	w, err := m.findWorker(name)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.prepare(ctx, src, needs{project: true, volumes: []string{m.postgresVolume(), "redis"}, backend: true})
+	if err != nil {
+		return nil, err
+	}
+	wk := m.worker(r.backend, w, m.projectLinks(r.pw, boundPeers), r.env)
+	wk.ctr = wk.ctr.
+		WithServiceBinding(boundPeers.postgres, m.postgres(r.pw.pg, true).run(nil)).
+		WithServiceBinding(boundPeers.redis, m.redis(r.pw.rd, true).run(nil))
+	return wk.run(r.supervisor), nil
+}
