@@ -36,6 +36,13 @@ dagger --progress="$PROGRESS" -m .dagger call check
 
 section "a project's tests against the stack, as the README's CI snippet runs them"
 dagger --progress="$PROGRESS" call test --src=examples/commandcenter
+# The monorepo example's backend reads asyncpg URLs and a SECRET_KEY from a
+# secret env file; a fresh one for the run.
+secrets=$(mktemp)
+trap 'rm -f "$secrets"' EXIT
+printf 'SECRET_KEY=test-%s\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$secrets"
+dagger --progress="$PROGRESS" call with-backend --database-scheme=postgresql+asyncpg \
+  with-secret-env-file --file="file:$secrets" test --src=examples/monorepo
 
 section "host tests: the README's stack up --ports, reached from the host"
 (cd hosttest && go test -count=1 -v -timeout 30m ./...)
