@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -117,8 +116,8 @@ func TestBenchmarkStack(t *testing.T) {
 	}
 	rdStack := redisBench(t, ports.redis, "ping,set,get", 20000)
 	rdDirectRPS := redisBench(t, direct.redis, "ping,set,get", 20000)
-	_ = pgDirect.stop(syscall.SIGINT)
-	_ = rdDirect.stop(syscall.SIGINT)
+	stopUp(t, pgDirect)
+	stopUp(t, rdDirect)
 	stopStack(t, up, ports)
 
 	stackTPS, directTPS := medianOf(viaStack, tpsOf), medianOf(viaDirect, tpsOf)

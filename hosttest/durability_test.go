@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,7 +84,7 @@ func TestPostgresRowsSurviveTwentyRestarts(t *testing.T) {
 			_, _ = conn.Exec(ctx, "DROP TABLE "+table)
 		}
 		conn.Close(ctx)
-		_ = up.stop(syscall.SIGINT)
+		stopUp(t, up)
 		waitReleased(t, durablePgPort)
 	}
 }
@@ -116,7 +115,7 @@ func TestRedisKeysSurviveTwentyRestarts(t *testing.T) {
 			rdb.Del(ctx, keys...)
 		}
 		rdb.Close()
-		_ = up.stop(syscall.SIGINT)
+		stopUp(t, up)
 		waitReleased(t, durableRedis)
 	}
 }
@@ -157,7 +156,7 @@ func TestKilledUpLosesNoCommittedRow(t *testing.T) {
 		}
 		return nil
 	})
-	_ = up.stop(syscall.SIGKILL)
+	killUp(t, up)
 	wg.Wait()
 	waitReleased(t, durablePgPort)
 
@@ -179,6 +178,6 @@ func TestKilledUpLosesNoCommittedRow(t *testing.T) {
 	}
 	t.Logf("%d rows committed before SIGKILL, all %d there after the restart (%d in the table)", len(committed), len(committed), have)
 	_, _ = conn.Exec(ctx, "DROP TABLE "+table)
-	_ = up.stop(syscall.SIGINT)
+	stopUp(t, up)
 	waitReleased(t, durablePgPort)
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,7 +54,7 @@ func TestTwoProjectsSideBySide(t *testing.T) {
 	}
 
 	connA.Close(ctx)
-	_ = upA.stop(syscall.SIGINT)
+	stopUp(t, upA)
 	waitReleased(t, portA)
 	var marker string
 	if err := connB.QueryRow(ctx, "SELECT marker FROM "+table).Scan(&marker); err != nil || marker != "project b" {
@@ -63,14 +62,14 @@ func TestTwoProjectsSideBySide(t *testing.T) {
 	}
 	_, _ = connB.Exec(ctx, "DROP TABLE "+table)
 	connB.Close(ctx)
-	_ = upB.stop(syscall.SIGINT)
+	stopUp(t, upB)
 	waitReleased(t, portB)
 
 	upA = upPostgres(t, "hosttest-iso-a", portA)
 	connA = connectPostgres(t, ctx, portA)
 	_, _ = connA.Exec(ctx, "DROP TABLE "+table)
 	connA.Close(ctx)
-	_ = upA.stop(syscall.SIGINT)
+	stopUp(t, upA)
 	waitReleased(t, portA)
 }
 

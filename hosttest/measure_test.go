@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -112,7 +111,7 @@ func waitStackReady(t *testing.T, ports stackPorts, timeout time.Duration) {
 
 func stopStack(t *testing.T, up *upProc, ports stackPorts) {
 	t.Helper()
-	_ = up.stop(syscall.SIGINT)
+	stopUp(t, up)
 	waitReleased(t, ports.pg, ports.redis, ports.backend, ports.frontend)
 }
 

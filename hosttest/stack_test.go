@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,7 +128,7 @@ func TestReadmeStackUpForwardsHostPorts(t *testing.T) {
 
 	pg.Close(ctx)
 	rdb.Close()
-	_ = up.stop(syscall.SIGINT)
+	stopUp(t, up)
 	waitReleased(t, pgPort, redisPort, backendPort, frontendPort)
 }
 

@@ -3,6 +3,7 @@ package hosttest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -87,6 +88,28 @@ func (p *upProc) stop(sig syscall.Signal) error {
 		}
 	})
 	return p.err
+}
+
+// stopUp stops `up` as a user does, with Ctrl-C (SIGINT to its process
+// group), and checks that it ended as an interrupted `up` ends: Dagger
+// v0.19.10's CLI prints "Canceled." and exits 1.
+func stopUp(t *testing.T, p *upProc) {
+	t.Helper()
+	err := p.stop(syscall.SIGINT)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(p.log.String(), "Canceled.") {
+		t.Fatalf("`up` stopped with Ctrl-C ended with %v, want exit status 1 after \"Canceled.\":\n%s", err, tail(p.log.String(), 20))
+	}
+}
+
+// killUp kills `up` with SIGKILL, as a crash or a closed terminal does.
+func killUp(t *testing.T, p *upProc) {
+	t.Helper()
+	err := p.stop(syscall.SIGKILL)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("`up` killed with SIGKILL ended with %v, want killed by SIGKILL", err)
+	}
 }
 
 // exited says whether the CLI has exited on its own, and how.

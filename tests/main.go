@@ -96,15 +96,19 @@ func redisCli(svc *dagger.Service, password *dagger.Secret, port int, args ...st
 	return ctr.WithExec(append(cmd, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 }
 
-// httpScript fetches a URL (retrying while the server starts) and prints the
-// status code on the first line and the body after it.
+// httpScript fetches a URL (retrying while the server starts), as a browser
+// on the developer's machine does (Host: localhost), and prints the status
+// code on the first line and the body after it.
 const httpScript = `
 import sys, time, urllib.request, urllib.error
 url, method, data = sys.argv[1], sys.argv[2], sys.argv[3].encode() or None
 last = None
 for _ in range(60):
     try:
-        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        # As a browser on the developer's machine asks: the frontend's dev
+        # server answers only requests for localhost names.
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json", "Host": "localhost"})
         with urllib.request.urlopen(req, timeout=10) as r:
             print(r.status); print(r.read().decode()); sys.exit(0)
     except urllib.error.HTTPError as e:

@@ -67,7 +67,9 @@ func (m *Examples) Commandcenter_Stack(ctx context.Context) (string, error) {
 		WithServiceBinding("stack", stack).
 		WithEnvVariable("RUN", time.Now().String()).
 		WithExec([]string{"python3", "-c",
-			"import urllib.request; print(urllib.request.urlopen('http://stack:9001/api/health', timeout=30).read().decode())"}).
+			// Host: localhost, as a browser on the developer's machine asks:
+			// the example's dev server answers only localhost names.
+			"import urllib.request as u; print(u.urlopen(u.Request('http://stack:9001/api/health', headers={'Host': 'localhost'}), timeout=30).read().decode())"}).
 		Stdout(ctx)
 }
 
