@@ -120,9 +120,8 @@ func (m *Commandcenter) dataKinds(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("read the persistent folders of project %q: %w", m.Project, err)
 	}
 	seen := map[string]bool{}
-	prefix := m.volumeName("")
-	for _, name := range strings.Fields(recorded) {
-		if kind, ok := strings.CutPrefix(name, prefix); ok && strings.HasPrefix(kind, "files-") && !seen[kind] {
+	for _, kind := range strings.Fields(recorded) {
+		if strings.HasPrefix(kind, "files-") && !seen[kind] {
 			seen[kind] = true
 			kinds = append(kinds, kind)
 		}

@@ -64,7 +64,7 @@ func (m *Commandcenter) openProject(ctx context.Context, volumes ...string) (pas
 
 	var folders []string
 	for _, f := range m.Folders {
-		folders = append(folders, m.volumeName(folderKind(f)))
+		folders = append(folders, folderKind(f))
 	}
 	base, err := dag.Container().From(helperImage).Sync(ctx)
 	if err != nil {

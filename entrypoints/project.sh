@@ -4,7 +4,8 @@
 # on a lock file in it.
 #
 #   PASSWORDS  names of the generated passwords to read (made the first time)
-#   FOLDERS    cache volumes of persistent folders to record, for wipe
+#   FOLDERS    kinds of the project's persistent folders' volumes, recorded
+#              for wipe and snapshot
 #
 # It writes "NAME PASSWORD" lines to /out/passwords, never to its output.
 set -eu
