@@ -5,6 +5,7 @@
 #   kit.sh up       build what is missing, start what is not running (idempotent)
 #   kit.sh stop     stop the engine, its dnsmasq and the registry
 #   kit.sh status   say what runs and which versions
+#   kit.sh uninstall  remove what the kit added to the host (enginekit/README.md)
 #
 # Settings (environment): KIT_DIR (state and caches, default
 # /var/lib/commandcenter-kit), KIT_REGISTRY_PORT (default 5000),
@@ -19,6 +20,12 @@ source "$KIT_SRC/versions.env"
 KIT_DIR=${KIT_DIR:-/var/lib/commandcenter-kit}
 KIT_REGISTRY_PORT=${KIT_REGISTRY_PORT:-5000}
 KIT_ENGINE_TIMEOUT=${KIT_ENGINE_TIMEOUT:-90}
+# The engine's garbage collector (see write_engine_config): caches unused
+# for KIT_GC_KEEP go, and the oldest past KIT_GC_CACHE_SPACE; other records
+# unused for 60 days go, and the oldest past KIT_GC_SPACE.
+KIT_GC_KEEP=${KIT_GC_KEEP:-48h}
+KIT_GC_CACHE_SPACE=${KIT_GC_CACHE_SPACE:-10GB}
+KIT_GC_SPACE=${KIT_GC_SPACE:-50GB}
 
 LOG_DIR=$KIT_DIR/logs
 RUN_DIR=$KIT_DIR/run
@@ -106,8 +113,26 @@ install_packages() {
   done
   command -v go >/dev/null || die "go not found on PATH: the kit builds Dagger from source with Go 1.24 or newer"
   command -v npm >/dev/null || missing+=(npm)
-  ((${#missing[@]} == 0)) && return 0
-  step "apt: install ${missing[*]}" "$LOG_DIR/apt.log" apt_install "${missing[@]}"
+  if ((${#missing[@]} > 0)); then
+    step "apt: install ${missing[*]}" "$LOG_DIR/apt.log" apt_install "${missing[@]}"
+    # What the kit installed, for uninstall (what was there stays).
+    printf '%s\n' "${missing[@]}" >>"$KIT_DIR/apt-installed"
+  fi
+  disable_packaged_registry
+}
+
+# Debian's docker-registry package starts a registry service of its own on
+# 0.0.0.0:5000 where systemd runs; the kit runs its own registry, on
+# loopback. The package's service is stopped and disabled (and enabled again
+# by uninstall, if the kit disabled it).
+disable_packaged_registry() {
+  [[ -d /run/systemd/system ]] || return 0
+  systemctl is-enabled --quiet docker-registry.service 2>/dev/null ||
+    systemctl is-active --quiet docker-registry.service 2>/dev/null || return 0
+  systemctl disable --now docker-registry.service >>"$LOG_DIR/apt.log" 2>&1 ||
+    die "could not stop the docker-registry package's own service (systemctl disable --now docker-registry): it listens on 0.0.0.0:5000"
+  touch "$KIT_DIR/disabled-docker-registry-service"
+  say "apt: stopped and disabled the docker-registry package's own service (it listened on 0.0.0.0:5000); make engine-uninstall enables it again"
 }
 
 apt_install() {
@@ -179,17 +204,56 @@ build_builder() {
 
 # ---------------------------------------------------------------- install --
 
+# The files the kit places outside its folder are listed in $PLACED, one a
+# line; a file that was there before is kept as FILE.commandcenter-kit.orig
+# (and said so), and uninstall puts it back.
+PLACED=$KIT_DIR/placed
+
+# place_link TARGET LINK: LINK points to TARGET.
+place_link() {
+  local target=$1 link=$2
+  if [[ $(readlink "$link" 2>/dev/null) == "$target" ]]; then
+    placed "$link" # by an earlier run
+    return 0
+  fi
+  keep_original "$link"
+  mkdir -p "$(dirname "$link")"
+  ln -sfn "$target" "$link"
+}
+
+# placed FILE: record that the kit placed FILE.
+placed() {
+  grep -qxF "$1" "$PLACED" 2>/dev/null || echo "$1" >>"$PLACED"
+}
+
+# keep_original FILE: before the kit replaces FILE the first time, keep
+# what was there, and record that the kit placed FILE.
+keep_original() {
+  local f=$1
+  grep -qxF "$f" "$PLACED" 2>/dev/null && return 0
+  if [[ -e $f || -L $f ]]; then
+    mv "$f" "$f.commandcenter-kit.orig"
+    say "install: $f was there already: kept as $f.commandcenter-kit.orig (make engine-uninstall puts it back)"
+  fi
+  placed "$f"
+}
+
 install_binaries() {
   local runc p
   runc=$(command -v runc) || die "runc not found after installing it"
-  [[ $runc == /usr/local/bin/runc ]] || ln -sfn "$runc" /usr/local/bin/runc
-  install -m 0755 "$BIN_DIR/dagger-init" /usr/local/bin/dagger-init
-  mkdir -p /opt/cni/bin
+  [[ $runc == /usr/local/bin/runc ]] || place_link "$runc" /usr/local/bin/runc
+  if cmp -s "$BIN_DIR/dagger-init" /usr/local/bin/dagger-init; then
+    placed /usr/local/bin/dagger-init
+  else
+    keep_original /usr/local/bin/dagger-init
+    install -m 0755 "$BIN_DIR/dagger-init" /usr/local/bin/dagger-init
+  fi
   for p in bridge loopback firewall host-local; do
-    ln -sfn "/usr/lib/cni/$p" "/opt/cni/bin/$p"
+    place_link "/usr/lib/cni/$p" "/opt/cni/bin/$p"
   done
-  ln -sfn "$BIN_DIR/dnsname" /opt/cni/bin/dnsname
-  ln -sfn "$BIN_DIR/dial-stdio" /usr/bin/dial-stdio
+  place_link "$BIN_DIR/dnsname" /opt/cni/bin/dnsname
+  place_link "$BIN_DIR/dial-stdio" /usr/bin/dial-stdio
+  if grep -qs "$WRAPPER_MARK" "$WRAPPER"; then placed "$WRAPPER"; else keep_original "$WRAPPER"; fi
   local tmp=$WRAPPER.tmp.$$
   cat >"$tmp" <<EOF
 #!/bin/sh
@@ -258,16 +322,38 @@ EOF
 
 # ----------------------------------------------------------------- engine --
 
+# The engine records, for each cache volume, the path it was first mounted
+# at ("cached mount /PATH from ..."). The commandcenter module mounts a
+# project's data (databases, Redis, passwords, persistent folders) under
+# /.commandcenter, so these policies can collect caches (pip, npm, Go) and
+# never the data: the first two match only cache mounts whose path does not
+# start with "/.", the others only what is not a cache mount. Dagger's
+# default policies would delete project data unused for 48 hours once
+# caches pass 512 MB, and anything when the disk fills.
+gc_policies() {
+  local caches='type==exec.cachemount,description~=\"^cached mount /[^.]\"'
+  printf '    "policies": [\n'
+  printf '      {"filters": ["%s"], "keepDuration": "%s"},\n' "$caches" "$KIT_GC_KEEP"
+  printf '      {"filters": ["%s"], "maxUsedSpace": "%s"},\n' "$caches" "$KIT_GC_CACHE_SPACE"
+  printf '      {"filters": ["type!=exec.cachemount"], "keepDuration": "1440h"},\n'
+  printf '      {"filters": ["type!=exec.cachemount"], "maxUsedSpace": "%s"}\n' "$KIT_GC_SPACE"
+  printf '    ]\n'
+}
+
+engine_config() {
+  printf '{\n  "registries": {\n'
+  printf '    "docker.io": {"mirrors": ["127.0.0.1:%s"]},\n' "$KIT_REGISTRY_PORT"
+  printf '    "127.0.0.1:%s": {"http": true, "insecure": true}\n  },\n' "$KIT_REGISTRY_PORT"
+  printf '  "gc": {\n'
+  gc_policies
+  printf '  }\n}\n'
+}
+
 write_engine_config() {
   mkdir -p "$(dirname "$ENGINE_CONFIG")"
-  cat >"$ENGINE_CONFIG.tmp" <<EOF
-{
-  "registries": {
-    "docker.io": {"mirrors": ["127.0.0.1:$KIT_REGISTRY_PORT"]},
-    "127.0.0.1:$KIT_REGISTRY_PORT": {"http": true, "insecure": true}
-  }
-}
-EOF
+  # One the kit wrote before names its registry as docker.io's mirror.
+  if grep -qs '"mirrors": \["127.0.0.1:' "$ENGINE_CONFIG"; then placed "$ENGINE_CONFIG"; else keep_original "$ENGINE_CONFIG"; fi
+  engine_config >"$ENGINE_CONFIG.tmp"
   mv "$ENGINE_CONFIG.tmp" "$ENGINE_CONFIG"
 }
 
@@ -324,8 +410,8 @@ start_engine() {
   local pidf=$RUN_DIR/engine.pid digest="" want
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
   # What the running engine was started with: its build, its Go SDK image,
-  # and CA certificates left to the images.
-  want="$(cat "$BIN_DIR/.stamp") sdk=$digest mirror=127.0.0.1:$KIT_REGISTRY_PORT cas=in-images"
+  # CA certificates left to the images, and its configuration.
+  want="$(cat "$BIN_DIR/.stamp") sdk=$digest cas=in-images config=$(engine_config | sha256sum | cut -c1-16)"
   if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
     say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK"
@@ -493,8 +579,16 @@ build_standins() {
 
 # ---------------------------------------------------------------- commands --
 
+# docker_runs: a Docker daemon answers here.
+docker_runs() {
+  command -v docker >/dev/null && timeout 10 docker info >/dev/null 2>&1
+}
+
 cmd_up() {
   local start=$SECONDS d
+  if ! foreign_dagger >/dev/null && docker_runs; then
+    die "a Docker daemon runs on this machine: install the dagger CLI $DAGGER_VERSION (it starts its engine in Docker) and run this again; the kit is for machines without Docker"
+  fi
   if d=$(foreign_dagger); then
     # A dagger of the user's own (with Docker, it may first start its engine).
     if KIT_QUERY_TIMEOUT=180 engine_answers "$d"; then
@@ -531,6 +625,52 @@ cmd_stop() {
   rm -f "$RUN_DIR/registry.pid"
   if grep -qs ' /etc/resolv.conf ' /proc/self/mountinfo; then
     say "warning: /etc/resolv.conf is a mount point on this host; the kit never mounts there (its engine runs in its own mount namespace)"
+  fi
+}
+
+# cmd_uninstall removes what the kit added to the host: its engine and
+# registry stopped, the files it placed (what was there before put back),
+# its network leftovers, the Debian packages it installed, its engine
+# configuration and built-in content. The engine's state, which holds
+# every project's data, and the kit's folder (builds, images, logs) stay
+# unless KIT_UNINSTALL_DATA=yes.
+cmd_uninstall() {
+  need_root
+  cmd_stop
+  clean_network
+  local f
+  if [[ -f $PLACED ]]; then
+    while read -r f; do
+      [[ -n $f ]] || continue
+      rm -f "$f"
+      if [[ -e $f.commandcenter-kit.orig || -L $f.commandcenter-kit.orig ]]; then
+        mv "$f.commandcenter-kit.orig" "$f"
+        say "uninstall: put back $f"
+      else
+        say "uninstall: removed $f"
+      fi
+    done <"$PLACED"
+    rm -f "$PLACED"
+  fi
+  rm -rf "$CONTENT_DIR" "$NO_CA_DIR"
+  rmdir /opt/cni/bin /opt/cni /etc/dagger 2>/dev/null || true
+  if [[ -f $KIT_DIR/disabled-docker-registry-service ]]; then
+    systemctl enable --now docker-registry.service || true
+    rm -f "$KIT_DIR/disabled-docker-registry-service"
+    say "uninstall: enabled the docker-registry package's service again"
+  fi
+  if [[ -s $KIT_DIR/apt-installed ]]; then
+    local pkgs
+    mapfile -t pkgs < <(sort -u "$KIT_DIR/apt-installed")
+    step "apt: remove the packages the kit installed: ${pkgs[*]}" "$LOG_DIR/apt.log" \
+      env DEBIAN_FRONTEND=noninteractive apt-get remove -y "${pkgs[@]}"
+    rm -f "$KIT_DIR/apt-installed"
+  fi
+  if [[ ${KIT_UNINSTALL_DATA:-} == yes ]]; then
+    rm -rf "$ENGINE_STATE" "$KIT_DIR"
+    say "uninstall: removed the engine's state ($ENGINE_STATE: every project's data) and $KIT_DIR"
+  else
+    say "uninstall: kept the engine's state ($ENGINE_STATE, with every project's data: take snapshots first) and $KIT_DIR; KIT_UNINSTALL_DATA=yes removes them"
   fi
 }
 
@@ -575,8 +715,9 @@ case ${1:-} in
 up) cmd_up ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+uninstall) cmd_uninstall ;;
 *)
-  echo "usage: $0 up|stop|status" >&2
+  echo "usage: $0 up|stop|status|uninstall" >&2
   exit 2
   ;;
 esac
