@@ -114,8 +114,11 @@ func TestBenchmarkStack(t *testing.T) {
 			}
 		}
 	}
-	rdStack := redisBench(t, ports.redis, "ping,set,get", 20000)
-	rdDirectRPS := redisBench(t, direct.redis, "ping,set,get", 20000)
+	rdStack, rdStackErrors := redisBench(t, ports.redis, "ping,set,get", 20000)
+	rdDirectRPS, rdDirectErrors := redisBench(t, direct.redis, "ping,set,get", 20000)
+	if rdStackErrors+rdDirectErrors != 0 {
+		t.Errorf("redis-benchmark: %d errors through the Stack, %d direct", rdStackErrors, rdDirectErrors)
+	}
 	stopUp(t, pgDirect)
 	stopUp(t, rdDirect)
 	stopStack(t, up, ports)

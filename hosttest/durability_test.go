@@ -98,6 +98,15 @@ func TestRedisKeysSurviveTwentyRestarts(t *testing.T) {
 	for cycle := 0; cycle <= cycles; cycle++ {
 		up := upRedis(t, durableProject, durableRedis)
 		rdb := connectRedis(t, ctx, durableRedis)
+		if cycle == 0 {
+			// Each write on disk before Redis acknowledges it.
+			for setting, want := range map[string]string{"appendonly": "yes", "appendfsync": "always"} {
+				got, err := rdb.ConfigGet(ctx, setting).Result()
+				if err != nil || got[setting] != want {
+					t.Fatalf("Redis runs with %s = %v (%v), want %q", setting, got, err, want)
+				}
+			}
+		}
 		keys, err := rdb.Keys(ctx, prefix+":*").Result()
 		if err != nil {
 			t.Fatal(err)
@@ -128,6 +137,14 @@ func TestKilledUpLosesNoCommittedRow(t *testing.T) {
 	table := fmt.Sprintf("burst_%d", time.Now().UnixNano())
 	up := upPostgres(t, durableProject, durablePgPort)
 	conn := connectPostgres(t, ctx, durablePgPort)
+	// A killed container leaves its writes with the kernel, so killing `up`
+	// cannot show that a commit waits for the disk: the settings say so.
+	for setting, want := range map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"} {
+		var got string
+		if err := conn.QueryRow(ctx, "SHOW "+setting).Scan(&got); err != nil || got != want {
+			t.Fatalf("Postgres runs with %s = %q (%v), want %q: a commit would not wait for the disk", setting, got, err, want)
+		}
+	}
 	if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}

@@ -261,8 +261,13 @@ func medianLoggedLatency(t *testing.T, dir string) float64 {
 
 // redisBench runs redis-benchmark against 127.0.0.1:port and returns
 // requests per second by test name.
-func redisBench(t *testing.T, port int, tests string, requests int) map[string]float64 {
+// redisBench runs redis-benchmark on port and returns the requests/s of
+// each test and the errors it counted: lines of its output that are not
+// results (connection and reply errors), plus the error replies Redis
+// counted meanwhile (INFO stats total_error_replies).
+func redisBench(t *testing.T, port int, tests string, requests int) (map[string]float64, int) {
 	t.Helper()
+	before := redisErrorReplies(t, port)
 	cmd := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-a", benchRedisPassword,
 		"-n", strconv.Itoa(requests), "-c", "50", "-t", tests, "--csv")
 	out, err := cmd.CombinedOutput()
@@ -270,20 +275,48 @@ func redisBench(t *testing.T, port int, tests string, requests int) map[string]f
 		t.Fatalf("redis-benchmark: %v\n%s", err, out)
 	}
 	rps := map[string]float64{}
+	errors := 0
 	for _, line := range strings.Split(string(out), "\n") {
 		fields := strings.Split(line, ",")
-		if len(fields) < 2 || !strings.HasPrefix(fields[0], `"`) || fields[0] == `"test"` {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Trim(fields[1], `"`), 64)
-		if err == nil {
+		switch {
+		case strings.TrimSpace(line) == "" || fields[0] == `"test"`:
+		case len(fields) >= 2 && strings.HasPrefix(fields[0], `"`):
+			v, err := strconv.ParseFloat(strings.Trim(fields[1], `"`), 64)
+			if err != nil {
+				t.Fatalf("redis-benchmark printed %q", line)
+			}
 			rps[strings.Trim(fields[0], `"`)] = v
+		default:
+			errors++
+			t.Logf("redis-benchmark: %s", line)
 		}
 	}
 	if len(rps) == 0 {
 		t.Fatalf("redis-benchmark printed no result:\n%s", out)
 	}
-	return rps
+	return rps, errors + redisErrorReplies(t, port) - before
+}
+
+// redisErrorReplies is how many error replies Redis has sent since it started.
+func redisErrorReplies(t *testing.T, port int) int {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: benchRedisPassword})
+	defer rdb.Close()
+	info, err := rdb.Info(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatalf("INFO stats: %v", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_error_replies:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("INFO stats: %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("INFO stats has no total_error_replies:\n%s", info)
+	return 0
 }
 
 func median(ds []time.Duration) time.Duration {
