@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"dagger/commandcenter/internal/check"
@@ -23,6 +24,9 @@ type PostgresSettings struct {
 	Database    string
 	Password    *dagger.Secret
 	InitScripts *dagger.Directory
+	Extensions  []string
+	Image       string
+	Container   *dagger.Container
 }
 
 func defaultPostgres() PostgresSettings {
@@ -36,8 +40,38 @@ func (s PostgresSettings) check() error {
 	if err := check.Ident(s.Database, "database", "with-postgres --database"); err != nil {
 		return err
 	}
-	_, err := check.ImageRef(postgresImage, postgresTags, s.Version, "with-postgres --version")
-	return err
+	if _, err := check.ImageRef(postgresImage, postgresTags, s.Version, "with-postgres --version"); err != nil {
+		return err
+	}
+	for _, e := range s.Extensions {
+		if !extensionPattern.MatchString(e) {
+			return fmt.Errorf("extension %q is not an extension's name: set with-postgres --extensions to names such as vector or postgis", e)
+		}
+	}
+	return nil
+}
+
+var extensionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// extensionPackages are the Debian packages that make extensions
+// available: the official image's apt sources and Debian's own name them
+// postgresql-MAJOR-NAME, some under another name.
+var extensionPackages = map[string]string{
+	"vector":  "pgvector",
+	"postgis": "postgis-3",
+	"pg_cron": "cron",
+}
+
+func (s PostgresSettings) packages() []string {
+	var pkgs []string
+	for _, e := range s.Extensions {
+		name, ok := extensionPackages[e]
+		if !ok {
+			name = strings.ReplaceAll(e, "_", "-")
+		}
+		pkgs = append(pkgs, "postgresql-"+s.Version+"-"+name)
+	}
+	return pkgs
 }
 
 // WithPostgres sets the project's database: its version, user, database,
@@ -63,6 +97,21 @@ func (m *Commandcenter) WithPostgres(
 	// database is created, in name order.
 	// +optional
 	initScripts *dagger.Directory,
+	// Extensions to make available, by name (vector, postgis, pg_cron,
+	// or NAME for the package postgresql-VERSION-NAME): installed from the
+	// image's apt sources unless the image has them. The app creates them
+	// (CREATE EXTENSION vector), as in its migrations.
+	// +optional
+	extensions []string,
+	// An image of your own instead of the official postgres image, such as
+	// one with PostGIS: it must honour the official image's POSTGRES_*
+	// variables and docker-entrypoint.sh, and be PostgreSQL --version.
+	// +optional
+	image string,
+	// A container of your own to run Postgres in (built in your pipeline):
+	// as image, and it takes precedence over it.
+	// +optional
+	container *dagger.Container,
 ) (*Commandcenter, error) {
 	setIf(&m.Pg.Version, version)
 	setIf(&m.Pg.User, user)
@@ -72,6 +121,13 @@ func (m *Commandcenter) WithPostgres(
 	}
 	if initScripts != nil {
 		m.Pg.InitScripts = initScripts
+	}
+	if len(extensions) > 0 {
+		m.Pg.Extensions = extensions
+	}
+	setIf(&m.Pg.Image, image)
+	if container != nil {
+		m.Pg.Container = container
 	}
 	if err := m.Pg.check(); err != nil {
 		return nil, fmt.Errorf("with-postgres: %w", err)
@@ -90,11 +146,11 @@ func (m *Commandcenter) Postgres(ctx context.Context) (*dagger.Service, error) {
 	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	pw, err := m.openProject(ctx, m.postgresVolume())
+	r, err := m.prepare(ctx, nil, needs{project: true, volumes: []string{m.postgresVolume()}, postgres: true})
 	if err != nil {
 		return nil, err
 	}
-	return m.postgres(pw.pg, true).run(nil), nil
+	return m.postgres(r.postgres, r.pw.pg, true).run(nil), nil
 }
 
 // postgresVolume is the kind of the volume that holds the project's database.
@@ -102,13 +158,71 @@ func (m *Commandcenter) postgresVolume() string {
 	return "postgres-" + m.Pg.Version
 }
 
-// postgres is the project's database server: with the project's data
-// volume, or, not persistent, with a data folder that goes away with it.
-func (m *Commandcenter) postgres(pw password, persistent bool) service {
+// postgresImage is the image Postgres runs in: the official one of the
+// version, or the project's own (checked to be that version), with the
+// extensions' packages installed in a layer of their own.
+func (m *Commandcenter) postgresImage(ctx context.Context) (*dagger.Container, error) {
 	ref, _ := check.ImageRef(postgresImage, postgresTags, m.Pg.Version, "")
+	ctr := dag.Container().From(ref)
+	if own := m.Pg.Container; own != nil || m.Pg.Image != "" {
+		what := "with-postgres --container"
+		if own == nil {
+			what = "with-postgres --image " + m.Pg.Image
+			own = dag.Container().From(m.Pg.Image)
+		}
+		out, err := own.WithExec([]string{"postgres", "--version"}).Stdout(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: `postgres --version` did not run in it (%w): give a Postgres image", what, err)
+		}
+		if major := postgresMajor(out); major != m.Pg.Version {
+			return nil, fmt.Errorf("%s runs PostgreSQL %s, and --version is %s: set --version=%s (it names the project's data volume)", what, major, m.Pg.Version, major)
+		}
+		ctr = own
+	}
+	if pkgs := m.Pg.packages(); len(pkgs) > 0 {
+		var err error
+		ctr, err = installed(ctx, ctr.
+			WithEnvVariable("PACKAGES", strings.Join(pkgs, " ")).
+			WithExec([]string{"sh", "-c", installPackages}),
+			"postgres", "fix with-postgres --extensions (apt's output below says which package it could not install)")
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ctr, nil
+}
+
+// installPackages installs the Debian packages of $PACKAGES that are not
+// installed yet, from the image's apt sources.
+const installPackages = `set -e
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+rm -rf /var/lib/apt/lists/*`
+
+// postgresMajor reads the major version from `postgres --version`:
+// "postgres (PostgreSQL) 16.4 (Debian 16.4-1.pgdg120+2)" is 16.
+func postgresMajor(out string) string {
+	fields := strings.Fields(out)
+	for i, f := range fields {
+		if f == "(PostgreSQL)" && i+1 < len(fields) {
+			major, _, _ := strings.Cut(fields[i+1], ".")
+			return major
+		}
+	}
+	return "?"
+}
+
+// postgres is the project's database server on img, a postgresImage: with
+// the project's data volume, or, not persistent, with a data folder that
+// goes away with it.
+func (m *Commandcenter) postgres(img *dagger.Container, pw password, persistent bool) service {
 	pgdata := keepPath("postgres")
-	ctr := dag.Container().
-		From(ref).
+	ctr := img.
 		WithEnvVariable("POSTGRES_USER", m.Pg.User).
 		WithEnvVariable("POSTGRES_DB", m.Pg.Database).
 		WithSecretVariable("POSTGRES_PASSWORD", pw.secret).

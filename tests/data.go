@@ -179,3 +179,53 @@ func (m *Tests) ServerOnTheWrongPortFailsClearly(ctx context.Context) error {
 	}
 	return errors.Join(runAll(checks)...)
 }
+
+// PostgresRunsAVectorQuery: with the extensions made available, CREATE
+// EXTENSION vector works and a nearest-neighbour query answers; hypopg,
+// which no image carries, is installed from the image's apt sources.
+//
+// +cache="never"
+func (m *Tests) PostgresRunsAVectorQuery(ctx context.Context) error {
+	pw := secret("pg-vector")
+	cc, err := emptyProject(ctx, "pg-vector")
+	if err != nil {
+		return err
+	}
+	svc := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pw, Extensions: []string{"vector", "hypopg"}}).Postgres()
+	if err := expectOutput(ctx, psql(svc, pw, 5432, `CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE items (name text, embedding vector(3));
+INSERT INTO items VALUES ('near', '[1,2,3]'), ('far', '[9,9,9]');
+SELECT 'nearest: ' || name FROM items ORDER BY embedding <-> '[1,2,4]' LIMIT 1`), 0, "nearest: near"); err != nil {
+		return fmt.Errorf("vector: %w", err)
+	}
+	if err := expectOutput(ctx, psql(svc, pw, 5432, `CREATE EXTENSION IF NOT EXISTS hypopg;
+SELECT 'hypothetical indexes: ' || count(*) FROM hypopg_list_indexes`), 0, "hypothetical indexes: 0"); err != nil {
+		return fmt.Errorf("hypopg: %w", err)
+	}
+	return nil
+}
+
+// PostgresRunsInAnImageOfYourOwn: a container of the caller's own runs the
+// project's Postgres, and one of another major version than --version is
+// refused, saying which.
+//
+// +cache="never"
+func (m *Tests) PostgresRunsInAnImageOfYourOwn(ctx context.Context) error {
+	pw := secret("pg-own")
+	cc, err := emptyProject(ctx, "pg-own")
+	if err != nil {
+		return err
+	}
+	// An image built in the caller's pipeline, with a file that shows it is the one running.
+	own := dag.Container().From(psqlImage).
+		WithNewFile("/usr/share/postgresql/marker.txt", "the caller's own image")
+	svc := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pw, Container: own}).Postgres()
+	if err := expectOutput(ctx, psql(svc, pw, 5432, "select pg_read_file('/usr/share/postgresql/marker.txt')"), 0, "the caller's own image"); err != nil {
+		return fmt.Errorf("the caller's container: %w", err)
+	}
+	_, err = cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Version: "16", Container: own}).Postgres().Endpoint(ctx)
+	if err == nil || !strings.Contains(err.Error(), "runs PostgreSQL 17, and --version is 16: set --version=17") {
+		return fmt.Errorf("a container of another version than --version: %v, want an error that names both", err)
+	}
+	return nil
+}
