@@ -31,15 +31,20 @@
 // the supervisor exits with the command's exit status, or 1 when it stopped
 // the command itself. Without a command it forwards until it gets SIGTERM or
 // SIGINT.
+//
+// `commandcenter-supervisor serve-static --dir DIR` serves a frontend's
+// production build instead (see static.go).
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"regexp"
 	"strconv"
@@ -53,6 +58,9 @@ const name = "commandcenter-supervisor"
 const tokenEnv = "COMMANDCENTER_STACK_TOKEN"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve-static" {
+		os.Exit(serveStatic(os.Args[2:], os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -66,6 +74,9 @@ type options struct {
 	expectPort   int
 	startTimeout time.Duration
 	grace        time.Duration
+	waits        waitTargets
+	waitTimeout  time.Duration
+	prestart     string
 	token        string
 	command      []string
 }
@@ -85,6 +96,9 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&o.expectPort, "expect-port", 0, "port the command must listen on, reachable from other containers; it is stopped with a message when it does not")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "how long a command may take to listen on --expect-port, and a route's target to answer first")
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "how long the command may listen elsewhere (loopback only, other ports) before --expect-port stops it")
+	fs.Var(&o.waits, "wait-for", "postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT to wait for before the command starts (repeat for more; see wait.go)")
+	fs.DurationVar(&o.waitTimeout, "wait-timeout", 5*time.Minute, "how long to wait for the --wait-for targets")
+	fs.StringVar(&o.prestart, "prestart", "", "shell command run once the --wait-for targets are ready, before the command; its failure is the command's")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [--route LISTEN=HOST:PORT]... [--control PORT] [--report HOST:PORT] [--name NAME] [--expect-port PORT] [-- COMMAND [ARG...]]\n", name)
 		fs.PrintDefaults()
@@ -142,11 +156,14 @@ func run(args []string, stderr io.Writer) int {
 	if what == "" {
 		what = o.command[0]
 	}
-	if o.expectPort != 0 {
-		before, _ := listening()
-		go watchPort(o.expectPort, o.startTimeout, o.grace, what, before, stops)
+	status, why := o.prepare(what, sigs, logger)
+	if status == 0 {
+		if o.expectPort != 0 {
+			before, _ := listening()
+			go watchPort(o.expectPort, o.startTimeout, o.grace, what, before, stops)
+		}
+		status, why = supervise(o.command, what, o.linger, sigs, stops, logger)
 	}
-	status, why := supervise(o.command, what, o.linger, sigs, stops, logger)
 	if o.report != "" {
 		tell(o.report, o.token, o.service, status, why, o.wait, logger)
 	}
@@ -164,6 +181,10 @@ func (o options) check() string {
 		return fmt.Sprintf("--start-timeout %s: give a positive duration, such as 5m", o.startTimeout)
 	case o.grace <= 0:
 		return fmt.Sprintf("--grace %s: give a positive duration, such as 10s", o.grace)
+	case o.waitTimeout <= 0:
+		return fmt.Sprintf("--wait-timeout %s: give a positive duration, such as 5m", o.waitTimeout)
+	case (len(o.waits) > 0 || o.prestart != "") && len(o.command) == 0:
+		return "--wait-for and --prestart need a command to run, after --"
 	case o.linger < 0:
 		return fmt.Sprintf("--linger %s: give a duration of 0 or more, such as 2s", o.linger)
 	case o.control < 0 || o.control > 65535:
@@ -190,6 +211,41 @@ func (o options) check() string {
 		}
 	}
 	return ""
+}
+
+// prepare waits for the --wait targets and runs the prestart command; a
+// status other than 0 says the command is not to run, and why.
+func (o options) prepare(what string, sigs <-chan os.Signal, logger *log.Logger) (int, string) {
+	if len(o.waits) > 0 {
+		done := make(chan error, 1)
+		go func() { done <- waitAll(o.waits, o.waitTimeout) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				why := fmt.Sprintf("%s did not start: %v; that service's log says why it is not up", what, err)
+				logger.Print(why)
+				return 1, why
+			}
+		case sig := <-sigs:
+			logger.Printf("%s while waiting for %s", sig, o.waits.String())
+			return 128 + int(sig.(syscall.Signal)), ""
+		}
+	}
+	if o.prestart != "" {
+		cmd := exec.Command("sh", "-c", o.prestart)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			code := 1
+			var exit *exec.ExitError
+			if errors.As(err, &exit) && exit.ExitCode() > 0 {
+				code = exit.ExitCode()
+			}
+			why := fmt.Sprintf("%s did not start: the prestart command exited %d", what, code)
+			logger.Print(why)
+			return code, why
+		}
+	}
+	return 0, ""
 }
 
 // stop asks for the command to be stopped, saying why. The first reason

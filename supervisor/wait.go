@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// waitTarget is a service a command waits for (--wait-for):
+// postgres://HOST:PORT, ready when it takes logins, not merely connections
+// (Postgres accepts them while it starts up or recovers); redis://HOST:PORT,
+// ready when PING answers PONG after AUTH with $COMMANDCENTER_REDIS_PASSWORD
+// (not LOADING while it loads its data); or HOST:PORT, ready when it
+// accepts a connection. The Python launcher (entrypoints/launch.py) waits
+// the same way for the backends the module builds; the supervisor does for
+// images built from a Dockerfile, which may have no Python the module knows.
+type waitTarget struct {
+	kind, addr string
+}
+
+func parseWaitTarget(s string) (waitTarget, error) {
+	kind, addr, ok := strings.Cut(s, "://")
+	if !ok {
+		kind, addr = "tcp", s
+	}
+	if kind != "tcp" && kind != "postgres" && kind != "redis" {
+		return waitTarget{}, fmt.Errorf("--wait-for %q: want postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT", s)
+	}
+	if _, err := parseRoute("1=" + addr); err != nil {
+		return waitTarget{}, fmt.Errorf("--wait-for %q: want postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT", s)
+	}
+	return waitTarget{kind: kind, addr: addr}, nil
+}
+
+type waitTargets []waitTarget
+
+func (ws *waitTargets) String() string {
+	parts := make([]string, len(*ws))
+	for i, w := range *ws {
+		parts[i] = w.kind + "://" + w.addr
+	}
+	return strings.Join(parts, " ")
+}
+
+func (ws *waitTargets) Set(s string) error {
+	w, err := parseWaitTarget(s)
+	if err != nil {
+		return err
+	}
+	*ws = append(*ws, w)
+	return nil
+}
+
+// errRefused is an answer that waiting longer cannot change (a wrong
+// password).
+var errRefused = errors.New("refused")
+
+// waitAll waits for each target in turn, for timeout in all, and says
+// which one was not ready, and what it last answered, when it gives up.
+func waitAll(targets waitTargets, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, w := range targets {
+		for {
+			ready, last := w.probe()
+			if errors.Is(last, errRefused) {
+				return fmt.Errorf("%s://%s: %v", w.kind, w.addr, last)
+			}
+			if ready {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s://%s was not ready within %s (%v)", w.kind, w.addr, timeout, last)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func (w waitTarget) probe() (bool, error) {
+	c, err := net.DialTimeout("tcp", w.addr, 2*time.Second)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	switch w.kind {
+	case "postgres":
+		return postgresReady(c)
+	case "redis":
+		return redisReady(c, os.Getenv("COMMANDCENTER_REDIS_PASSWORD"))
+	}
+	return true, nil
+}
+
+// postgresReady sends a startup message: a server that is up asks for a
+// password or refuses the made-up user; one that starts up, recovers or
+// shuts down says 57P03.
+func postgresReady(c net.Conn) (bool, error) {
+	params := "user\x00commandcenter-supervisor\x00database\x00postgres\x00\x00"
+	msg := binary.BigEndian.AppendUint32(nil, uint32(8+len(params)))
+	msg = binary.BigEndian.AppendUint32(msg, 196608)
+	if _, err := c.Write(append(msg, params...)); err != nil {
+		return false, err
+	}
+	kind := make([]byte, 1)
+	if _, err := io.ReadFull(c, kind); err != nil {
+		return false, err
+	}
+	if kind[0] != 'E' {
+		return true, nil
+	}
+	var length uint32
+	if err := binary.Read(c, binary.BigEndian, &length); err != nil || length < 4 || length > 1<<16 {
+		return false, fmt.Errorf("a malformed error message")
+	}
+	body := make([]byte, length-4)
+	if _, err := io.ReadFull(c, body); err != nil {
+		return false, err
+	}
+	var code, message string
+	for _, f := range strings.Split(string(body), "\x00") {
+		switch {
+		case strings.HasPrefix(f, "C"):
+			code = f[1:]
+		case strings.HasPrefix(f, "M"):
+			message = f[1:]
+		}
+	}
+	if code == "57P03" {
+		return false, errors.New(message)
+	}
+	return true, nil
+}
+
+// redisReady authenticates, then pings: Redis answers NOAUTH before
+// anything else, so a PING without AUTH says nothing of its data.
+func redisReady(c net.Conn, password string) (bool, error) {
+	r := bufio.NewReader(c)
+	send := func(args ...string) (string, error) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := io.WriteString(c, b.String()); err != nil {
+			return "", err
+		}
+		line, err := r.ReadString('\n')
+		return strings.TrimRight(line, "\r\n"), err
+	}
+	if password != "" {
+		reply, err := send("AUTH", password)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case strings.HasPrefix(reply, "-WRONGPASS"), strings.HasPrefix(reply, "-ERR invalid password"):
+			return false, fmt.Errorf("%w: it refused the password (AUTH): the service's Redis password is not the one Redis runs with", errRefused)
+		case strings.HasPrefix(reply, "-LOADING"):
+			return false, errors.New(reply[1:])
+		}
+	}
+	reply, err := send("PING")
+	if err != nil {
+		return false, err
+	}
+	if strings.HasPrefix(reply, "-NOAUTH") {
+		return false, fmt.Errorf("%w: it wants a password (NOAUTH), and COMMANDCENTER_REDIS_PASSWORD is empty", errRefused)
+	}
+	if reply != "+PONG" {
+		return false, errors.New(strings.TrimLeft(reply, "+-"))
+	}
+	return true, nil
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"bufio"
+)
+
+// answering listens on a free port and answers the n-th connection with
+// answer(n) after reading what the client sent first.
+func answering(t *testing.T, answer func(n int) []byte) (string, *atomic.Int32) {
+	t.Helper()
+	l := listenLocal(t)
+	t.Cleanup(func() { l.Close() })
+	var count atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n := int(count.Add(1))
+			c.Read(make([]byte, 512))
+			c.Write(answer(n))
+			c.Close()
+		}
+	}()
+	return l.Addr().String(), &count
+}
+
+func pgError(code, message string) []byte {
+	fields := "SFATAL\x00C" + code + "\x00M" + message + "\x00\x00"
+	msg := binary.BigEndian.AppendUint32([]byte{'E'}, uint32(4+len(fields)))
+	return append(msg, fields...)
+}
+
+func TestWaitsForPostgresToFinishStartingUp(t *testing.T) {
+	addr, count := answering(t, func(n int) []byte {
+		if n <= 3 {
+			return pgError("57P03", "the database system is starting up")
+		}
+		return []byte{'R', 0, 0, 0, 8, 0, 0, 0, 3} // a password, please
+	})
+	if err := waitAll(waitTargets{{"postgres", addr}}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := count.Load(); n < 4 {
+		t.Errorf("ready after %d connections, while Postgres was starting up", n)
+	}
+	addr, _ = answering(t, func(int) []byte { return pgError("57P03", "the database system is starting up") })
+	err := waitAll(waitTargets{{"postgres", addr}}, 300*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "was not ready within 300ms (the database system is starting up)") {
+		t.Errorf("a Postgres that never finishes starting: %v", err)
+	}
+}
+
+// realRedis starts a Redis server (redis-server, or Debian's redis-check-rdb
+// under that name) in dir with a password, and returns its address.
+func realRedis(t *testing.T, dir, password string, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		check, cerr := exec.LookPath("redis-check-rdb")
+		if cerr != nil {
+			t.Fatal("no redis-server on PATH: install Debian's redis-tools (scripts/test.sh does)")
+		}
+		bin = filepath.Join(t.TempDir(), "redis-server")
+		if err := os.Symlink(check, bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := strconv.Itoa(freeLocalPort(t))
+	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
+		"--requirepass", password, "--appendonly", "yes", "--save", "", "--enable-debug-command", "yes"}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := "127.0.0.1:" + port
+	for range 200 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("redis did not listen on %s", addr)
+	return ""
+}
+
+// redisDo sends one command after AUTH and returns the reply's first line.
+func redisDo(t *testing.T, addr, password string, args ...string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for _, cmd := range [][]string{{"AUTH", password}, args} {
+		fmt.Fprintf(c, "*%d\r\n", len(cmd))
+		for _, a := range cmd {
+			fmt.Fprintf(c, "$%d\r\n%s\r\n", len(a), a)
+		}
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmd[0] != "AUTH" {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+func TestWaitsForRedisToLoadItsData(t *testing.T) {
+	const password = "supervisor-test-password"
+	dir := t.TempDir()
+	addr := realRedis(t, dir, password)
+	if got := redisDo(t, addr, password, "DEBUG", "POPULATE", "3000000"); got != "+OK" {
+		t.Fatalf("DEBUG POPULATE: %s", got)
+	}
+	redisDo(t, addr, password, "BGREWRITEAOF")
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(infoPersistence(t, addr, password), "aof_rewrite_in_progress:0"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the AOF rewrite did not end within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// SHUTDOWN answers by closing the connection.
+	if c, err := net.Dial("tcp", addr); err == nil {
+		fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$8\r\nSHUTDOWN\r\n", len(password), password)
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		c.Read(make([]byte, 64))
+		c.Read(make([]byte, 64))
+		c.Close()
+	}
+
+	addr = realRedis(t, dir, password)
+	if got := redisDo(t, addr, password, "PING"); !strings.HasPrefix(got, "-LOADING") {
+		t.Fatalf("Redis answered %q right after its start, not LOADING: the test needs a larger data set", got)
+	}
+	t.Setenv("COMMANDCENTER_REDIS_PASSWORD", password)
+	if err := waitAll(waitTargets{{"redis", addr}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := redisDo(t, addr, password, "DBSIZE"); got != ":3000000" {
+		t.Errorf("ready while Redis answered %q to DBSIZE: it had not loaded its data", got)
+	}
+}
+
+func infoPersistence(t *testing.T, addr, password string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*2\r\n$4\r\nINFO\r\n$11\r\npersistence\r\n", len(password), password)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1<<16)
+	n, _ := c.Read(buf)
+	time.Sleep(50 * time.Millisecond)
+	m, _ := c.Read(buf[n:])
+	return string(buf[:n+m])
+}
+
+func TestAWrongRedisPasswordFailsAtOnce(t *testing.T) {
+	addr := realRedis(t, t.TempDir(), "the-right-one")
+	t.Setenv("COMMANDCENTER_REDIS_PASSWORD", "not-the-right-one")
+	start := time.Now()
+	err := waitAll(waitTargets{{"redis", addr}}, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "refused the password") || time.Since(start) > 5*time.Second {
+		t.Errorf("a wrong password: %v after %s, want a refusal at once", err, time.Since(start))
+	}
+}
+
+func TestWaitsThenPrestartsThenRuns(t *testing.T) {
+	addr := unusedTarget(t)
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return
+		}
+		t.Cleanup(func() { l.Close() })
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	cmd, out := command("--wait-for", addr, "--prestart", "echo prestart ran", "--", "sh", "-c", "echo server ran")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, cmd); code != 0 || !strings.Contains(out.String(), "prestart ran\nserver ran\n") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	cmd, out = command("--name", "backend", "--prestart", "exit 3", "--", "sh", "-c", "echo server ran")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, cmd); code != 3 || strings.Contains(out.String(), "server ran") || !strings.Contains(out.String(), "backend did not start: the prestart command exited 3") {
+		t.Fatalf("a failing prestart: exit %d:\n%s", code, out)
+	}
+}
