@@ -8,6 +8,7 @@ import (
 
 	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/dagger"
+	"dagger/commandcenter/internal/manifest"
 )
 
 // FrontendSettings are the settings of the project's Node frontend.
@@ -16,10 +17,13 @@ type FrontendSettings struct {
 	NodeVersion string
 	Port        int
 	Command     string
+	Production  bool
+	Dist        string
+	Build       DockerfileSettings
 }
 
 func defaultFrontend() FrontendSettings {
-	return FrontendSettings{Dir: "frontend", NodeVersion: defaultNodeVersion, Port: 3000}
+	return FrontendSettings{Dir: "frontend", NodeVersion: defaultNodeVersion, Port: 3000, Dist: "dist"}
 }
 
 func (s FrontendSettings) check() error {
@@ -27,6 +31,12 @@ func (s FrontendSettings) check() error {
 		return err
 	}
 	if _, err := check.ImageRef(nodeImage, nodeTags, s.NodeVersion, "with-frontend --node-version"); err != nil {
+		return err
+	}
+	if err := check.Subdir(s.Dist, "with-frontend --dist"); err != nil {
+		return err
+	}
+	if err := s.Build.check("with-frontend"); err != nil {
 		return err
 	}
 	return check.Port(s.Port, "with-frontend --port")
@@ -45,14 +55,41 @@ func (m *Commandcenter) WithFrontend(
 	// Port the frontend listens on.
 	// +optional
 	port int,
-	// Command that serves the frontend instead of "npm run dev", run with
-	// sh; it must listen on $HOST and $PORT.
+	// Command that serves the frontend instead of the dev script (npm run
+	// dev, or pnpm's or yarn's), run with sh; it must listen on $HOST and
+	// $PORT.
 	// +optional
 	command string,
+	// Serve a production build instead of the dev server: the build script
+	// runs, and the module serves the files of --dist on the frontend's port,
+	// with /api sent to the backend and every other path without a file
+	// answered with index.html (a single-page app's routes).
+	// +optional
+	production bool,
+	// Folder the build script writes, inside the frontend's folder.
+	// +optional
+	dist string,
+	// Build the frontend from this Dockerfile of its folder (the build's
+	// context), as compose's build: does; it runs the image's entrypoint and
+	// command, which must listen on --port. Its tests (test) still run in
+	// the module's build, which has Node and the dev dependencies.
+	// +optional
+	dockerfile string,
+	// Build arguments of the Dockerfile, KEY=VALUE.
+	// +optional
+	buildArgs []string,
+	// Stage of the Dockerfile to build (default: the last), such as production.
+	// +optional
+	target string,
 ) (*Commandcenter, error) {
 	setIf(&m.Fe.Dir, dir)
 	setIf(&m.Fe.NodeVersion, nodeVersion)
 	setIf(&m.Fe.Command, command)
+	setIf(&m.Fe.Dist, dist)
+	if production {
+		m.Fe.Production = true
+	}
+	m.Fe.Build.set(dockerfile, buildArgs, target)
 	if port != 0 {
 		m.Fe.Port = port
 	}
@@ -63,70 +100,141 @@ func (m *Commandcenter) WithFrontend(
 }
 
 // frontendScript is the package.json script the frontend's command runs,
-// which must be there: "dev" for the default command, none for one of the
-// project's own.
+// which must be there: "build" in production, "dev" for the default
+// command, none for one of the project's own.
 func (m *Commandcenter) frontendScript() string {
-	if m.Fe.Command == "" {
+	switch {
+	case m.Fe.Production:
+		return "build"
+	case m.Fe.Command == "":
 		return "dev"
 	}
 	return ""
 }
 
-// frontendImage is the frontend's image: dependencies installed in a layer
-// that depends on package.json and the lock file alone (npm ci when there is
-// a lock file), then the source on top. script, when set, must be in
-// package.json.
-func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory, script string) (*dagger.Container, error) {
+// frontendBuild is the frontend's image and the package manager it uses,
+// or the image of the project's Dockerfile and its command.
+type frontendBuild struct {
+	ctr    *dagger.Container
+	pm     manifest.NodeManager
+	docker *dockerBuilt
+}
+
+// frontendService is the image the frontend runs in: from its Dockerfile,
+// or the module's build.
+func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directory) (frontendBuild, error) {
+	if m.Fe.Build.Dockerfile != "" {
+		built, err := dockerBuild(ctx, src, m.Fe.Dir, m.Fe.Build, "frontend", "with-frontend")
+		return frontendBuild{ctr: built.ctr, docker: &built}, err
+	}
+	return m.frontendImage(ctx, src, m.frontendScript())
+}
+
+// frontendImage is the frontend's image: its package manager (npm, pnpm
+// or yarn, as its lock file says) installed in a layer of its own, its
+// dependencies in a layer that depends on package.json, the lock file and
+// the manager's configuration alone, then the source on top, and in
+// production the build. script, when set, must be in package.json.
+func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory, script string) (frontendBuild, error) {
 	ref, _ := check.ImageRef(nodeImage, nodeTags, m.Fe.NodeVersion, "")
 	dir := m.Fe.Dir
 	if err := folderExists(ctx, src, dir, "with-frontend --dir"); err != nil {
-		return nil, fmt.Errorf("frontend: %w", err)
+		return frontendBuild{}, fmt.Errorf("frontend: %w", err)
 	}
 	pkg := path.Join(dir, "package.json")
 	if err := fileExists(ctx, src, pkg, fmt.Errorf("%s has no package.json: add one, or set with-frontend --dir to the folder that has it", dir)); err != nil {
-		return nil, fmt.Errorf("frontend: %w", err)
+		return frontendBuild{}, fmt.Errorf("frontend: %w", err)
 	}
-	manifest, err := src.File(pkg).Contents(ctx)
+	packageJSON, err := src.File(pkg).Contents(ctx)
 	if err != nil {
-		return nil, err
+		return frontendBuild{}, err
 	}
-	if err := check.PackageJSON(manifest, script); err != nil {
-		return nil, fmt.Errorf("frontend: %s: %w", pkg, err)
+	if err := check.PackageJSON(packageJSON, script); err != nil {
+		return frontendBuild{}, fmt.Errorf("frontend: %s: %w", pkg, err)
 	}
-	manifests := dag.Directory().WithNewFile("package.json", manifest)
-	install := []string{"npm", "install", "--no-audit", "--no-fund"}
-	hasLock, err := src.Exists(ctx, path.Join(dir, "package-lock.json"))
+	locks := map[string]string{}
+	manifests := dag.Directory().WithNewFile("package.json", packageJSON)
+	for _, name := range append(append([]string{}, manifest.NodeLocks...), manifest.NodeConfigs...) {
+		p := path.Join(dir, name)
+		ok, err := src.Exists(ctx, p)
+		if err != nil {
+			return frontendBuild{}, err
+		}
+		if !ok {
+			continue
+		}
+		manifests = manifests.WithFile(name, src.File(p))
+		if name == "yarn.lock" || name == "pnpm-lock.yaml" || name == "package-lock.json" {
+			head, err := src.File(p).Contents(ctx)
+			if err != nil {
+				return frontendBuild{}, err
+			}
+			locks[name] = head
+		}
+	}
+	pm, err := manifest.Node(packageJSON, locks)
 	if err != nil {
-		return nil, err
+		return frontendBuild{}, fmt.Errorf("frontend: %s: %w", dir, err)
 	}
-	if hasLock {
-		manifests = manifests.WithFile("package-lock.json", src.File(path.Join(dir, "package-lock.json")))
-		install = []string{"npm", "ci", "--no-audit", "--no-fund"}
+	ctr := dag.Container().From(ref)
+	for _, k := range check.SortedKeys(pm.Env) {
+		ctr = ctr.WithEnvVariable(k, pm.Env[k])
 	}
-	deps, err := installed(ctx, dag.Container().
-		From(ref).
-		WithEnvVariable("NPM_CONFIG_UPDATE_NOTIFIER", "false").
-		WithMountedCache("/root/.npm", dag.CacheVolume("commandcenter-npm")).
+	if pm.Tool != "" {
+		// From the npm registry, as the project's own packages.
+		ctr, err = installed(ctx, ctr.
+			WithMountedCache("/root/.npm", dag.CacheVolume("commandcenter-npm")).
+			WithExec([]string{"npm", "install", "--global", "--no-audit", "--no-fund", pm.Tool}),
+			"frontend", "fix package.json's packageManager (npm's output below says what it could not install)")
+		if err != nil {
+			return frontendBuild{}, err
+		}
+	}
+	deps, err := installed(ctx, ctr.
+		WithMountedCache(pm.Cache, dag.CacheVolume("commandcenter-"+pm.Name)).
 		WithWorkdir("/app").
 		WithDirectory("/app", manifests).
-		WithExec(install),
-		"frontend", "fix "+dir+"/package.json or its lock file (npm's output below says what it could not install)")
+		WithExec(pm.Install),
+		"frontend", fmt.Sprintf("fix %s/package.json or its lock file (%s's output below says what it could not install)", dir, pm.Name))
 	if err != nil {
-		return nil, err
+		return frontendBuild{}, err
 	}
-	return deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{
-		Exclude: []string{"node_modules", "dist", ".vite", ".git"},
-	}), nil
+	exclude, err := dockerignore(ctx, src, dir)
+	if err != nil {
+		return frontendBuild{}, err
+	}
+	img := deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{
+		Exclude: append(exclude, "node_modules", m.Fe.Dist, ".vite", ".git", ".next"),
+	})
+	if m.Fe.Production && script == "build" {
+		img, err = installed(ctx, img.WithExec(append(append([]string{}, pm.Run...), "build")),
+			"frontend", fmt.Sprintf("fix the build script of %s/package.json (its output below)", dir))
+		if err != nil {
+			return frontendBuild{}, err
+		}
+		if ok, err := img.Directory("/app").Exists(ctx, path.Join(m.Fe.Dist, "index.html")); err != nil || !ok {
+			return frontendBuild{}, fmt.Errorf("frontend: the build wrote no %s/index.html: set with-frontend --dist to the folder the build script writes", m.Fe.Dist)
+		}
+	}
+	return frontendBuild{ctr: img, pm: pm}, nil
 }
 
-// frontend is the project's frontend server on img, a frontendImage,
-// reaching the backend at the host name of p.
-func (m *Commandcenter) frontend(img *dagger.Container, p peers, env environment) service {
-	args := []string{"npm", "run", "dev"}
-	if m.Fe.Command != "" {
+// frontend is the project's frontend server on b, a frontendImage,
+// reaching the backend at the host name of p: the dev script, the project's
+// own command, or in production the supervisor serving the build.
+func (m *Commandcenter) frontend(b frontendBuild, p peers, env environment, sup *dagger.File) service {
+	args := append(append([]string{}, b.pm.Run...), "dev")
+	ctr := b.ctr
+	switch {
+	case m.Fe.Command != "":
 		args = shell(m.Fe.Command)
+	case b.docker != nil:
+		args = b.docker.args
+	case m.Fe.Production:
+		ctr = ctr.WithFile(supervisorPath, sup)
+		args = []string{supervisorPath, "serve-static", "--dir", path.Join("/app", m.Fe.Dist)}
 	}
-	ctr := img.
+	ctr = ctr.
 		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", p.backend, m.Be.Port)).
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(m.Fe.Port))
@@ -135,11 +243,13 @@ func (m *Commandcenter) frontend(img *dagger.Container, p peers, env environment
 
 // Frontend starts the project's Node frontend as a service.
 //
-// It is built from the frontend folder's package.json (npm ci with a lock
-// file) and runs its dev script with HOST=0.0.0.0 and PORT set, bound to
-// the backend as "backend" (BACKEND_URL), so that a dev-server proxy can
-// send /api to it and a browser needs only the frontend's port. Without
-// backend it starts the project's own.
+// It is built from the frontend folder's package.json with the package
+// manager of its lock file (npm, pnpm or yarn) and runs its dev script with
+// HOST=0.0.0.0 and PORT set, bound to the backend as "backend"
+// (BACKEND_URL), so that a dev-server proxy can send /api to it and a
+// browser needs only the frontend's port; or, with with-frontend
+// --production, serves its build. Without backend it starts the project's
+// own.
 //
 // +cache="session"
 func (m *Commandcenter) Frontend(
@@ -165,7 +275,7 @@ func (m *Commandcenter) Frontend(
 	if err != nil {
 		return nil, err
 	}
-	fe := m.frontend(r.frontend, boundPeers, r.env)
+	fe := m.frontend(r.frontend, boundPeers, r.env, r.supervisor)
 	fe.ctr = fe.ctr.WithServiceBinding(boundPeers.backend, backend)
 	return fe.run(r.supervisor), nil
 }
