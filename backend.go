@@ -24,6 +24,7 @@ type BackendSettings struct {
 	DatabaseScheme string
 	Requirements   []string
 	Extras         []string
+	Build          DockerfileSettings
 }
 
 func defaultBackend() BackendSettings {
@@ -47,6 +48,9 @@ func (s BackendSettings) check() error {
 		if err := check.Subdir(r, "with-backend --requirements"); err != nil {
 			return err
 		}
+	}
+	if err := s.Build.check("with-backend"); err != nil {
+		return err
 	}
 	if !schemePattern(s.DatabaseScheme) {
 		return fmt.Errorf("database scheme %q is not a URL scheme: set with-backend --database-scheme to one such as postgresql, postgresql+asyncpg or postgresql+psycopg", s.DatabaseScheme)
@@ -103,6 +107,18 @@ func (m *Commandcenter) WithBackend(
 	// Optional dependency groups of pyproject.toml to install too.
 	// +optional
 	extras []string,
+	// Build the backend from this Dockerfile of its folder (the build's
+	// context), as compose's build: does, instead of from its manifests; it
+	// runs the image's entrypoint and command unless --command says
+	// otherwise, and gets the same env.
+	// +optional
+	dockerfile string,
+	// Build arguments of the Dockerfile, KEY=VALUE.
+	// +optional
+	buildArgs []string,
+	// Stage of the Dockerfile to build (default: the last).
+	// +optional
+	target string,
 ) (*Commandcenter, error) {
 	setIf(&m.Be.Dir, dir)
 	setIf(&m.Be.PythonVersion, pythonVersion)
@@ -119,6 +135,7 @@ func (m *Commandcenter) WithBackend(
 	if len(extras) > 0 {
 		m.Be.Extras = extras
 	}
+	m.Be.Build.set(dockerfile, buildArgs, target)
 	if err := m.Be.check(); err != nil {
 		return nil, fmt.Errorf("with-backend: %w", err)
 	}
@@ -158,11 +175,29 @@ const appDir = "/app"
 // at their places in src, so that relative paths in them hold.
 const depsRoot = "/opt/commandcenter/src"
 
-// backendImage is the backend's image, which its workers and tests share:
-// its dependencies installed in a layer that depends on the manifests and
-// the local libraries they name alone, then its source on top, so that a
-// change to the source reinstalls nothing.
-func (m *Commandcenter) backendImage(ctx context.Context, src *dagger.Directory) (*dagger.Container, error) {
+// backendBuild is the backend's image, which its workers and tests share:
+// built by the module (its processes start with the launcher), or from the
+// project's Dockerfile (they run its command).
+type backendBuild struct {
+	ctr *dagger.Container
+	// docker: the image of a Dockerfile, and its command.
+	docker *dockerBuilt
+}
+
+// backendImage is the backend's image: from its Dockerfile, or built by
+// the module: its dependencies installed in a layer that depends on the
+// manifests and the local libraries they name alone, then its source on
+// top, so that a change to the source reinstalls nothing.
+func (m *Commandcenter) backendImage(ctx context.Context, src *dagger.Directory) (backendBuild, error) {
+	if m.Be.Build.Dockerfile != "" {
+		built, err := dockerBuild(ctx, src, m.Be.Dir, m.Be.Build, "backend", "with-backend")
+		return backendBuild{ctr: built.ctr, docker: &built}, err
+	}
+	img, err := m.moduleBackendImage(ctx, src)
+	return backendBuild{ctr: img}, err
+}
+
+func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Directory) (*dagger.Container, error) {
 	ref, _ := check.ImageRef(pythonImage, pythonTags, m.Be.PythonVersion, "")
 	deps := dag.Container().
 		From(ref).
@@ -182,7 +217,11 @@ func (m *Commandcenter) backendImage(ctx context.Context, src *dagger.Directory)
 	if err != nil {
 		return nil, err
 	}
-	exclude := []string{".venv", "venv", "**/__pycache__", ".pytest_cache", ".git", "node_modules"}
+	exclude, err := dockerignore(ctx, src, m.Be.Dir)
+	if err != nil {
+		return nil, err
+	}
+	exclude = append(exclude, ".venv", "venv", "**/__pycache__", ".pytest_cache", ".git", "node_modules")
 	for _, f := range m.Folders {
 		if rel, ok := strings.CutPrefix(f, appDir+"/"); ok {
 			exclude = append(exclude, rel) // the persistent folder takes its place
@@ -302,17 +341,20 @@ func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Direc
 
 const launcherPath = "/usr/local/lib/commandcenter/launch.py"
 
-// pythonProcess sets up a process of the backend's image, the backend or a
-// worker: the launcher, which waits for what l says before the process
-// starts, the connection variables, the project's env for it, and the
+// appProcess sets up a process of the backend's image, the backend or a
+// worker: the connection variables, the project's env for it, and the
 // persistent folders.
-func (m *Commandcenter) pythonProcess(img *dagger.Container, name string, l links, env []envVar) *dagger.Container {
-	ctr := img.
-		WithFile(launcherPath, entrypoint("launch.py")).
-		WithEnvVariable("COMMANDCENTER_SERVICE", name).
-		WithEnvVariable("COMMANDCENTER_WAIT", strings.Join(l.waits, " "))
+func (m *Commandcenter) appProcess(img backendBuild, name string, l links, env []envVar) *dagger.Container {
+	ctr := img.ctr
 	if l.rdPassword != nil {
+		// For the launcher's or the supervisor's AUTH before PING.
 		ctr = ctr.WithSecretVariable("COMMANDCENTER_REDIS_PASSWORD", l.rdPassword)
+	}
+	if img.docker == nil {
+		ctr = ctr.
+			WithFile(launcherPath, entrypoint("launch.py")).
+			WithEnvVariable("COMMANDCENTER_SERVICE", name).
+			WithEnvVariable("COMMANDCENTER_WAIT", strings.Join(l.waits, " "))
 	}
 	for _, f := range m.Folders {
 		mount := keepPath(folderKind(f))
@@ -325,20 +367,32 @@ func (m *Commandcenter) pythonProcess(img *dagger.Container, name string, l link
 	return withEnv(withEnv(ctr, l.vars), env)
 }
 
-// backend is the project's backend server on img, a backendImage.
-func (m *Commandcenter) backend(img *dagger.Container, l links, env environment) service {
-	ctr := m.pythonProcess(img, "backend", l, env.forService("backend", false)).
-		WithEnvVariable("COMMANDCENTER_PRESTART", m.Be.Prestart).
+// backend is the project's backend server on img, a backendImage. The
+// module's image starts it with the launcher, which waits for what l says
+// and runs the prestart command; an image of the project's Dockerfile runs
+// its own command, after the supervisor did that.
+func (m *Commandcenter) backend(img backendBuild, l links, env environment) service {
+	ctr := m.appProcess(img, "backend", l, env.forService("backend", false)).
 		WithEnvVariable("PORT", strconv.Itoa(m.Be.Port))
-	args := []string{"python", launcherPath}
-	if m.Be.Command == "" {
+	s := service{name: "backend", port: m.Be.Port, own: true}
+	switch {
+	case img.docker != nil:
+		s.args, s.waits, s.prestart = img.docker.args, l.waits, m.Be.Prestart
+		if m.Be.Command != "" {
+			s.args = shell(m.Be.Command)
+		}
+	case m.Be.Command == "":
 		// The launcher imports the app while it waits, then serves it.
 		ctr = ctr.WithEnvVariable("COMMANDCENTER_APP", m.Be.App)
-		args = append(args, "--host", "0.0.0.0", "--port", strconv.Itoa(m.Be.Port))
-	} else {
-		args = append(args, shell(m.Be.Command)...)
+		s.args = []string{"python", launcherPath, "--host", "0.0.0.0", "--port", strconv.Itoa(m.Be.Port)}
+	default:
+		s.args = append([]string{"python", launcherPath}, shell(m.Be.Command)...)
 	}
-	return service{name: "backend", ctr: ctr, args: args, port: m.Be.Port, own: true}
+	if img.docker == nil {
+		ctr = ctr.WithEnvVariable("COMMANDCENTER_PRESTART", m.Be.Prestart)
+	}
+	s.ctr = ctr
+	return s
 }
 
 // Backend starts the project's Python web backend as a service.
@@ -383,14 +437,14 @@ func (m *Commandcenter) Backend(
 	if redis == nil {
 		volumes = append(volumes, "redis")
 	}
-	r, err := m.prepare(ctx, src, needs{project: true, volumes: volumes, backend: true})
+	r, err := m.prepare(ctx, src, needs{project: true, volumes: volumes, postgres: postgres == nil, backend: true})
 	if err != nil {
 		return nil, err
 	}
 	l := m.projectLinks(r.pw, boundPeers)
 	var own links
 	if postgres == nil {
-		postgres = m.postgres(r.pw.pg, true).run(nil)
+		postgres = m.postgres(r.postgres, r.pw.pg, true).run(nil)
 		own.vars = m.postgresVars(r.pw.pg, boundPeers.postgres)
 		own.waits = l.waits[:1]
 	} else {

@@ -11,13 +11,14 @@ import (
 
 // prepared is what running the project's own services needs, looked up and
 // built before any of them starts: the passwords, the env settings read, the
-// backend's and frontend's images (dependencies installed), and the
-// supervisor.
+// Postgres, backend and frontend images (extensions and dependencies
+// installed), and the supervisor.
 type prepared struct {
 	pw         passwords
+	postgres   *dagger.Container
 	env        environment
-	backend    *dagger.Container
-	frontend   *dagger.Container
+	backend    backendBuild
+	frontend   frontendBuild
 	supervisor *dagger.File
 }
 
@@ -27,8 +28,8 @@ type needs struct {
 	// these kinds (see openProject).
 	project bool
 	volumes []string
-	// backend, frontend: their images.
-	backend, frontend bool
+	// postgres, backend, frontend: their images.
+	postgres, backend, frontend bool
 }
 
 // prepare does the lookups and builds the services need at once: they are
@@ -36,7 +37,6 @@ type needs struct {
 // start.
 func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n needs) (prepared, error) {
 	var r prepared
-	r.supervisor = supervisor()
 	g, gctx := errgroup.WithContext(ctx)
 	if n.project {
 		g.Go(func() (err error) {
@@ -48,6 +48,12 @@ func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n ne
 		r.env, err = m.environment(gctx)
 		return err
 	})
+	if n.postgres {
+		g.Go(func() (err error) {
+			r.postgres, err = m.postgresImage(gctx)
+			return err
+		})
+	}
 	if n.backend {
 		g.Go(func() (err error) {
 			r.backend, err = m.backendImage(gctx, src)
@@ -56,15 +62,19 @@ func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n ne
 	}
 	if n.frontend {
 		g.Go(func() (err error) {
-			r.frontend, err = m.frontendImage(gctx, src, m.frontendScript())
+			r.frontend, err = m.frontendService(gctx, src)
 			return err
 		})
 	}
-	g.Go(func() error {
-		if _, err := r.supervisor.Sync(gctx); err != nil {
-			return fmt.Errorf("build the supervisor: %w", err)
-		}
-		return nil
-	})
+	if n.backend || n.frontend {
+		// The project's own commands run under it.
+		r.supervisor = supervisor()
+		g.Go(func() error {
+			if _, err := r.supervisor.Sync(gctx); err != nil {
+				return fmt.Errorf("build the supervisor: %w", err)
+			}
+			return nil
+		})
+	}
 	return r, g.Wait()
 }

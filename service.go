@@ -27,6 +27,34 @@ type service struct {
 	// own is true when the command is the project's own (a server, a
 	// worker): its supervisor checks it listens where it should.
 	own bool
+	// waits are services the supervisor waits for before the command
+	// starts (postgres://HOST:PORT, redis://HOST:PORT), and prestart a shell
+	// command it runs then: for images built from a Dockerfile (the
+	// module's own backend image waits with its launcher instead).
+	waits    []string
+	prestart string
+}
+
+// supervised says whether s runs under the supervisor alone: a command of
+// the project's own with a port to check, or with something to wait for.
+func (s service) supervised() bool {
+	return s.own && (s.port != 0 || len(s.waits) > 0 || s.prestart != "")
+}
+
+// supervisorFlags are the supervisor's flags for s, before "--" and its
+// command.
+func (s service) supervisorFlags() []string {
+	flags := []string{"--name", s.name}
+	if s.own && s.port != 0 {
+		flags = append(flags, "--expect-port", strconv.Itoa(s.port))
+	}
+	for _, w := range s.waits {
+		flags = append(flags, "--wait-for", w)
+	}
+	if s.prestart != "" {
+		flags = append(flags, "--prestart", s.prestart)
+	}
+	return flags
 }
 
 // peers are the host names under which a service reaches the project's
@@ -47,10 +75,10 @@ func (s service) run(supervisor *dagger.File) *dagger.Service {
 	ctr, args := s.ctr, s.args
 	if s.port != 0 {
 		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name})
-		if s.own {
-			ctr = ctr.WithFile(supervisorPath, supervisor)
-			args = append([]string{supervisorPath, "--name", s.name, "--expect-port", strconv.Itoa(s.port), "--"}, args...)
-		}
+	}
+	if s.supervised() {
+		ctr = ctr.WithFile(supervisorPath, supervisor)
+		args = append(append(append([]string{supervisorPath}, s.supervisorFlags()...), "--"), args...)
 	}
 	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: args})
 }

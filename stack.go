@@ -46,7 +46,7 @@ func (m *Commandcenter) Stack(
 	); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	r, err := m.prepare(ctx, src, needs{project: true, volumes: []string{m.postgresVolume(), "redis"}, backend: true, frontend: true})
+	r, err := m.prepare(ctx, src, needs{project: true, volumes: []string{m.postgresVolume(), "redis"}, postgres: true, backend: true, frontend: true})
 	if err != nil {
 		return nil, err
 	}
@@ -56,12 +56,12 @@ func (m *Commandcenter) Stack(
 	members := []service{
 		m.redis(r.pw.rd, true),
 		m.backend(r.backend, links, r.env),
-		m.frontend(r.frontend, st.peers, r.env),
+		m.frontend(r.frontend, st.peers, r.env, r.supervisor),
 	}
 	for _, w := range m.Workers {
 		members = append(members, m.worker(r.backend, w, links, r.env))
 	}
-	return st.service(m.postgres(r.pw.pg, true), members), nil
+	return st.service(m.postgres(r.postgres, r.pw.pg, true), members), nil
 }
 
 // stackControlPort is where the Stack's front takes the other services'
@@ -128,15 +128,12 @@ func (st stack) service(front service, members []service) *dagger.Service {
 
 // member runs s under the supervisor, which reports its end to the front.
 func (st stack) member(s service) *dagger.Service {
-	args := []string{supervisorPath, "--report", fmt.Sprintf("%s:%d", st.host("postgres"), stackControlPort), "--name", s.name}
+	args := append([]string{supervisorPath, "--report", fmt.Sprintf("%s:%d", st.peers.postgres, stackControlPort)}, s.supervisorFlags()...)
 	ctr := s.ctr.
 		WithFile(supervisorPath, st.supervisor).
 		WithSecretVariable(supervisorTokenEnv, st.token)
 	if s.port != 0 {
 		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true})
-		if s.own {
-			args = append(args, "--expect-port", strconv.Itoa(s.port))
-		}
 	}
 	return ctr.
 		AsService(dagger.ContainerAsServiceOpts{Args: append(append(args, "--"), s.args...)}).

@@ -63,7 +63,9 @@ func (m *Commandcenter) Test(
 		report = append(report, "backend:  "+out)
 	}
 	if !skipFrontend {
-		script := ""
+		// The default command runs the test script with the project's
+		// package manager.
+		script, command := "", frontendCommand
 		if len(frontendCommand) == 2 && frontendCommand[0] == "npm" && frontendCommand[1] == "test" {
 			script = "test"
 		}
@@ -71,15 +73,18 @@ func (m *Commandcenter) Test(
 		if err != nil {
 			return "", err
 		}
+		if script == "test" {
+			command = append(append([]string{}, img.pm.Run...), "test")
+		}
 		env, err := m.environment(ctx)
 		if err != nil {
 			return "", err
 		}
-		ctr := withEnv(img, env.forService("frontend", false)).
+		ctr := withEnv(img.ctr, env.forService("frontend", false)).
 			WithEnvVariable("CI", "true").
 			WithEnvVariable("NO_COLOR", "1").
 			WithEnvVariable("COMMANDCENTER_TEST_RUN", run)
-		out, err := runSuite(ctx, "frontend", ctr, frontendCommand)
+		out, err := runSuite(ctx, "frontend", ctr, command)
 		if err != nil {
 			return "", err
 		}
@@ -89,15 +94,15 @@ func (m *Commandcenter) Test(
 }
 
 func (m *Commandcenter) testBackend(ctx context.Context, src *dagger.Directory, command []string, run string) (string, error) {
-	r, err := m.prepare(ctx, src, needs{backend: true})
+	r, err := m.prepare(ctx, src, needs{postgres: true, backend: true})
 	if err != nil {
 		return "", err
 	}
 	// Throw-away services with passwords of their own.
 	pw := passwords{pg: throwaway("test-postgres"), rd: throwaway("test-redis")}
 	l := m.projectLinks(pw, boundPeers)
-	ctr := withEnv(withEnv(r.backend, l.vars), r.env.forService("backend", false)).
-		WithServiceBinding(boundPeers.postgres, m.postgres(pw.pg, false).run(nil)).
+	ctr := withEnv(withEnv(r.backend.ctr, l.vars), r.env.forService("backend", false)).
+		WithServiceBinding(boundPeers.postgres, m.postgres(r.postgres, pw.pg, false).run(nil)).
 		WithServiceBinding(boundPeers.redis, m.redis(pw.rd, false).run(nil)).
 		WithEnvVariable("COMMANDCENTER_TEST_RUN", run)
 	return runSuite(ctx, "backend", ctr, command)

@@ -222,3 +222,126 @@ func runAll(checks map[string]func() error) []error {
 	wg.Wait()
 	return failed
 }
+
+// FrontendInstallsWithPnpmAndYarn: a frontend with a pnpm lock file is
+// installed and run with pnpm, one with a yarn lock file with yarn, each
+// tool from the npm registry; the dev server answers only when its
+// dependency is installed.
+//
+// +cache="never"
+func (m *Tests) FrontendInstallsWithPnpmAndYarn(ctx context.Context) error {
+	// yarn 1 writes the registry's address into its lock file: the test
+	// makes the lock file with yarn, as a developer does.
+	yarnLock := dag.Container().From(nodeImage).
+		WithExec([]string{"npm", "install", "--global", "--no-audit", "--no-fund", "yarn@1"}).
+		WithDirectory("/app", m.Fixtures.Directory("yarn-frontend")).
+		WithWorkdir("/app").
+		WithExec([]string{"yarn", "install", "--ignore-scripts", "--non-interactive"}).
+		File("/app/yarn.lock")
+	checks := map[string]func() error{}
+	for _, c := range []struct {
+		manager  string
+		frontend *dagger.Directory
+	}{
+		{"pnpm", m.Fixtures.Directory("pnpm-frontend")},
+		{"yarn", m.Fixtures.Directory("yarn-frontend").WithFile("yarn.lock", yarnLock)},
+	} {
+		checks[c.manager] = func() error {
+			src := m.Example.WithoutDirectory("frontend").WithDirectory("frontend", c.frontend)
+			svc := project(c.manager + "-frontend").Frontend(src)
+			code, body, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/", "")
+			if err != nil {
+				return err
+			}
+			if want := c.manager + " frontend: is-number(7) is true, run by " + c.manager + "/"; code != 200 || !strings.Contains(body, want) {
+				return fmt.Errorf("GET /: %d %q, want %q", code, body, want)
+			}
+			report, err := project(c.manager+"-frontend").Test(ctx, src, dagger.CommandcenterTestOpts{SkipBackend: true})
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(report, "frontend: Tests 1 passed (1)") {
+				return fmt.Errorf("test: %q, want the fixture's test passed", report)
+			}
+			return nil
+		}
+	}
+	return errors.Join(runAll(checks)...)
+}
+
+// FrontendServesItsProductionBuild: with-frontend --production builds the
+// example's frontend and serves the build: the built page, /api through to
+// the backend, and the page for a route of the app.
+//
+// +cache="never"
+func (m *Tests) FrontendServesItsProductionBuild(ctx context.Context) error {
+	svc := project("frontend-production").
+		WithFrontend(dagger.CommandcenterWithFrontendOpts{Production: true}).
+		Frontend(m.Example)
+	code, body, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/", "")
+	if err != nil {
+		return err
+	}
+	// A build's page loads its scripts from hashed assets, the dev server's from /src.
+	if code != 200 || !strings.Contains(body, "<title>CommandCenter</title>") || !strings.Contains(body, "/assets/") || strings.Contains(body, "/src/main.js") {
+		return fmt.Errorf("GET /: %d %q, want the built page", code, body)
+	}
+	code, route, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/notes/42", "")
+	if err != nil {
+		return err
+	}
+	if code != 200 || route != body {
+		return fmt.Errorf("GET /notes/42: %d, want the app's page (a route of a single-page app)", code)
+	}
+	return checkHealth(ctx, svc, "frontend", "http://frontend:3000/api/health")
+}
+
+// BackendBuiltFromItsDockerfile: a backend built from the project's own
+// Dockerfile (its stage "dev", with a build argument) runs its image's
+// command, after the supervisor waited for Postgres and Redis and ran the
+// prestart command, alone and in a Stack, and reaches both.
+//
+// +cache="never"
+func (m *Tests) BackendBuiltFromItsDockerfile(ctx context.Context) error {
+	src := m.Example.WithFile("backend/Dockerfile", m.Fixtures.File("backend.Dockerfile"))
+	cc := project("dockerfile").WithBackend(dagger.CommandcenterWithBackendOpts{
+		Dockerfile: "Dockerfile",
+		BuildArgs:  []string{"GREETING=hello-from-build-args"},
+		Target:     "dev",
+		// Fails unless the build argument reached the image.
+		Prestart: `test "$GREETING" = hello-from-build-args`,
+	})
+	checks := map[string]func() error{
+		"alone": func() error { return checkHealth(ctx, cc.Backend(src), "backend", "http://backend:8000/health") },
+		"in a stack": func() error {
+			return checkHealth(ctx, project("dockerfile-stack").WithBackend(dagger.CommandcenterWithBackendOpts{
+				Dockerfile: "Dockerfile", BuildArgs: []string{"GREETING=hello-from-build-args"}, Target: "dev",
+				Prestart: `test "$GREETING" = hello-from-build-args`,
+			}).Stack(src), "stack", "http://stack:8000/health")
+		},
+	}
+	return errors.Join(runAll(checks)...)
+}
+
+// SourceLeavesOutWhatDockerignoreSays: a file the backend folder's
+// .dockerignore names does not reach the backend's image; the others do.
+//
+// +cache="never"
+func (m *Tests) SourceLeavesOutWhatDockerignoreSays(ctx context.Context) error {
+	src := m.Example.
+		WithNewFile("backend/.dockerignore", "# not for images\nsecrets/\n*.log\n").
+		WithNewFile("backend/secrets/dev.key", "not for images").
+		WithNewFile("backend/debug.log", "not for images").
+		WithNewFile("backend/kept.txt", "for the image")
+	report, err := project("dockerignore").Test(ctx, src, dagger.CommandcenterTestOpts{
+		SkipFrontend:   true,
+		BackendCommand: []string{"sh", "-c", "test ! -e secrets/dev.key && test ! -e debug.log && test -e kept.txt && echo '1 passed: ignored files left out'"},
+	})
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(report, "1 passed: ignored files left out") {
+		return fmt.Errorf("report %q", report)
+	}
+	return nil
+}

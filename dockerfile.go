@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"dagger/commandcenter/internal/dagger"
+)
+
+// DockerfileSettings say how a service is built from a Dockerfile of the
+// project's own, as compose's build: does, instead of from its manifests.
+type DockerfileSettings struct {
+	// Dockerfile, in the service's folder (the build's context); empty: the
+	// module builds the service.
+	Dockerfile string
+	// BuildArgs are KEY=VALUE.
+	BuildArgs []string
+	// Target is the stage to build; empty: the last one.
+	Target string
+}
+
+func (s DockerfileSettings) check(option string) error {
+	if s.Dockerfile == "" {
+		return nil
+	}
+	if strings.HasPrefix(s.Dockerfile, "/") || strings.Contains("/"+s.Dockerfile+"/", "/../") {
+		return fmt.Errorf("%s --dockerfile %q is not a path inside the service's folder: give one such as Dockerfile", option, s.Dockerfile)
+	}
+	for _, a := range s.BuildArgs {
+		if k, _, ok := strings.Cut(a, "="); !ok || k == "" {
+			return fmt.Errorf("%s --build-args %q is not KEY=VALUE", option, a)
+		}
+	}
+	return nil
+}
+
+func (s *DockerfileSettings) set(dockerfile string, buildArgs []string, target string) {
+	setIf(&s.Dockerfile, dockerfile)
+	setIf(&s.Target, target)
+	if len(buildArgs) > 0 {
+		s.BuildArgs = buildArgs
+	}
+}
+
+// dockerBuilt is a service's image built from its Dockerfile, and the
+// command it runs: its entrypoint and default arguments.
+type dockerBuilt struct {
+	ctr  *dagger.Container
+	args []string
+}
+
+// dockerBuild builds the service in dir of src from its Dockerfile, with
+// the engine's own Dockerfile support; a failed step is reported with its
+// output.
+func dockerBuild(ctx context.Context, src *dagger.Directory, dir string, s DockerfileSettings, what, option string) (dockerBuilt, error) {
+	if err := fileExists(ctx, src, path.Join(dir, s.Dockerfile),
+		fmt.Errorf("%s has no %s: add it, or fix %s --dockerfile", dir, s.Dockerfile, option)); err != nil {
+		return dockerBuilt{}, fmt.Errorf("%s: %w", what, err)
+	}
+	var args []dagger.BuildArg
+	for _, a := range s.BuildArgs {
+		k, v, _ := strings.Cut(a, "=")
+		args = append(args, dagger.BuildArg{Name: k, Value: v})
+	}
+	ctr, err := installed(ctx, src.Directory(dir).DockerBuild(dagger.DirectoryDockerBuildOpts{
+		Dockerfile: s.Dockerfile, BuildArgs: args, Target: s.Target,
+	}), what, fmt.Sprintf("fix %s/%s (the build's output below)", dir, s.Dockerfile))
+	if err != nil {
+		return dockerBuilt{}, err
+	}
+	entrypoint, err := ctr.Entrypoint(ctx)
+	if err != nil {
+		return dockerBuilt{}, err
+	}
+	cmd, err := ctr.DefaultArgs(ctx)
+	if err != nil {
+		return dockerBuilt{}, err
+	}
+	run := append(append([]string{}, entrypoint...), cmd...)
+	if len(run) == 0 {
+		return dockerBuilt{}, fmt.Errorf("%s: %s/%s gives the image no ENTRYPOINT or CMD: add one, or give the service a command of its own (%s --command)", what, dir, s.Dockerfile, option)
+	}
+	return dockerBuilt{ctr: ctr, args: run}, nil
+}
+
+// dockerignore is what the .dockerignore file of the folder dir of src
+// leaves out of the service's source, as docker build leaves it out of the
+// build's context; nothing without one.
+func dockerignore(ctx context.Context, src *dagger.Directory, dir string) ([]string, error) {
+	p := path.Join(dir, ".dockerignore")
+	ok, err := src.Exists(ctx, p, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType})
+	if err != nil || !ok {
+		return nil, err
+	}
+	text, err := src.File(p).Contents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var patterns []string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		patterns = append(patterns, line)
+	}
+	return patterns, nil
+}
