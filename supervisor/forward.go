@@ -112,7 +112,7 @@ func (f *forwarder) open(r route, timeout time.Duration, stops chan<- string) {
 			stop(stops, fmt.Sprintf("%s did not answer within %s (port %d): its log above says why", r.target, timeout, r.port))
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	l, err := listenRoute(r)
 	if err != nil {

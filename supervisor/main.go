@@ -77,6 +77,7 @@ type options struct {
 	waits        waitTargets
 	waitTimeout  time.Duration
 	prestart     string
+	also         alsoProcesses
 	token        string
 	command      []string
 }
@@ -98,6 +99,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.DurationVar(&o.grace, "grace", 10*time.Second, "how long the command may listen elsewhere (loopback only, other ports) before --expect-port stops it")
 	fs.Var(&o.waits, "wait-for", "postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT to wait for before the command starts (repeat for more; see wait.go)")
 	fs.DurationVar(&o.waitTimeout, "wait-timeout", 5*time.Minute, "how long to wait for the --wait-for targets")
+	fs.Var(&o.also, "also", "NAME=COMMAND: a process to run next to the command, with sh (repeat for more); when one ends, the command is stopped, and the other way round")
 	fs.StringVar(&o.prestart, "prestart", "", "shell command run once the --wait-for targets are ready, before the command; its failure is the command's")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [--route LISTEN=HOST:PORT]... [--control PORT] [--report HOST:PORT] [--name NAME] [--expect-port PORT] [-- COMMAND [ARG...]]\n", name)
@@ -162,7 +164,7 @@ func run(args []string, stderr io.Writer) int {
 			before, _ := listening()
 			go watchPort(o.expectPort, o.startTimeout, o.grace, what, before, stops)
 		}
-		status, why = supervise(o.command, what, o.linger, sigs, stops, logger)
+		status, why = supervise(o.command, what, o.linger, sigs, stops, o.also, logger)
 	}
 	if o.report != "" {
 		tell(o.report, o.token, o.service, status, why, o.wait, logger)
@@ -183,8 +185,8 @@ func (o options) check() string {
 		return fmt.Sprintf("--grace %s: give a positive duration, such as 10s", o.grace)
 	case o.waitTimeout <= 0:
 		return fmt.Sprintf("--wait-timeout %s: give a positive duration, such as 5m", o.waitTimeout)
-	case (len(o.waits) > 0 || o.prestart != "") && len(o.command) == 0:
-		return "--wait-for and --prestart need a command to run, after --"
+	case (len(o.waits) > 0 || o.prestart != "" || len(o.also) > 0) && len(o.command) == 0:
+		return "--wait-for, --prestart and --also need a command to run, after --"
 	case o.linger < 0:
 		return fmt.Sprintf("--linger %s: give a duration of 0 or more, such as 2s", o.linger)
 	case o.control < 0 || o.control > 65535:

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -400,5 +401,36 @@ func TestARouteOpensWhenItsTargetAnswers(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitStatus(t, cmd); code != 0 {
 		t.Errorf("exit status %d after SIGTERM with no command, want 0\n%s", code, out)
+	}
+}
+
+func TestAnAlsoProcessThatEndsStopsTheCommand(t *testing.T) {
+	cmd, out := command("--name", "stack", "--linger", "100ms", "--also", "redis=echo redis up; sleep 0.3; exit 4", "--",
+		"sh", "-c", `trap 'echo postgres got TERM; exit 0' TERM; while :; do sleep 0.05; done`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1 after the also process ended\n%s", code, out)
+	}
+	for _, want := range []string{"redis up", "redis ended (exit status 4): stopping stack in 100ms", "postgres got TERM"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the output:\n%s", want, out)
+		}
+	}
+}
+
+func TestTheCommandsEndStopsTheAlsoProcess(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "stopped")
+	cmd, out := command("--also", "redis=trap 'touch "+marker+"; exit 0' TERM; while :; do sleep 0.05; done", "--",
+		"sh", "-c", "sleep 0.3; exit 3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, cmd); code != 3 {
+		t.Errorf("exit status %d, want the command's 3\n%s", code, out)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the also process did not get SIGTERM when the command ended: %v\n%s", err, out)
 	}
 }
