@@ -206,7 +206,11 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 		WithEnvVariable("PIP_DISABLE_PIP_VERSION_CHECK", "1").
 		WithEnvVariable("PIP_ROOT_USER_ACTION", "ignore").
 		WithMountedCache("/root/.cache/pip", dag.CacheVolume("commandcenter-pip"))
-	deps, install, err := m.backendManifests(ctx, src, deps)
+	listed, err := listFolder(ctx, src, m.Be.Dir, "with-backend --dir")
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	deps, install, err := m.backendManifests(ctx, src, listed, deps)
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
@@ -217,7 +221,7 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 	if err != nil {
 		return nil, err
 	}
-	exclude, err := dockerignore(ctx, src, m.Be.Dir)
+	exclude, err := dockerignore(ctx, src, m.Be.Dir, listed)
 	if err != nil {
 		return nil, err
 	}
@@ -233,22 +237,15 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 }
 
 // backendManifests copies into deps, under depsRoot, the files the
-// install step needs: the requirements files and what they name (other
+// install step needs (listed is the backend's folder): the requirements files and what they name (other
 // requirement and constraint files, local libraries), or the dependencies of
 // pyproject.toml; it returns the install command.
-func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Directory, deps *dagger.Container) (*dagger.Container, []string, error) {
+func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, []string, error) {
 	dir := m.Be.Dir
-	if err := folderExists(ctx, src, dir, "with-backend --dir"); err != nil {
-		return nil, nil, err
-	}
 	reqs := m.Be.Requirements
 	if len(reqs) == 0 {
-		ok, err := src.Exists(ctx, path.Join(dir, "requirements.txt"))
-		if err != nil {
-			return nil, nil, err
-		}
-		if !ok {
-			return m.pyprojectManifest(ctx, src, deps)
+		if !listed.file("requirements.txt") {
+			return m.pyprojectManifest(ctx, src, listed, deps)
 		}
 		reqs = []string{"requirements.txt"}
 	}
@@ -257,7 +254,11 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 	var queue []string
 	for _, r := range reqs {
 		p := path.Join(dir, r)
-		if err := fileExists(ctx, src, p, fmt.Errorf("%s has no %s: add it, or fix with-backend --requirements (or --dir)", dir, r)); err != nil {
+		missing := fmt.Errorf("%s has no %s: add it, or fix with-backend --requirements (or --dir)", dir, r)
+		if !strings.Contains(r, "/") && !listed.file(r) {
+			return nil, nil, missing
+		}
+		if err := fileExists(ctx, src, p, missing); err != nil {
 			return nil, nil, err
 		}
 		queue = append(queue, p)
@@ -318,13 +319,9 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 // pyprojectManifest installs the dependencies a pyproject.toml lists (not
 // the project itself, which is the source: it runs from the backend's
 // folder).
-func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Directory, deps *dagger.Container) (*dagger.Container, []string, error) {
+func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, []string, error) {
 	p := path.Join(m.Be.Dir, "pyproject.toml")
-	ok, err := src.Exists(ctx, p)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok {
+	if !listed.file("pyproject.toml") {
 		return nil, nil, fmt.Errorf("%s has no requirements.txt and no pyproject.toml: add one, or set with-backend --dir to the folder that has it", m.Be.Dir)
 	}
 	text, err := src.File(p).Contents(ctx)
@@ -463,16 +460,28 @@ func (m *Commandcenter) Backend(
 	return be.run(r.supervisor), nil
 }
 
-// folderExists says, as an error, that src lacks the folder dir.
-func folderExists(ctx context.Context, src *dagger.Directory, dir, option string) error {
-	ok, err := src.Exists(ctx, dir, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType})
+// folder is what a folder of src holds: the names of its files, and of its
+// folders with a trailing slash.
+type folder map[string]bool
+
+func (f folder) file(name string) bool { return f[name] }
+
+// listFolder lists the folder dir of src in one round trip, or says, as an
+// error, that src lacks it and which option points elsewhere.
+func listFolder(ctx context.Context, src *dagger.Directory, dir, option string) (folder, error) {
+	names, err := src.Entries(ctx, dagger.DirectoryEntriesOpts{Path: dir})
 	if err != nil {
-		return err
+		ok, xerr := src.Exists(ctx, dir, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType})
+		if xerr == nil && !ok {
+			return nil, fmt.Errorf("src has no folder %q: pass the project's root as --src, or set %s to the folder that has the service", dir, option)
+		}
+		return nil, err
 	}
-	if !ok {
-		return fmt.Errorf("src has no folder %q: pass the project's root as --src, or set %s to the folder that has the service", dir, option)
+	f := folder{}
+	for _, n := range names {
+		f[n] = true
 	}
-	return nil
+	return f, nil
 }
 
 // fileExists returns missing when src lacks the file p.

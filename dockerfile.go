@@ -86,15 +86,13 @@ func dockerBuild(ctx context.Context, src *dagger.Directory, dir string, s Docke
 }
 
 // dockerignore is what the .dockerignore file of the folder dir of src
-// leaves out of the service's source, as docker build leaves it out of the
-// build's context; nothing without one.
-func dockerignore(ctx context.Context, src *dagger.Directory, dir string) ([]string, error) {
-	p := path.Join(dir, ".dockerignore")
-	ok, err := src.Exists(ctx, p, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType})
-	if err != nil || !ok {
-		return nil, err
+// (listed) leaves out of the service's source, as docker build leaves it
+// out of the build's context; nothing without one.
+func dockerignore(ctx context.Context, src *dagger.Directory, dir string, listed folder) ([]string, error) {
+	if !listed.file(".dockerignore") {
+		return nil, nil
 	}
-	text, err := src.File(p).Contents(ctx)
+	text, err := src.File(path.Join(dir, ".dockerignore")).Contents(ctx)
 	if err != nil {
 		return nil, err
 	}

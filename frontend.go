@@ -138,12 +138,13 @@ func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directo
 func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory, script string) (frontendBuild, error) {
 	ref, _ := check.ImageRef(nodeImage, nodeTags, m.Fe.NodeVersion, "")
 	dir := m.Fe.Dir
-	if err := folderExists(ctx, src, dir, "with-frontend --dir"); err != nil {
+	listed, err := listFolder(ctx, src, dir, "with-frontend --dir")
+	if err != nil {
 		return frontendBuild{}, fmt.Errorf("frontend: %w", err)
 	}
 	pkg := path.Join(dir, "package.json")
-	if err := fileExists(ctx, src, pkg, fmt.Errorf("%s has no package.json: add one, or set with-frontend --dir to the folder that has it", dir)); err != nil {
-		return frontendBuild{}, fmt.Errorf("frontend: %w", err)
+	if !listed.file("package.json") {
+		return frontendBuild{}, fmt.Errorf("frontend: %s has no package.json: add one, or set with-frontend --dir to the folder that has it", dir)
 	}
 	packageJSON, err := src.File(pkg).Contents(ctx)
 	if err != nil {
@@ -156,20 +157,20 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 	manifests := dag.Directory().WithNewFile("package.json", packageJSON)
 	for _, name := range append(append([]string{}, manifest.NodeLocks...), manifest.NodeConfigs...) {
 		p := path.Join(dir, name)
-		ok, err := src.Exists(ctx, p)
-		if err != nil {
-			return frontendBuild{}, err
-		}
-		if !ok {
+		if !listed.file(name) {
 			continue
 		}
 		manifests = manifests.WithFile(name, src.File(p))
-		if name == "yarn.lock" || name == "pnpm-lock.yaml" || name == "package-lock.json" {
-			head, err := src.File(p).Contents(ctx)
+		switch name {
+		case "yarn.lock":
+			// Its text says which yarn wrote it.
+			text, err := src.File(p).Contents(ctx)
 			if err != nil {
 				return frontendBuild{}, err
 			}
-			locks[name] = head
+			locks[name] = text
+		case "pnpm-lock.yaml", "package-lock.json":
+			locks[name] = ""
 		}
 	}
 	pm, err := manifest.Node(packageJSON, locks)
@@ -199,7 +200,7 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 	if err != nil {
 		return frontendBuild{}, err
 	}
-	exclude, err := dockerignore(ctx, src, dir)
+	exclude, err := dockerignore(ctx, src, dir, listed)
 	if err != nil {
 		return frontendBuild{}, err
 	}

@@ -70,17 +70,30 @@ func (m *Commandcenter) openProject(ctx context.Context, volumes ...string) (pas
 	if err != nil {
 		return pw, err
 	}
+	// The first data volume is waited for in the exec that reads the
+	// secrets, mounted before the secrets volume: the engine takes mounts in
+	// order, so while it waits for the volume it holds nothing else, and the
+	// secrets volume is shared, never waited for (see free). The others get
+	// an exec each.
 	g, gctx := errgroup.WithContext(ctx)
-	for _, kind := range volumes {
-		g.Go(func() error { return m.free(gctx, base, kind) })
+	ctr := base
+	first := ""
+	if len(volumes) > 0 {
+		first = volumes[0]
+		ctr = ctr.WithMountedCache(keepPath(first), m.volume(first),
+			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
+		for _, kind := range volumes[1:] {
+			g.Go(func() error { return m.free(gctx, base, kind) })
+		}
 	}
 	var list string
-	if len(names) > 0 || len(folders) > 0 {
-		g.Go(func() (err error) {
-			list, err = base.
+	if len(names) > 0 || len(folders) > 0 || first != "" {
+		g.Go(func() error {
+			lockCtx, cancel := context.WithTimeout(gctx, lockWait)
+			defer cancel()
+			var err error
+			list, err = ctr.
 				// Shared, not locked: the script takes turns on a lock file.
-				// A call cancelled while it held a locked volume would keep
-				// it locked (see free).
 				WithMountedCache(keepPath("secrets"), m.volume("secrets")).
 				WithEnvVariable("STATE", keepPath("secrets")).
 				WithEnvVariable("PASSWORDS", strings.Join(names, " ")).
@@ -91,7 +104,10 @@ func (m *Commandcenter) openProject(ctx context.Context, volumes ...string) (pas
 				WithFile("/usr/local/bin/commandcenter-project", entrypoint("project.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
 				WithExec([]string{"commandcenter-project"}).
 				File("/out/passwords").
-				Contents(gctx)
+				Contents(lockCtx)
+			if err != nil && first != "" && errors.Is(lockCtx.Err(), context.DeadlineExceeded) && gctx.Err() == nil {
+				return m.inUse(first)
+			}
 			if err != nil {
 				return fmt.Errorf("open the state of project %q: %w", m.Project, err)
 			}

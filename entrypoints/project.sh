@@ -11,7 +11,7 @@
 set -eu
 umask 077
 exec 9>"$STATE/.lock"
-flock -w 60 9 || { echo "commandcenter: the project's secrets volume stayed locked for 60 s" >&2; exit 1; }
+flock -w 5 9 || { echo "commandcenter: the project's secrets volume stayed locked for 5 s" >&2; exit 1; }
 mkdir -p /out
 : >/out/passwords
 for name in $PASSWORDS; do
