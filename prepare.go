@@ -14,12 +14,14 @@ import (
 // Postgres, backend and frontend images (extensions and dependencies
 // installed), and the supervisor.
 type prepared struct {
-	pw         passwords
-	postgres   *dagger.Container
-	env        environment
-	backend    backendBuild
-	frontend   frontendBuild
-	supervisor *dagger.File
+	pw       passwords
+	postgres *dagger.Container
+	// redisRuntime is the Redis server the Stack's front runs (redisRuntime).
+	redisRuntime *dagger.Directory
+	env          environment
+	backend      backendBuild
+	frontend     frontendBuild
+	supervisor   *dagger.File
 }
 
 // needs say what prepare looks up and builds.
@@ -28,8 +30,9 @@ type needs struct {
 	// these kinds (see openProject).
 	project bool
 	volumes []string
-	// postgres, backend, frontend: their images.
-	postgres, backend, frontend bool
+	// postgres, backend, frontend: their images; redisRuntime: Redis for
+	// the Stack's front.
+	postgres, redisRuntime, backend, frontend bool
 }
 
 // prepare does the lookups and builds the services need at once: they are
@@ -52,6 +55,15 @@ func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n ne
 		g.Go(func() (err error) {
 			r.postgres, err = m.postgresImage(gctx)
 			return err
+		})
+	}
+	if n.redisRuntime {
+		r.redisRuntime = m.redisRuntime()
+		g.Go(func() error {
+			if _, err := r.redisRuntime.Sync(gctx); err != nil {
+				return fmt.Errorf("redis: copy the server out of the Redis image: %w", err)
+			}
+			return nil
 		})
 	}
 	if n.backend {

@@ -74,18 +74,47 @@ func (m *Commandcenter) redis(pw password, persistent bool) service {
 	ctr := dag.Container().
 		From(ref).
 		WithSecretVariable("REDIS_PASSWORD", pw.secret)
-	args := `--requirepass "$REDIS_PASSWORD"`
 	if persistent {
-		data := keepPath("redis")
 		// Redis writes in its working folder, which the image's entry point
 		// hands to the redis user.
-		ctr = ctr.WithMountedCache(data, m.volume("redis"),
-			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
-			WithWorkdir(data)
-		args += ` --dir ` + data + ` --appendonly yes --appendfsync always`
-	} else {
-		args += ` --save "" --appendonly no`
+		ctr = m.withRedisData(ctr).WithWorkdir(keepPath("redis"))
 	}
 	// A shell puts the secret on the command line inside the container only.
-	return service{name: "redis", ctr: ctr, args: shell("docker-entrypoint.sh redis-server " + args), port: redisPort}
+	return service{name: "redis", ctr: ctr, args: shell("docker-entrypoint.sh redis-server " + redisArgs(persistent)), port: redisPort}
+}
+
+// withRedisData mounts the project's Redis volume, locked: one server at a
+// time owns it.
+func (m *Commandcenter) withRedisData(ctr *dagger.Container) *dagger.Container {
+	return ctr.WithMountedCache(keepPath("redis"), m.volume("redis"),
+		dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
+}
+
+// redisArgs are redis-server's arguments, for a shell that has
+// $REDIS_PASSWORD: every write appended to the project's volume before it
+// is acknowledged, or, not persistent, nothing written.
+func redisArgs(persistent bool) string {
+	args := `--port 6379 --requirepass "$REDIS_PASSWORD" --protected-mode no`
+	if persistent {
+		return args + ` --dir ` + keepPath("redis") + ` --appendonly yes --appendfsync always`
+	}
+	return args + ` --save "" --appendonly no`
+}
+
+// redisHome is where the Stack's front keeps the Redis server of the
+// project's Redis image (see redisRuntime).
+const redisHome = "/opt/commandcenter/redis"
+
+// redisRuntime is the Redis server of the project's Redis image with every
+// library it loads and its own loader (entrypoints/redis-runtime.sh), so
+// that it runs as it is in the Stack's front, a Postgres image: the Stack
+// serves Redis's port from the front's container, without a hop.
+func (m *Commandcenter) redisRuntime() *dagger.Directory {
+	ref, _ := check.ImageRef(redisImage, redisTags, m.Rd.Version, "")
+	return dag.Container().
+		From(ref).
+		WithFile("/usr/local/bin/commandcenter-redis-runtime", entrypoint("redis-runtime.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithEnvVariable("HERE", redisHome).
+		WithExec([]string{"commandcenter-redis-runtime"}).
+		Directory("/out/redis")
 }

@@ -33,6 +33,9 @@ type service struct {
 	// module's own backend image waits with its launcher instead).
 	waits    []string
 	prestart string
+	// also are NAME=COMMAND processes run next to the command in its
+	// container (the Stack's front runs Redis next to Postgres).
+	also []string
 }
 
 // supervised says whether s runs under the supervisor alone: a command of

@@ -126,6 +126,42 @@ func TestReadmeStackUpForwardsHostPorts(t *testing.T) {
 		t.Fatalf("the backend's note list is not cached in the stack's Redis: %d, %v", n, err)
 	}
 
+	// The Stack's Redis, which runs in the front beside Postgres, writes
+	// every key to the project's volume before it answers, as a lone one
+	// does: a key and the note are there after the next up.
+	for setting, want := range map[string]string{"appendonly": "yes", "appendfsync": "always"} {
+		got, err := rdb.ConfigGet(ctx, setting).Result()
+		if err != nil || got[setting] != want {
+			t.Fatalf("the Stack's Redis runs with %s = %v (%v), want %q", setting, got, err, want)
+		}
+	}
+	kept := "hosttest:kept:" + title
+	if err := rdb.Set(ctx, kept, title, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pg.Close(ctx)
+	rdb.Close()
+	stopUp(t, up)
+	waitReleased(t, pgPort, redisPort, backendPort, frontendPort)
+
+	up = startUp(t, nil, "call", "--project="+project, "stack", "--src=examples/commandcenter", "up", "--ports", ports)
+	waitFor(t, "backend /health after the restart", 5*time.Minute, func() error {
+		return getHealth(httpc, env["BACKEND_URL"]+"/health")
+	})
+	rdb = redis.NewClient(opts)
+	defer rdb.Close()
+	if got, err := rdb.Get(ctx, kept).Result(); err != nil || got != title {
+		t.Fatalf("the key set before the restart: %q, %v; want %q", got, err, title)
+	}
+	rdb.Del(ctx, kept)
+	pg, err = pgx.Connect(ctx, env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(ctx)
+	if err := pg.QueryRow(ctx, "SELECT body FROM notes WHERE id = $1 AND title = $2", created.ID, title).Scan(&body); err != nil {
+		t.Fatalf("the note made before the restart: %v", err)
+	}
 	pg.Close(ctx)
 	rdb.Close()
 	stopUp(t, up)

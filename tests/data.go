@@ -69,19 +69,11 @@ func (m *Tests) WipeOfARunningProjectSaysItIsInUse(ctx context.Context) error {
 		return err
 	}
 	// Without the check, the wipe would wait for the server for ever.
-	wipeCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	start := time.Now()
-	_, err = cc.Wipe(wipeCtx, "test-in-use")
-	took := time.Since(start)
-	if err == nil {
-		return errors.New("a wipe of a project whose Postgres runs succeeded")
-	}
-	if !strings.Contains(err.Error(), `project "test-in-use" is in use`) || !strings.Contains(err.Error(), "Stop that first") {
-		return fmt.Errorf("the wipe failed without saying the project is in use: %v", err)
-	}
-	if took > time.Minute {
-		return fmt.Errorf("the wipe took %s to say so", took.Round(time.Second))
+	if err := refusedInUse(ctx, "the wipe", "test-in-use", "postgres", func(ctx context.Context) error {
+		_, err := cc.Wipe(ctx, "test-in-use")
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := expectOutput(ctx, psql(svc, pw, 5432, "select n from kept"), 0, "7"); err != nil {
 		return fmt.Errorf("after the refused wipe: %w", err)
@@ -91,6 +83,64 @@ func (m *Tests) WipeOfARunningProjectSaysItIsInUse(ctx context.Context) error {
 	}
 	if _, err := cc.Wipe(ctx, "test-in-use"); err != nil {
 		return fmt.Errorf("the wipe after the server stopped: %w", err)
+	}
+	return nil
+}
+
+// StackOfAProjectWhoseRedisRunsSaysItIsInUse: the Stack runs Redis itself,
+// so while a lone Redis of the project runs, the Stack's start fails within
+// a minute, naming the Redis volume, instead of waiting for it; and the
+// Postgres volume it had already checked is free again afterwards (a wipe
+// finds nothing in use).
+//
+// +cache="never"
+func (m *Tests) StackOfAProjectWhoseRedisRunsSaysItIsInUse(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "redis-in-use")
+	if err != nil {
+		return err
+	}
+	pw := secret("redis-in-use")
+	rd := cc.WithRedis(dagger.CommandcenterWithRedisOpts{Password: pw}).Redis()
+	if _, err := rd.Start(ctx); err != nil {
+		return err
+	}
+	if err := refusedInUse(ctx, "the Stack", "test-redis-in-use", "redis", func(ctx context.Context) error {
+		_, err := cc.Stack(m.Example).Start(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := expectOutput(ctx, redisCli(rd, pw, 6379, "ping"), 0, "PONG"); err != nil {
+		return fmt.Errorf("the lone Redis after the refused Stack: %w", err)
+	}
+	if _, err := rd.Stop(ctx); err != nil {
+		return err
+	}
+	if _, err := cc.Wipe(ctx, "test-redis-in-use"); err != nil {
+		return fmt.Errorf("the wipe after the lone Redis stopped: %w", err)
+	}
+	return nil
+}
+
+// refusedInUse runs what, which must fail within a minute, saying that
+// project is in use and naming its volume of kind, rather than wait for the
+// volume (given two minutes, it would).
+func refusedInUse(ctx context.Context, what, project, kind string, run func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := run(ctx)
+	took := time.Since(start)
+	if err == nil {
+		return fmt.Errorf("%s succeeded while a service of project %s held its %s volume", what, project, kind)
+	}
+	volume := "commandcenter-" + project + "-" + kind
+	if !strings.Contains(err.Error(), fmt.Sprintf("project %q is in use", project)) || !strings.Contains(err.Error(), volume) ||
+		!strings.Contains(err.Error(), "Stop that first") {
+		return fmt.Errorf("%s failed without saying that %s is in use: %v", what, volume, err)
+	}
+	if took > time.Minute {
+		return fmt.Errorf("%s took %s to say so", what, took.Round(time.Second))
 	}
 	return nil
 }
