@@ -163,6 +163,13 @@ func (m *Tests) StackStopsWhenAServiceEnds(ctx context.Context) error {
 	if want := "backend ended (exit status 3): stopping stack"; !strings.Contains(said, want) {
 		return fmt.Errorf("the Stack failed to start, but its error does not say %q: %s", want, said)
 	}
+	// Postgres stopped cleanly then (a fast shutdown), not killed: its log
+	// says so after the front's (a new database's first start says it too,
+	// before).
+	after := said[strings.LastIndex(said, "stopping stack"):]
+	if want := "database system is shut down"; !strings.Contains(after, want) {
+		return fmt.Errorf("the Stack stopped, but Postgres's log does not say %q after it: %s", want, after)
+	}
 	return nil
 }
 
