@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,25 +37,43 @@ func (p stackPorts) arg() string {
 	return fmt.Sprintf("%d:5432,%d:6379,%d:8000,%d:3000", p.pg, p.redis, p.backend, p.frontend)
 }
 
-// upStack starts `dagger call stack ... up` for project on src and waits
-// until all four services answer; it returns the process and the time from
-// the command's start to the last answer.
+// passwordsOf are the Postgres and Redis passwords a measured stack runs with.
+type passwordsOf struct{ pg, redis string }
+
+var benchPasswords = passwordsOf{benchPgPassword, benchRedisPassword}
+
+// stackArgs is `dagger call ... stack --src=SRC up --ports ...` for project,
+// with the bench's passwords given (the project "" is the README's default,
+// with its generated passwords).
+func stackArgs(project, src string, ports stackPorts, given bool) []string {
+	var args []string
+	if project != "" {
+		args = append(args, "--project="+project)
+	}
+	if given {
+		args = append(args, "with-postgres", "--password=env:BENCH_PG", "with-redis", "--password=env:BENCH_REDIS")
+	}
+	return append(append([]string{"call"}, args...), "stack", "--src="+src, "up", "--ports", ports.arg())
+}
+
+// upStack starts `dagger call stack ... up` for project on src, with the
+// bench's passwords, and waits until all four services answer; it returns
+// the process and the time from the command's start to the last answer.
 func upStack(t *testing.T, project, src string, ports stackPorts, progress string) (*upProc, time.Duration) {
 	t.Helper()
-	args := []string{"call", "--project=" + project, "with-postgres", "--password=env:BENCH_PG",
-		"with-redis", "--password=env:BENCH_REDIS", "stack", "--src=" + src, "up", "--ports", ports.arg()}
+	args := stackArgs(project, src, ports, true)
 	if progress != "" {
 		args = append([]string{"--progress=" + progress}, args...)
 	}
 	start := time.Now()
 	up := startUp(t, benchEnv, args...)
-	waitStackReady(t, ports, 15*time.Minute)
-	return up, time.Since(start)
+	r := waitStackReady(t, ports, benchPasswords, start, 15*time.Minute)
+	return up, r.total
 }
 
-func pgPing(port int) error {
+func pgPing(port int, password string) error {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgresql://commandcenter:%s@127.0.0.1:%d/commandcenter?connect_timeout=2", benchPgPassword, port))
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgresql://commandcenter:%s@127.0.0.1:%d/commandcenter?connect_timeout=2", password, port))
 	if err != nil {
 		return err
 	}
@@ -63,21 +82,44 @@ func pgPing(port int) error {
 	return err
 }
 
-func redisPing(port int) error {
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: benchRedisPassword,
+func redisPing(port int, password string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: password,
 		DialTimeout: 2 * time.Second, MaxRetries: -1})
 	defer rdb.Close()
 	return rdb.Ping(context.Background()).Err()
 }
 
-// waitStackReady polls until Postgres runs a query, Redis answers PING, the
-// backend's /health is ok and the frontend serves its page.
-func waitStackReady(t *testing.T, ports stackPorts, timeout time.Duration) {
+// readiness is when each of the four services first answered, from the
+// command's start, and the last of them.
+type readiness struct {
+	each  map[string]time.Duration
+	total time.Duration
+}
+
+// slowest names the services in the order they answered, with their times:
+// what a slow start waited for.
+func (r readiness) slowest() string {
+	names := make([]string, 0, len(r.each))
+	for n := range r.each {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return r.each[names[i]] < r.each[names[j]] })
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.1f s", n, r.each[n].Seconds())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// waitStackReady polls the four services at once, every 50 ms, until
+// Postgres runs a query, Redis answers PING, the backend's /health is ok
+// and the frontend serves its page; it says when each first did.
+func waitStackReady(t *testing.T, ports stackPorts, pw passwordsOf, start time.Time, timeout time.Duration) readiness {
 	t.Helper()
 	httpc := &http.Client{Timeout: 5 * time.Second}
-	ready := map[string]func() error{
-		"postgres": func() error { return pgPing(ports.pg) },
-		"redis":    func() error { return redisPing(ports.redis) },
+	checks := map[string]func() error{
+		"postgres": func() error { return pgPing(ports.pg, pw.pg) },
+		"redis":    func() error { return redisPing(ports.redis, pw.redis) },
 		"backend": func() error {
 			return getHealth(httpc, fmt.Sprintf("http://127.0.0.1:%d/health", ports.backend))
 		},
@@ -94,25 +136,40 @@ func waitStackReady(t *testing.T, ports stackPorts, timeout time.Duration) {
 			return nil
 		},
 	}
-	deadline := time.Now().Add(timeout)
-	for name, check := range ready {
-		for {
-			err := check()
-			if err == nil {
-				break
+	r := readiness{each: map[string]time.Duration{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	failed := map[string]error{}
+	for name, check := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				err := check()
+				if err == nil {
+					mu.Lock()
+					r.each[name] = time.Since(start)
+					mu.Unlock()
+					return
+				}
+				if time.Since(start) > timeout {
+					mu.Lock()
+					failed[name] = err
+					mu.Unlock()
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not ready after %s: %v", name, timeout, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		}()
 	}
-}
-
-func stopStack(t *testing.T, up *upProc, ports stackPorts) {
-	t.Helper()
-	stopUp(t, up)
-	waitReleased(t, ports.pg, ports.redis, ports.backend, ports.frontend)
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("not ready after %s: %v (ready: %s)", timeout, failed, r.slowest())
+	}
+	for _, d := range r.each {
+		r.total = max(r.total, d)
+	}
+	return r
 }
 
 // pgbenchPath is pgbench, from PGBENCH or PATH (scripts/measure.sh provides it).
@@ -259,15 +316,17 @@ func medianLoggedLatency(t *testing.T, dir string) float64 {
 	return us[len(us)/2] / 1000
 }
 
-// redisBench runs redis-benchmark against 127.0.0.1:port and returns
-// requests per second by test name.
 // redisBench runs redis-benchmark on port and returns the requests/s of
 // each test and the errors it counted: lines of its output that are not
 // results (connection and reply errors), plus the error replies Redis
-// counted meanwhile (INFO stats total_error_replies).
+// counted meanwhile (INFO stats total_error_replies, read twice on one
+// connection, so that the reading client's own handshake counts neither
+// time).
 func redisBench(t *testing.T, port int, tests string, requests int) (map[string]float64, int) {
 	t.Helper()
-	before := redisErrorReplies(t, port)
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: benchRedisPassword, PoolSize: 1})
+	defer rdb.Close()
+	before := redisErrorReplies(t, rdb)
 	cmd := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-a", benchRedisPassword,
 		"-n", strconv.Itoa(requests), "-c", "50", "-t", tests, "--csv")
 	out, err := cmd.CombinedOutput()
@@ -294,14 +353,12 @@ func redisBench(t *testing.T, port int, tests string, requests int) (map[string]
 	if len(rps) == 0 {
 		t.Fatalf("redis-benchmark printed no result:\n%s", out)
 	}
-	return rps, errors + redisErrorReplies(t, port) - before
+	return rps, errors + redisErrorReplies(t, rdb) - before
 }
 
 // redisErrorReplies is how many error replies Redis has sent since it started.
-func redisErrorReplies(t *testing.T, port int) int {
+func redisErrorReplies(t *testing.T, rdb *redis.Client) int {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: benchRedisPassword})
-	defer rdb.Close()
 	info, err := rdb.Info(context.Background(), "stats").Result()
 	if err != nil {
 		t.Fatalf("INFO stats: %v", err)
@@ -361,4 +418,10 @@ func machine() string {
 	version, _ := exec.Command("dagger", "version").Output()
 	return fmt.Sprintf("%s, %s cores, %s", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		strings.TrimSpace(string(nproc)), strings.TrimSpace(string(version)))
+}
+
+func stopStack(t *testing.T, up *upProc, ports stackPorts) {
+	t.Helper()
+	stopUp(t, up)
+	waitReleased(t, ports.pg, ports.redis, ports.backend, ports.frontend)
 }

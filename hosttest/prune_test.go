@@ -218,8 +218,12 @@ func upGenerated(t *testing.T, project string) (*upProc, *upProc) {
 // urlsOf asks the module for a project's host URLs, with its passwords.
 func urlsOf(t *testing.T, ctx context.Context, project string) map[string]string {
 	t.Helper()
-	out := dagger(t, ctx, "call", "--project="+project, "urls",
-		fmt.Sprintf("--postgres-port=%d", durablePgPort), fmt.Sprintf("--redis-port=%d", durableRedis))
+	args := []string{"call"}
+	if project != "" { // "": the README's default project
+		args = append(args, "--project="+project)
+	}
+	out := dagger(t, ctx, append(args, "urls",
+		fmt.Sprintf("--postgres-port=%d", durablePgPort), fmt.Sprintf("--redis-port=%d", durableRedis))...)
 	vars := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
