@@ -19,8 +19,13 @@ import (
 const helperImage = redisImage + ":8-trixie"
 
 // lockWait is how long a function waits for the project's data volumes,
-// which a running service of the project holds, before it says so.
+// which a running service of the project holds, before it checks whether
+// the engine is only slow (see whileFree).
 const lockWait = 10 * time.Second
+
+// engineWait is how long a function waits for an engine so busy that it
+// runs no exec at all, before it gives up.
+const engineWait = 5 * time.Minute
 
 // password is a password as a secret, and its text, which the URLs that
 // carry it are made of.
@@ -88,10 +93,7 @@ func (m *Commandcenter) openProject(ctx context.Context, volumes ...string) (pas
 	}
 	var list string
 	if len(names) > 0 || len(folders) > 0 || first != "" {
-		g.Go(func() error {
-			lockCtx, cancel := context.WithTimeout(gctx, lockWait)
-			defer cancel()
-			var err error
+		read := func(ctx context.Context) (err error) {
 			list, err = ctr.
 				// Shared, not locked: the script takes turns on a lock file.
 				WithMountedCache(keepPath("secrets"), m.volume("secrets")).
@@ -104,14 +106,20 @@ func (m *Commandcenter) openProject(ctx context.Context, volumes ...string) (pas
 				WithFile("/usr/local/bin/commandcenter-project", entrypoint("project.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
 				WithExec([]string{"commandcenter-project"}).
 				File("/out/passwords").
-				Contents(lockCtx)
-			if err != nil && first != "" && errors.Is(lockCtx.Err(), context.DeadlineExceeded) && gctx.Err() == nil {
-				return m.inUse(first)
+				Contents(ctx)
+			return err
+		}
+		g.Go(func() error {
+			var err error
+			if first != "" {
+				err = m.whileFree(gctx, base, first, read)
+			} else {
+				err = read(gctx)
 			}
-			if err != nil {
+			if err != nil && !errors.As(err, new(inUseError)) {
 				return fmt.Errorf("open the state of project %q: %w", m.Project, err)
 			}
-			return nil
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -140,34 +148,88 @@ func (m *Commandcenter) openProject(ctx context.Context, volumes ...string) (pas
 
 // free waits until the project's volume of one kind is free: a running
 // service of the project holds it, and a second one would wait for it with
-// no word, for ever. After lockWait it stops waiting and says that the
-// project is in use.
+// no word, for ever. When it stays held, it says that the project is in use
+// (see whileFree).
 //
 // One exec a volume: Dagger v0.19.10's engine does not release the volumes
 // an exec has mounted when it is cancelled while it waits for another, so
 // an exec that may be cancelled while it waits must hold no other.
 func (m *Commandcenter) free(ctx context.Context, base *dagger.Container, kind string) error {
-	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
-	defer cancel()
-	_, err := base.
-		WithMountedCache(keepPath(kind), m.volume(kind),
-			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
-		WithEnvVariable("COMMANDCENTER_PROBE", fmt.Sprint(time.Now().UnixNano())).
-		WithExec([]string{"true"}).
-		Sync(lockCtx)
-	if err != nil && errors.Is(lockCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-		return m.inUse(kind)
-	}
-	if err != nil {
+	err := m.whileFree(ctx, base, kind, func(ctx context.Context) error {
+		_, err := base.
+			WithMountedCache(keepPath(kind), m.volume(kind),
+				dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked}).
+			WithEnvVariable("COMMANDCENTER_PROBE", fmt.Sprint(time.Now().UnixNano())).
+			WithExec([]string{"true"}).
+			Sync(ctx)
+		return err
+	})
+	if err != nil && !errors.As(err, new(inUseError)) {
 		return fmt.Errorf("check that project %q is not in use: %w", m.Project, err)
 	}
-	return nil
+	return err
+}
+
+// inUseError is the error of a volume that stayed held: it is the whole
+// message, never wrapped.
+type inUseError struct{ msg string }
+
+func (e inUseError) Error() string { return e.msg }
+
+// whileFree runs probe, an exec that mounts the project's volume of kind
+// locked (first of its mounts, so that while it waits it holds nothing),
+// and tells a volume another service holds from an engine that is only
+// slow. The engine gives no sign that an exec waits for a volume, so after
+// lockWait an exec without the volume, control, runs alongside: if control
+// runs from start to end and the probe is still not done a while later
+// (twice control's time, at least 2 s), the volume is held, the probe is
+// cancelled and the project is in use. An engine that runs not even
+// control within engineWait is given up on, with a message that says so.
+func (m *Commandcenter) whileFree(ctx context.Context, base *dagger.Container, kind string, probe func(context.Context) error) error {
+	probeCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- probe(probeCtx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(lockWait):
+	}
+	control := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := base.
+			WithEnvVariable("COMMANDCENTER_CONTROL", fmt.Sprint(time.Now().UnixNano())).
+			WithExec([]string{"true"}).
+			Sync(probeCtx)
+		control <- err
+	}()
+	var verdict error
+	select {
+	case err := <-done:
+		return err
+	case err := <-control:
+		if err != nil {
+			return err
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(max(2*time.Since(start), 2*time.Second)):
+			verdict = m.inUse(kind)
+		}
+	case <-time.After(engineWait):
+		verdict = fmt.Errorf("the engine ran not even a check of its own in %s, so whether project %q is in use is not known: the engine is overloaded or stuck; try again, or restart it", engineWait, m.Project)
+	}
+	cancel()
+	<-done
+	return verdict
 }
 
 // inUse says that the project's data volumes are held, and by what.
 func (m *Commandcenter) inUse(kind string) error {
-	return fmt.Errorf("project %q is in use: its data (%s) is held by a running service of the project, such as another `up` of its stack, postgres or backend, or a wipe, snapshot or restore, and was not free after %s. Stop that first, or give this one another project (--project)",
-		m.Project, m.volumeName(kind), lockWait)
+	return inUseError{fmt.Sprintf("project %q is in use: its data (%s) is held by a running service of the project, such as another `up` of its stack, postgres or backend, or a wipe, snapshot or restore, and was not free after %s. Stop that first, or give this one another project (--project)",
+		m.Project, m.volumeName(kind), lockWait)}
 }
 
 // newSecret makes a secret of value. Its name is new each time: the engine
