@@ -151,15 +151,10 @@ func refusedInUse(ctx context.Context, what, project, kind string, run func(cont
 //
 // +cache="never"
 func (m *Tests) StackIgnoresReportsWithoutItsToken(ctx context.Context) error {
-	pgPW, rdPW := secret("token-pg"), secret("token-redis")
-	cc, err := emptyProject(ctx, "stack-token")
+	stack, pgPW, _, err := m.exampleStack(ctx, "stack-token")
 	if err != nil {
 		return err
 	}
-	stack := cc.
-		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
-		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
-		Stack(m.Example)
 	if _, err := stack.Start(ctx); err != nil {
 		return err
 	}

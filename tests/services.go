@@ -33,6 +33,21 @@ func emptyProject(ctx context.Context, name string) (*dagger.Commandcenter, erro
 	return cc, nil
 }
 
+// exampleStack is the example's Stack in the test's own empty project, with
+// passwords of the test's own.
+func (m *Tests) exampleStack(ctx context.Context, name string) (stack *dagger.Service, pgPW, rdPW *dagger.Secret, err error) {
+	cc, err := emptyProject(ctx, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pgPW, rdPW = secret(name+"-pg"), secret(name+"-redis")
+	stack = cc.
+		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
+		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
+		Stack(m.Example)
+	return stack, pgPW, rdPW, nil
+}
+
 // PostgresAcceptsPassword: psql logs in with the password and runs a query;
 // a wrong password is refused.
 //
@@ -116,15 +131,10 @@ func (m *Tests) FrontendServesPageAndApi(ctx context.Context) error {
 //
 // +cache="never"
 func (m *Tests) StackForwardsAllFourPorts(ctx context.Context) error {
-	pgPW, rdPW := secret("stack-pg"), secret("stack-redis")
-	cc, err := emptyProject(ctx, "stack")
+	stack, pgPW, rdPW, err := m.exampleStack(ctx, "stack")
 	if err != nil {
 		return err
 	}
-	stack := cc.
-		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
-		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
-		Stack(m.Example)
 	checks := map[string]func() error{
 		"5432 (postgres)": func() error {
 			return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'via the stack'"), 0, "via the stack")
