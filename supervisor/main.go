@@ -46,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -54,12 +55,22 @@ import (
 
 const name = "commandcenter-supervisor"
 
+// mode is "watch" in the watcher's build (go build -ldflags "-X main.mode=watch"):
+// the program is then commandcenter-watch, whatever its file is called.
+var mode = "supervisor"
+
 // tokenEnv names the environment variable that holds the Stack's token.
 const tokenEnv = "COMMANDCENTER_STACK_TOKEN"
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve-static" {
 		os.Exit(serveStatic(os.Args[2:], os.Stderr))
+	}
+	if mode == "watch" || filepath.Base(os.Args[0]) == watchName {
+		os.Exit(runWatch(os.Args[1:], os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "watch" {
+		os.Exit(runWatch(os.Args[2:], os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
@@ -78,6 +89,7 @@ type options struct {
 	waitTimeout  time.Duration
 	prestart     string
 	also         alsoProcesses
+	sync         syncOptions
 	token        string
 	command      []string
 }
@@ -101,6 +113,15 @@ func run(args []string, stderr io.Writer) int {
 	fs.DurationVar(&o.waitTimeout, "wait-timeout", 5*time.Minute, "how long to wait for the --wait-for targets")
 	fs.Var(&o.also, "also", "NAME=COMMAND: a process to run next to the command, with sh (repeat for more); when one ends, the command is stopped, and the other way round")
 	fs.StringVar(&o.prestart, "prestart", "", "shell command run once the --wait-for targets are ready, before the command; its failure is the command's")
+	fs.IntVar(&o.sync.port, "sync", 0, "port to take the live-reload watcher's files on (with the token in "+syncTokenEnv+"; see sync.go)")
+	fs.StringVar(&o.sync.root, "sync-root", "", "folder this service's files go to (with --sync)")
+	fs.StringVar(&o.sync.info.Dir, "sync-dir", ".", "this service's folder in the project's source, for the watcher")
+	fs.Var((*repeated)(&o.sync.info.Ignore), "sync-ignore", "pattern of files the watcher never sends (.dockerignore syntax; repeat for more)")
+	fs.Var((*repeated)(&o.sync.info.Deps), "sync-deps", "file (relative to the folder) whose change runs --sync-deps-run and restarts the command (repeat for more)")
+	fs.BoolVar(&o.sync.info.Restart, "sync-restart", false, "restart the command after each change (otherwise only after --sync-deps-run)")
+	fs.StringVar(&o.sync.run, "sync-run", "", "shell command run in the folder after each change (a production build)")
+	fs.StringVar(&o.sync.depsRun, "sync-deps-run", "", "shell command run in the folder after a --sync-deps file changed (the dependency install)")
+	fs.Var(syncRoutes{&o.sync}, "sync-route", "NAME=HOST:PORT: pass the files for service NAME on to its sync port (in the Stack's front; repeat for more)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [--route LISTEN=HOST:PORT]... [--control PORT] [--report HOST:PORT] [--name NAME] [--expect-port PORT] [-- COMMAND [ARG...]]\n", name)
 		fs.PrintDefaults()
@@ -110,7 +131,13 @@ func run(args []string, stderr io.Writer) int {
 	}
 	o.command = fs.Args()
 	o.token = os.Getenv(tokenEnv)
+	o.sync.token = os.Getenv(syncTokenEnv)
+	o.sync.info.Name = o.service
 	if msg := o.check(); msg != "" {
+		logger.Print(msg)
+		return 2
+	}
+	if msg := o.sync.check(o.service, len(o.command) > 0); msg != "" {
 		logger.Print(msg)
 		return 2
 	}
@@ -138,6 +165,34 @@ func run(args []string, stderr io.Writer) int {
 		f := &forwarder{target: r.target, wait: o.wait, log: logger}
 		go f.open(r, o.startTimeout, stops)
 	}
+	var restarts chan chan error
+	supervised := make(chan struct{})
+	defer close(supervised)
+	if o.sync.port != 0 {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(o.sync.port))
+		if err != nil {
+			logger.Printf("cannot listen on sync port %d: %v (give --sync a free port)", o.sync.port, err)
+			return 1
+		}
+		var restart func() error
+		if len(o.command) > 0 && o.sync.root != "" {
+			restarts = make(chan chan error)
+			restart = func() error {
+				req := make(chan error, 1)
+				select {
+				case restarts <- req:
+					return <-req
+				case <-supervised:
+					return errStopping
+				}
+			}
+		}
+		go func() {
+			if err := serveSync(l, o.sync, restart, logger); err != nil {
+				stop(stops, "the sync port failed: "+err.Error())
+			}
+		}()
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
@@ -164,7 +219,7 @@ func run(args []string, stderr io.Writer) int {
 			before, _ := listening()
 			go watchPort(o.expectPort, o.startTimeout, o.grace, what, before, stops)
 		}
-		status, why = supervise(o.command, what, o.linger, sigs, stops, o.also, logger)
+		status, why = supervise(o.command, what, o.linger, sigs, stops, o.also, restarts, logger)
 	}
 	if o.report != "" {
 		tell(o.report, o.token, o.service, status, why, o.wait, logger)
@@ -211,6 +266,12 @@ func (o options) check() string {
 		if r.port == o.control {
 			return fmt.Sprintf("--control %d: the port is routed too; give the control port a port of its own", o.control)
 		}
+		if r.port == o.sync.port {
+			return fmt.Sprintf("--sync %d: the port is routed too; give the sync port a port of its own", o.sync.port)
+		}
+	}
+	if o.sync.port != 0 && (o.sync.port == o.control || o.sync.port == o.expectPort) {
+		return fmt.Sprintf("--sync %d: the port is the control port or the command's; give the sync port a port of its own", o.sync.port)
 	}
 	return ""
 }

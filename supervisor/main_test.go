@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SUPERVISOR_TEST_RUN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stderr))
 	}
+	if os.Getenv("SUPERVISOR_TEST_WATCH") == "1" {
+		os.Exit(runWatch(os.Args[1:], os.Stderr))
+	}
 	os.Exit(m.Run())
 }
 

@@ -90,11 +90,21 @@ func statusOf(err error) int {
 	return 1
 }
 
+// restartGrace is how long a restart waits for the command to end after
+// SIGTERM before it kills it: a dev server that waits for its clients to
+// leave would hold the restart back for as long as they stay.
+const restartGrace = 3 * time.Second
+
 // supervise runs command, passes sigs on to it (and to the also
 // processes) and returns its exit status. A reason on stops (a report, an
 // also process that ended, a port the command does not listen on) ends it
 // with SIGTERM linger later: the status is then 1, and why says the reason.
-func supervise(command []string, what string, linger time.Duration, sigs <-chan os.Signal, stops chan string, also alsoProcesses, logger *log.Logger) (status int, why string) {
+//
+// A request on restarts (live reload) ends the command's process group
+// (SIGTERM, then SIGKILL after restartGrace) and starts it again; its end
+// then is not the service's. The request is answered once the new process
+// has started, or with why it was not.
+func supervise(command []string, what string, linger time.Duration, sigs <-chan os.Signal, stops chan string, also alsoProcesses, restarts <-chan chan error, logger *log.Logger) (status int, why string) {
 	var signaled atomic.Bool
 	others, err := startAlso(also, stops, &signaled, logger)
 	defer endAll(others, 10*time.Second)
@@ -102,45 +112,90 @@ func supervise(command []string, what string, linger time.Duration, sigs <-chan 
 		logger.Print(err)
 		return 127, ""
 	}
-	cmd := exec.Command(command[0], command[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
+	// A command that may restart runs in a process group of its own, so
+	// that a restart ends what it started too (npm's child, a shell's).
+	group := restarts != nil
+	start := func() (*exec.Cmd, chan error, error) {
+		cmd := exec.Command(command[0], command[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: group}
+		if err := cmd.Start(); err != nil {
+			return nil, nil, err
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		return cmd, exited, nil
+	}
+	cmd, exited, err := start()
+	if err != nil {
 		logger.Printf("cannot run %s: %v", command[0], err)
 		return 127, ""
 	}
-	done := make(chan struct{})
-	stopped := make(chan string, 1)
-	go func() {
-		var stopAt <-chan time.Time
-		for {
-			select {
-			case sig := <-sigs:
-				signaled.Store(true)
-				_ = cmd.Process.Signal(sig)
-				for _, o := range others {
-					_ = o.Process.Signal(sig)
-				}
-			case reason := <-stops:
-				logger.Printf("%s: stopping %s in %s", reason, what, linger)
-				stopped <- reason
-				stops = nil
-				stopAt = time.After(linger)
-			case <-stopAt:
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-			case <-done:
-				return
-			}
+	signal := func(sig os.Signal) {
+		if group {
+			_ = syscall.Kill(-cmd.Process.Pid, sig.(syscall.Signal))
+		} else {
+			_ = cmd.Process.Signal(sig)
 		}
-	}()
-	err = cmd.Wait()
-	close(done)
-	select {
-	case reason := <-stopped:
-		return 1, reason
-	default:
 	}
-	if err != nil && statusOf(err) == 1 && !errors.As(err, new(*exec.ExitError)) {
-		logger.Printf("%s: %v", command[0], err)
+	var (
+		stopAt, killAt <-chan time.Time
+		reason         string
+		restarting     chan error // the request being carried out
+	)
+	for {
+		select {
+		case sig := <-sigs:
+			signaled.Store(true)
+			signal(sig)
+			for _, o := range others {
+				_ = o.Process.Signal(sig)
+			}
+		case r := <-stops:
+			logger.Printf("%s: stopping %s in %s", r, what, linger)
+			reason, stops = r, nil
+			stopAt = time.After(linger)
+		case <-stopAt:
+			signal(syscall.SIGTERM)
+		case req := <-restarts:
+			if restarting != nil || reason != "" || signaled.Load() {
+				req <- errStopping
+				continue
+			}
+			logger.Printf("restarting %s", what)
+			restarting = req
+			signal(syscall.SIGTERM)
+			killAt = time.After(restartGrace)
+		case <-killAt:
+			logger.Printf("%s did not end within %s of SIGTERM: killed", what, restartGrace)
+			signal(syscall.SIGKILL)
+		case err := <-exited:
+			if group {
+				// What the command left running in its group goes with it.
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+			if restarting != nil && reason == "" && !signaled.Load() {
+				killAt = nil
+				cmd, exited, err = start()
+				if err != nil {
+					restarting <- fmt.Errorf("cannot run %s again: %v", command[0], err)
+					logger.Printf("cannot run %s again: %v", command[0], err)
+					return 127, ""
+				}
+				restarting <- nil
+				restarting = nil
+				continue
+			}
+			if restarting != nil {
+				restarting <- errStopping
+			}
+			if reason != "" {
+				return 1, reason
+			}
+			if err != nil && statusOf(err) == 1 && !errors.As(err, new(*exec.ExitError)) {
+				logger.Printf("%s: %v", command[0], err)
+			}
+			return statusOf(err), ""
+		}
 	}
-	return statusOf(err), ""
 }

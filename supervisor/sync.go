@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Live reload: the host's watcher (watch.go) sends the files a developer
+// saves to the services that run them, over the sync port, and each
+// service's supervisor writes them under its source folder and restarts the
+// command when the service says so (a dev server that watches its files
+// itself needs nothing more).
+//
+//	GET  /sync       the services that take files: syncInfo of each
+//	POST /sync/NAME  a syncBatch for service NAME; answers a syncResult
+//
+// Every request carries the project's sync token (Authorization: Bearer
+// TOKEN, from syncTokenEnv on both sides): the sync port is forwarded to
+// the developer's machine on every interface, and whoever can write the
+// source runs code. Paths are relative to the service's folder and never
+// leave it (os.Root), whatever the names or symbolic links in them.
+//
+// In the Stack's front the supervisor takes the requests for its members
+// (--sync-route NAME=HOST:PORT) and passes them on; in a service alone, or a
+// member, it applies them (--sync-root).
+
+// syncTokenEnv holds the token of the sync port.
+const syncTokenEnv = "COMMANDCENTER_SYNC_TOKEN"
+
+// maxBatch is the largest request body the sync port takes.
+const maxBatch = 256 << 20
+
+// syncInfo is what the watcher needs to know of a service.
+type syncInfo struct {
+	Name string `json:"name"`
+	// Dir is the service's folder in the project's source, with / between
+	// names ("." for the source's root).
+	Dir string `json:"dir"`
+	// Ignore are the patterns (.dockerignore's syntax, relative to Dir) of
+	// files the service's source leaves out: they are never sent.
+	Ignore []string `json:"ignore,omitempty"`
+	// Deps are the files (relative to Dir) whose change runs DepsRun first.
+	Deps []string `json:"deps,omitempty"`
+	// Restart says the command restarts after each batch; otherwise it
+	// restarts only after DepsRun.
+	Restart bool `json:"restart"`
+}
+
+// syncFile is a file of a batch: its path under the service's folder, its
+// content and its permission bits.
+type syncFile struct {
+	Path string      `json:"path"`
+	Data []byte      `json:"data"`
+	Mode fs.FileMode `json:"mode"`
+}
+
+// syncBatch is what one save (or a few at once) changed.
+type syncBatch struct {
+	Files   []syncFile `json:"files"`
+	Deleted []string   `json:"deleted"`
+}
+
+// syncResult says what a batch did.
+type syncResult struct {
+	Written   int    `json:"written"`
+	Deleted   int    `json:"deleted"`
+	Deps      string `json:"deps,omitempty"` // "ran", or why it failed
+	Ran       string `json:"ran,omitempty"`  // the after-sync command: "ran", or why it failed
+	Restarted bool   `json:"restarted"`
+	Millis    int64  `json:"ms"`
+	Error     string `json:"error,omitempty"`
+}
+
+// syncOptions are the supervisor's --sync flags.
+type syncOptions struct {
+	port    int
+	root    string
+	info    syncInfo
+	run     string // shell command after each batch (a production build)
+	depsRun string // shell command after a batch that changed a Deps file
+	routes  routes // in the front: NAME's requests go to HOST:PORT (the port field holds nothing)
+	names   []string
+	token   string
+}
+
+// syncRoutes are --sync-route NAME=HOST:PORT flags.
+type syncRoutes struct{ o *syncOptions }
+
+func (s syncRoutes) String() string {
+	if s.o == nil {
+		return ""
+	}
+	return strings.Join(s.o.names, ",")
+}
+
+func (s syncRoutes) Set(v string) error {
+	name, target, ok := strings.Cut(v, "=")
+	if !ok || !namePattern.MatchString(name) {
+		return fmt.Errorf("--sync-route %q: want NAME=HOST:PORT, such as backend=backend:65433", v)
+	}
+	r, err := parseRoute("1=" + target)
+	if err != nil {
+		return fmt.Errorf("--sync-route %q: want NAME=HOST:PORT, such as backend=backend:65433", v)
+	}
+	if slices.Contains(s.o.names, name) {
+		return fmt.Errorf("--sync-route %q: %s is routed twice", v, name)
+	}
+	s.o.names = append(s.o.names, name)
+	s.o.routes = append(s.o.routes, r)
+	return nil
+}
+
+// repeated is a flag given any number of times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+// check says what is wrong with the sync flags, or nothing.
+func (s syncOptions) check(service string, hasCommand bool) string {
+	switch {
+	case s.port == 0 && (s.root != "" || len(s.routes) > 0):
+		return "--sync-root and --sync-route need --sync PORT"
+	case s.port < 0 || s.port > 65535:
+		return fmt.Sprintf("--sync %d: give a port (1-65535)", s.port)
+	case s.port == 0:
+		return ""
+	case len(s.token) < 16:
+		return fmt.Sprintf("--sync needs the project's sync token in %s (16 characters or more): whoever can write the source runs code", syncTokenEnv)
+	case s.root == "" && len(s.routes) == 0:
+		return "--sync needs --sync-root DIR (where this service's files go) or --sync-route NAME=HOST:PORT (the services it passes files on to)"
+	case s.root != "" && !namePattern.MatchString(service):
+		return "--sync-root needs --name, the service's name the watcher sends its files to"
+	case s.root != "" && !filepath.IsAbs(s.root):
+		return fmt.Sprintf("--sync-root %q: give an absolute path", s.root)
+	case s.info.Restart && !hasCommand:
+		return "--sync-restart needs a command to restart, after --"
+	}
+	return ""
+}
+
+// syncServer serves the sync port.
+type syncServer struct {
+	o   syncOptions
+	log *log.Logger
+	// root is the service's folder (nil in the front).
+	root *os.Root
+	// restart asks the supervisor to restart the command, and says when it
+	// has (nil without a command).
+	restart func() error
+	mu      sync.Mutex // one batch at a time
+	client  *http.Client
+}
+
+// serveSync serves the sync port until the listener closes.
+func serveSync(l net.Listener, o syncOptions, restart func() error, logger *log.Logger) error {
+	s := &syncServer{o: o, log: logger, restart: restart, client: &http.Client{Timeout: 10 * time.Minute}}
+	if o.root != "" {
+		root, err := os.OpenRoot(o.root)
+		if err != nil {
+			return fmt.Errorf("--sync-root %s: %v", o.root, err)
+		}
+		s.root = root
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	return srv.Serve(l)
+}
+
+func (s *syncServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeJSON(w, http.StatusUnauthorized, syncResult{Error: "this sync port takes requests with the project's sync token only (Authorization: Bearer TOKEN)"})
+		return
+	}
+	name, isBatch := strings.CutPrefix(r.URL.Path, "/sync/")
+	switch {
+	case r.URL.Path == "/sync" && r.Method == http.MethodGet:
+		s.services(w, r)
+	case isBatch && r.Method == http.MethodPost:
+		s.batch(w, r, name)
+	default:
+		writeJSON(w, http.StatusNotFound, syncResult{Error: "not found: GET /sync lists the services, POST /sync/NAME sends one files"})
+	}
+}
+
+func (s *syncServer) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.token)) == 1
+}
+
+// services answers the syncInfo of this service, or of the members.
+func (s *syncServer) services(w http.ResponseWriter, r *http.Request) {
+	var all []syncInfo
+	if s.root != nil {
+		all = append(all, s.o.info)
+	}
+	for i, target := range s.o.routes {
+		var theirs struct {
+			Services []syncInfo `json:"services"`
+		}
+		code, err := s.pass(r.Context(), http.MethodGet, target.target, "/sync", r.Header.Get("Authorization"), nil, &theirs)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("answered %d", code)
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, syncResult{Error: fmt.Sprintf("%s: %v", s.o.names[i], err)})
+			return
+		}
+		all = append(all, theirs.Services...)
+	}
+	writeJSON(w, http.StatusOK, map[string][]syncInfo{"services": all})
+}
+
+// pass sends a request on to a member's sync port and decodes its answer;
+// it returns the answer's status code.
+func (s *syncServer) pass(ctx context.Context, method, target, path, auth string, body []byte, into any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+target+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := s.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxBatch)).Decode(into); err != nil {
+		return 0, fmt.Errorf("%s answered %s: %v", target, res.Status, err)
+	}
+	return res.StatusCode, nil
+}
+
+// batch applies one batch, or passes it on to the member it is for.
+func (s *syncServer) batch(w http.ResponseWriter, r *http.Request, name string) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatch))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, syncResult{Error: fmt.Sprintf("the batch is larger than %d MB or was cut short: %v", maxBatch>>20, err)})
+		return
+	}
+	if i := slices.Index(s.o.names, name); i >= 0 {
+		var res syncResult
+		code, err := s.pass(r.Context(), http.MethodPost, s.o.routes[i].target, "/sync/"+name, r.Header.Get("Authorization"), body, &res)
+		if err != nil {
+			writeJSON(w, http.StatusBadGateway, syncResult{Error: fmt.Sprintf("%s: %v", name, err)})
+			return
+		}
+		writeJSON(w, code, res) // the member's answer, as it gave it
+		return
+	}
+	if s.root == nil || name != s.o.info.Name {
+		writeJSON(w, http.StatusNotFound, syncResult{Error: fmt.Sprintf("no service %q takes files here", name)})
+		return
+	}
+	var b syncBatch
+	if err := json.Unmarshal(body, &b); err != nil {
+		writeJSON(w, http.StatusBadRequest, syncResult{Error: "the batch is not JSON: " + err.Error()})
+		return
+	}
+	for _, p := range append(filesOf(b), b.Deleted...) {
+		if !filepath.IsLocal(p) || strings.ContainsRune(p, '\\') {
+			writeJSON(w, http.StatusBadRequest, syncResult{Error: fmt.Sprintf("path %q is not inside the service's folder: give a relative path without ..", p)})
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := s.apply(b)
+	code := http.StatusOK
+	if res.Error != "" {
+		code = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, code, res)
+}
+
+func filesOf(b syncBatch) []string {
+	paths := make([]string, len(b.Files))
+	for i, f := range b.Files {
+		paths[i] = f.Path
+	}
+	return paths
+}
+
+// apply writes and deletes a batch's files, then runs what the service
+// runs after a change.
+func (s *syncServer) apply(b syncBatch) syncResult {
+	start := time.Now()
+	var res syncResult
+	deps := false
+	for _, f := range b.Files {
+		if err := s.write(f); err != nil {
+			res.Error = fmt.Sprintf("write %s: %v", f.Path, err)
+			return res
+		}
+		res.Written++
+		deps = deps || slices.Contains(s.o.info.Deps, filepath.ToSlash(filepath.Clean(f.Path)))
+	}
+	for _, p := range b.Deleted {
+		if _, err := s.root.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			continue // never here: an editor's temporary file, made and gone
+		}
+		if err := s.root.RemoveAll(p); err != nil {
+			res.Error = fmt.Sprintf("delete %s: %v", p, err)
+			return res
+		}
+		res.Deleted++
+		deps = deps || slices.Contains(s.o.info.Deps, filepath.ToSlash(filepath.Clean(p)))
+	}
+	what := fmt.Sprintf("%d written, %d deleted", res.Written, res.Deleted)
+	restart := s.o.info.Restart && res.Written+res.Deleted > 0
+	if deps && s.o.depsRun != "" {
+		s.log.Printf("sync: %s, a dependency file among them: %s", what, s.o.depsRun)
+		if err := s.runShell(s.o.depsRun); err != nil {
+			res.Deps = err.Error()
+			res.Millis = time.Since(start).Milliseconds()
+			s.log.Printf("sync: the dependencies did not install (%s): the running command is left as it was", res.Deps)
+			return res
+		}
+		res.Deps = "ran"
+		restart = s.restart != nil
+	}
+	if s.o.run != "" && res.Written+res.Deleted > 0 {
+		if err := s.runShell(s.o.run); err != nil {
+			res.Ran = err.Error()
+		} else {
+			res.Ran = "ran"
+		}
+	}
+	if restart && s.restart != nil {
+		if err := s.restart(); err != nil {
+			res.Error = err.Error()
+		} else {
+			res.Restarted = true
+		}
+	}
+	res.Millis = time.Since(start).Milliseconds()
+	s.log.Printf("sync: %s in %d ms%s", what, res.Millis, map[bool]string{true: ", restarted", false: ""}[res.Restarted])
+	return res
+}
+
+// write writes one file, making its folders.
+func (s *syncServer) write(f syncFile) error {
+	if dir := filepath.Dir(f.Path); dir != "." {
+		if err := s.root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	mode := f.Mode.Perm()
+	if mode == 0 {
+		mode = 0o644
+	}
+	// A new file in place of the old, so that a program that has the old
+	// one open (or a link to it) keeps what it read.
+	tmp := filepath.Join(filepath.Dir(f.Path), ".commandcenter-sync-"+strconv.Itoa(os.Getpid())+"-"+filepath.Base(f.Path))
+	if err := s.root.WriteFile(tmp, f.Data, mode); err != nil {
+		return err
+	}
+	if err := s.root.Chmod(tmp, mode); err != nil {
+		_ = s.root.Remove(tmp)
+		return err
+	}
+	if err := s.root.Rename(tmp, f.Path); err != nil {
+		_ = s.root.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// runShell runs a command with sh in the service's folder, its output in
+// the service's log; an error says how it ended, with its last lines.
+func (s *syncServer) runShell(command string) error {
+	cmd := exec.Command("sh", "-c", command)
+	cmd.Dir = s.o.root
+	var tail tailBuffer
+	cmd.Stdout = io.MultiWriter(os.Stdout, &tail)
+	cmd.Stderr = io.MultiWriter(os.Stderr, &tail)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: exit status %d: %s", command, statusOf(err), strings.TrimSpace(tail.String()))
+	}
+	return nil
+}
+
+// tailBuffer keeps the last 2 KB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2048 {
+		t.b = t.b[len(t.b)-2048:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+var errStopping = errors.New("the command is stopping: not restarted")
