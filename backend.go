@@ -182,6 +182,9 @@ type backendBuild struct {
 	ctr *dagger.Container
 	// docker: the image of a Dockerfile, and its command.
 	docker *dockerBuilt
+	// sync is how its processes take the live-reload watcher's files
+	// (none from a Dockerfile's image: where its source went is its own).
+	sync *syncSpec
 }
 
 // backendImage is the backend's image: from its Dockerfile, or built by
@@ -193,11 +196,11 @@ func (m *Commandcenter) backendImage(ctx context.Context, src *dagger.Directory)
 		built, err := dockerBuild(ctx, src, m.Be.Dir, m.Be.Build, "backend", "with-backend")
 		return backendBuild{ctr: built.ctr, docker: &built}, err
 	}
-	img, err := m.moduleBackendImage(ctx, src)
-	return backendBuild{ctr: img}, err
+	img, spec, err := m.moduleBackendImage(ctx, src)
+	return backendBuild{ctr: img, sync: spec}, err
 }
 
-func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Directory) (*dagger.Container, error) {
+func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Directory) (*dagger.Container, *syncSpec, error) {
 	ref, _ := check.ImageRef(pythonImage, pythonTags, m.Be.PythonVersion, "")
 	deps := dag.Container().
 		From(ref).
@@ -208,22 +211,22 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 		WithMountedCache("/root/.cache/pip", dag.CacheVolume("commandcenter-pip"))
 	listed, err := listFolder(ctx, src, m.Be.Dir, "with-backend --dir")
 	if err != nil {
-		return nil, fmt.Errorf("backend: %w", err)
+		return nil, nil, fmt.Errorf("backend: %w", err)
 	}
-	deps, install, err := m.backendManifests(ctx, src, listed, deps)
+	deps, plan, err := m.backendManifests(ctx, src, listed, deps)
 	if err != nil {
-		return nil, fmt.Errorf("backend: %w", err)
+		return nil, nil, fmt.Errorf("backend: %w", err)
 	}
 	installedDeps, err := installed(ctx, deps.
 		WithWorkdir(path.Join(depsRoot, m.Be.Dir)).
-		WithExec(install),
+		WithExec(plan.install),
 		"backend", "fix "+m.Be.Dir+"'s requirements (pip's output below names the requirement)")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	exclude, err := dockerignore(ctx, src, m.Be.Dir, listed)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	exclude = append(exclude, ".venv", "venv", "**/__pycache__", ".pytest_cache", ".git", "node_modules")
 	for _, f := range m.Folders {
@@ -231,16 +234,43 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 			exclude = append(exclude, rel) // the persistent folder takes its place
 		}
 	}
+	// Live reload: a changed manifest of the backend's folder goes where
+	// the install ran too, and the install runs again there.
+	spec := &syncSpec{root: appDir, dir: m.Be.Dir, ignore: exclude, restart: true}
+	for _, f := range plan.manifests {
+		if rel, ok := inFolder(f, m.Be.Dir); ok {
+			spec.deps = append(spec.deps, rel)
+		}
+	}
+	spec.depsRun = installIn(appDir, path.Join(depsRoot, m.Be.Dir), spec.deps, plan.again)
 	return installedDeps.
+		WithFile(pyprojectDepsPath, entrypoint("pyproject_deps.py")).
 		WithDirectory(appDir, src.Directory(m.Be.Dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude}).
-		WithWorkdir(appDir), nil
+		WithWorkdir(appDir), spec, nil
+}
+
+// inFolder is the path p of src relative to its folder dir, when it is in it.
+func inFolder(p, dir string) (string, bool) {
+	if dir == "." {
+		return p, true
+	}
+	return strings.CutPrefix(p, dir+"/")
+}
+
+// installPlan is how the backend's dependencies install: the command, the
+// command that installs them again in a running container after a
+// manifest changed (live reload), and the manifests it reads (paths of src).
+type installPlan struct {
+	install, again []string
+	manifests      []string
 }
 
 // backendManifests copies into deps, under depsRoot, the files the
-// install step needs (listed is the backend's folder): the requirements files and what they name (other
-// requirement and constraint files, local libraries), or the dependencies of
-// pyproject.toml; it returns the install command.
-func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, []string, error) {
+// install step needs (listed is the backend's folder): the requirements
+// files and what they name (other requirement and constraint files, local
+// libraries), or the dependencies of pyproject.toml; it returns how they
+// install.
+func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, installPlan, error) {
 	dir := m.Be.Dir
 	reqs := m.Be.Requirements
 	if len(reqs) == 0 {
@@ -256,10 +286,10 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 		p := path.Join(dir, r)
 		missing := fmt.Errorf("%s has no %s: add it, or fix with-backend --requirements (or --dir)", dir, r)
 		if !strings.Contains(r, "/") && !listed.file(r) {
-			return nil, nil, missing
+			return nil, installPlan{}, missing
 		}
 		if err := fileExists(ctx, src, p, missing); err != nil {
-			return nil, nil, err
+			return nil, installPlan{}, err
 		}
 		queue = append(queue, p)
 		install = append(install, "-r", r)
@@ -274,7 +304,7 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 		files[file] = true
 		text, err := src.File(file).Contents(ctx)
 		if err != nil {
-			return nil, nil, err
+			return nil, installPlan{}, err
 		}
 		for _, ref := range manifest.Requirements(text) {
 			// -r and -c are relative to the file that names them; local
@@ -285,22 +315,22 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 			}
 			p, err := manifest.Resolve(ref, base, file)
 			if err != nil {
-				return nil, nil, err
+				return nil, installPlan{}, err
 			}
 			what := fmt.Sprintf("names %s (line %d), which is not in --src as %s: fix the line, or pass the folder that holds it as --src", ref.Path, ref.Line, p)
 			if ref.Include {
 				if err := fileExists(ctx, src, p, fmt.Errorf("%s %s", file, what)); err != nil {
-					return nil, nil, err
+					return nil, installPlan{}, err
 				}
 				queue = append(queue, p)
 				continue
 			}
 			ok, err := src.Exists(ctx, p)
 			if err != nil {
-				return nil, nil, err
+				return nil, installPlan{}, err
 			}
 			if !ok {
-				return nil, nil, fmt.Errorf("%s %s", file, what)
+				return nil, installPlan{}, fmt.Errorf("%s %s", file, what)
 			}
 			folders[p] = true
 		}
@@ -313,30 +343,37 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 			Exclude: []string{".git", ".venv", "venv", "**/__pycache__", "**/*.egg-info", "build", "node_modules"},
 		})
 	}
-	return deps, install, nil
+	return deps, installPlan{install: install, again: install, manifests: check.SortedKeys(files)}, nil
 }
 
 // pyprojectManifest installs the dependencies a pyproject.toml lists (not
 // the project itself, which is the source: it runs from the backend's
 // folder).
-func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, []string, error) {
+func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, installPlan, error) {
 	p := path.Join(m.Be.Dir, "pyproject.toml")
 	if !listed.file("pyproject.toml") {
-		return nil, nil, fmt.Errorf("%s has no requirements.txt and no pyproject.toml: add one, or set with-backend --dir to the folder that has it", m.Be.Dir)
+		return nil, installPlan{}, fmt.Errorf("%s has no requirements.txt and no pyproject.toml: add one, or set with-backend --dir to the folder that has it", m.Be.Dir)
 	}
 	text, err := src.File(p).Contents(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, installPlan{}, err
 	}
 	reqs, err := manifest.Pyproject(text, m.Be.Extras)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", p, err)
+		return nil, installPlan{}, fmt.Errorf("%s: %w", p, err)
 	}
 	const generated = "/opt/commandcenter/pyproject-requirements.txt"
-	return deps.WithNewFile(generated, reqs), []string{"pip", "install", "-r", generated}, nil
+	install := []string{"pip", "install", "-r", generated}
+	// Live reload lists a changed pyproject.toml's dependencies the same
+	// way in the container (pyproject_deps.py), then installs them.
+	again := []string{"sh", "-c", "python " + pyprojectDepsPath + " " + shellLine(append([]string{"pyproject.toml"}, m.Be.Extras...)) + " >" + generated + " && " + shellLine(install)}
+	return deps.WithNewFile(generated, reqs), installPlan{install: install, again: again, manifests: []string{p}}, nil
 }
 
 const launcherPath = "/usr/local/lib/commandcenter/launch.py"
+
+// pyprojectDepsPath is where the backend's image keeps pyproject_deps.py.
+const pyprojectDepsPath = "/usr/local/lib/commandcenter/pyproject_deps.py"
 
 // appProcess sets up a process of the backend's image, the backend or a
 // worker: the connection variables, the project's env for it, and the
@@ -389,7 +426,7 @@ func (m *Commandcenter) backend(img backendBuild, l links, env environment) serv
 		ctr = ctr.WithEnvVariable("COMMANDCENTER_PRESTART", m.Be.Prestart)
 	}
 	s.ctr = ctr
-	return s
+	return m.live(s, img.sync)
 }
 
 // Backend starts the project's Python web backend as a service.

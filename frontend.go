@@ -118,6 +118,9 @@ type frontendBuild struct {
 	ctr    *dagger.Container
 	pm     manifest.NodeManager
 	docker *dockerBuilt
+	// sync is how it takes the live-reload watcher's files (none from a
+	// Dockerfile's image).
+	sync *syncSpec
 }
 
 // frontendService is the image the frontend runs in: from its Dockerfile,
@@ -155,11 +158,13 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 	}
 	locks := map[string]string{}
 	manifests := dag.Directory().WithNewFile("package.json", packageJSON)
+	depFiles := []string{"package.json"}
 	for _, name := range append(append([]string{}, manifest.NodeLocks...), manifest.NodeConfigs...) {
 		p := path.Join(dir, name)
 		if !listed.file(name) {
 			continue
 		}
+		depFiles = append(depFiles, name)
 		manifests = manifests.WithFile(name, src.File(p))
 		switch name {
 		case "yarn.lock":
@@ -204,9 +209,16 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 	if err != nil {
 		return frontendBuild{}, err
 	}
-	img := deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{
-		Exclude: append(exclude, "node_modules", m.Fe.Dist, ".vite", ".git", ".next"),
-	})
+	exclude = append(exclude, "node_modules", m.Fe.Dist, ".vite", ".git", ".next")
+	img := deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude})
+	// Live reload: the dev script's server reloads the page's modules
+	// itself; a command of the project's own restarts; a production build
+	// is built again. A changed manifest installs the dependencies again
+	// first, and restarts the server.
+	spec := &syncSpec{root: "/app", dir: dir, ignore: exclude, deps: depFiles, depsRun: shellLine(pm.Install), restart: m.Fe.Command != ""}
+	if m.Fe.Production && script == "build" {
+		spec.run = shellLine(append(append([]string{}, pm.Run...), "build"))
+	}
 	if m.Fe.Production && script == "build" {
 		img, err = installed(ctx, img.WithExec(append(append([]string{}, pm.Run...), "build")),
 			"frontend", fmt.Sprintf("fix the build script of %s/package.json (its output below)", dir))
@@ -217,7 +229,7 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 			return frontendBuild{}, fmt.Errorf("frontend: the build wrote no %s/index.html: set with-frontend --dist to the folder the build script writes", m.Fe.Dist)
 		}
 	}
-	return frontendBuild{ctr: img, pm: pm}, nil
+	return frontendBuild{ctr: img, pm: pm, sync: spec}, nil
 }
 
 // frontend is the project's frontend server on b, a frontendImage,
@@ -239,7 +251,8 @@ func (m *Commandcenter) frontend(b frontendBuild, p peers, env environment, sup 
 		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", p.backend, m.Be.Port)).
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(m.Fe.Port))
-	return service{name: "frontend", ctr: withEnv(ctr, env.forService("frontend", false)), args: args, port: m.Fe.Port, own: true}
+	s := service{name: "frontend", ctr: withEnv(ctr, env.forService("frontend", false)), args: args, port: m.Fe.Port, own: true}
+	return m.live(s, b.sync)
 }
 
 // Frontend starts the project's Node frontend as a service.

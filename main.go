@@ -43,6 +43,9 @@ type Commandcenter struct {
 	Env []EnvSetting
 	// +private
 	Folders []string
+	// LiveToken turns live reload on (with-live-reload).
+	// +private
+	LiveToken *dagger.Secret
 }
 
 // New configures the module for one project, with every setting at its

@@ -36,12 +36,15 @@ type service struct {
 	// also are NAME=COMMAND processes run next to the command in its
 	// container (the Stack's front runs Redis next to Postgres).
 	also []string
+	// sync, with live reload on, says how it takes the watcher's files
+	// (live.go).
+	sync *syncSpec
 }
 
 // supervised says whether s runs under the supervisor alone: a command of
 // the project's own with a port to check, or with something to wait for.
 func (s service) supervised() bool {
-	return s.own && (s.port != 0 || len(s.waits) > 0 || s.prestart != "")
+	return s.own && (s.port != 0 || len(s.waits) > 0 || s.prestart != "") || s.sync != nil
 }
 
 // supervisorFlags are the supervisor's flags for s, before "--" and its
@@ -56,6 +59,9 @@ func (s service) supervisorFlags() []string {
 	}
 	if s.prestart != "" {
 		flags = append(flags, "--prestart", s.prestart)
+	}
+	if s.sync != nil {
+		flags = append(flags, s.sync.flags()...)
 	}
 	return flags
 }

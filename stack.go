@@ -39,11 +39,15 @@ func (m *Commandcenter) Stack(
 	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	if err := check.Ports(
-		check.PortUse{Port: postgresPort, Option: "Postgres (5432)"}, check.PortUse{Port: redisPort, Option: "Redis (6379)"},
-		check.PortUse{Port: m.Be.Port, Option: "with-backend --port"}, check.PortUse{Port: m.Fe.Port, Option: "with-frontend --port"},
-		check.PortUse{Port: stackControlPort, Option: "the Stack's control port (65432)"},
-	); err != nil {
+	ports := []check.PortUse{
+		{Port: postgresPort, Option: "Postgres (5432)"}, {Port: redisPort, Option: "Redis (6379)"},
+		{Port: m.Be.Port, Option: "with-backend --port"}, {Port: m.Fe.Port, Option: "with-frontend --port"},
+		{Port: stackControlPort, Option: "the Stack's control port (65432)"},
+	}
+	if m.LiveToken != nil {
+		ports = append(ports, check.PortUse{Port: syncPort, Option: "the live-reload port (65433)"})
+	}
+	if err := check.Ports(ports...); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	r, err := m.prepare(ctx, src, needs{project: true, volumes: []string{m.postgresVolume(), "redis"}, postgres: true, redisRuntime: true, backend: true, frontend: true})
@@ -52,6 +56,7 @@ func (m *Commandcenter) Stack(
 	}
 
 	st := newStack(m.Project, r.supervisor)
+	st.liveToken = m.LiveToken
 	links := m.projectLinks(r.pw, st.peers)
 	members := []service{
 		m.backend(r.backend, links, r.env),
@@ -87,6 +92,9 @@ type stack struct {
 	supervisor *dagger.File
 	// token the members' reports carry (see supervisor/control.go).
 	token *dagger.Secret
+	// liveToken, with live reload on, is the sync port's token: the front
+	// passes the watcher's files on to the members that take them.
+	liveToken *dagger.Secret
 }
 
 // frontName is the front's host name in the session (with the hash).
@@ -126,12 +134,23 @@ func (st stack) service(front service, members []service) *dagger.Service {
 	}
 	ctr := front.ctr.
 		WithExposedPort(front.port, dagger.ContainerWithExposedPortOpts{Description: front.name})
+	live := false
 	for _, s := range members {
 		ctr = ctr.WithServiceBinding(s.name, st.member(s))
 		if s.port != 0 {
 			ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name + ", forwarded"})
 			args = append(args, "--route", fmt.Sprintf("%d=%s:%d", s.port, st.host(s.name), s.port))
 		}
+		if s.sync != nil && st.liveToken != nil {
+			args = append(args, "--sync-route", fmt.Sprintf("%s=%s:%d", s.name, st.host(s.name), syncPort))
+			live = true
+		}
+	}
+	if live {
+		args = append(args, "--sync", strconv.Itoa(syncPort))
+		ctr = ctr.
+			WithSecretVariable(syncTokenEnv, st.liveToken).
+			WithExposedPort(syncPort, dagger.ContainerWithExposedPortOpts{Description: "live reload"})
 	}
 	return ctr.
 		WithFile(supervisorPath, st.supervisor).

@@ -64,7 +64,7 @@ func (m *Commandcenter) worker(img backendBuild, w WorkerSettings, l links, env 
 	} else {
 		s.args = append([]string{"python", launcherPath}, shell(w.Command)...)
 	}
-	return s
+	return m.live(s, img.sync)
 }
 
 // findWorker returns the worker called name.

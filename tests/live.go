@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// liveClient sends a batch to a service's sync port and then polls url
+// until its answer has want: what the host's watcher and a developer's
+// browser do, from a container of the session.
+const liveClient = `
+import json, sys, time, urllib.request, urllib.error, os
+sync, batch_file, url, want = sys.argv[1:5]
+batch = open(batch_file).read()
+def post(token):
+    req = urllib.request.Request(sync, data=batch.encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+print("without the token:", post("not-the-token-but-long")[0])
+code, body = post(os.environ["TOKEN"])
+print("with the token:", code, body)
+start = time.time()
+while time.time() - start < 60:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+            if want in text:
+                print("new answer:", text)
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.05)
+print("no new answer from", url, file=sys.stderr)
+sys.exit(1)
+`
+
+// LiveReloadReachesTheBackendAlone: with with-live-reload, the backend
+// alone takes a changed source file on its sync port (with the token only)
+// and answers with it after its restart, as the watcher makes it.
+//
+// +cache="never"
+func (m *Tests) LiveReloadReachesTheBackendAlone(ctx context.Context) error {
+	token := secret("live-token")
+	cc, err := emptyProject(ctx, "live-backend")
+	if err != nil {
+		return err
+	}
+	svc := cc.WithLiveReload(token).Backend(m.Example)
+	if _, err := svc.Start(ctx); err != nil {
+		return withOutput(err)
+	}
+	main, err := m.Example.File("backend/app/main.py").Contents(ctx)
+	if err != nil {
+		return err
+	}
+	const line = `    report["status"] = "ok" if ok else "degraded"`
+	if !strings.Contains(main, line) {
+		return fmt.Errorf("the example's main.py has no %q to change", line)
+	}
+	edited := strings.Replace(main, line, line+"\n    report[\"live\"] = \"edited\"", 1)
+	batch, err := json.Marshal(map[string]any{"files": []map[string]any{{"path": "app/main.py", "data": []byte(edited), "mode": 0o644}}})
+	if err != nil {
+		return err
+	}
+	out, err := fresh(dag.Container().From(httpImage)).
+		WithServiceBinding("backend", svc).
+		WithSecretVariable("TOKEN", token).
+		WithNewFile("/batch.json", string(batch)).
+		WithExec([]string{"python3", "-c", liveClient, "http://backend:65433/sync/backend", "/batch.json",
+			"http://backend:8000/health", `"live":"edited"`}).
+		Stdout(ctx)
+	if err != nil {
+		return withOutput(err)
+	}
+	if !strings.Contains(out, "without the token: 401") {
+		return fmt.Errorf("the sync port took a batch without the token:\n%s", out)
+	}
+	if !strings.Contains(out, `with the token: 200`) || !strings.Contains(out, `"restarted":true`) {
+		return fmt.Errorf("the batch with the token was not applied with a restart:\n%s", out)
+	}
+	return nil
+}
