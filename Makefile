@@ -2,6 +2,8 @@
 #
 #   make up            the example stack on host ports 15000-15003
 #   make up-monorepo   the monorepo example's stack (workers, migrations, secrets)
+#   make watch         the example stack with live reload: edits under
+#                      examples/commandcenter reach the running services
 #   make test          every test (engine kit, module, examples, unit tests)
 #   make engine        build and start the offline engine kit (no-op with Docker)
 #   make engine-stop   stop the kit's engine, dnsmasq and registry
@@ -16,7 +18,7 @@
 KIT := bash enginekit/kit.sh
 PORTS ?= 15000:5432,15001:6379,15002:8000,15003:3000
 
-.PHONY: engine engine-stop engine-status engine-uninstall up up-monorepo test bench load
+.PHONY: engine engine-stop engine-status engine-uninstall up up-monorepo watch test bench load
 
 engine:
 	$(KIT) up
@@ -32,6 +34,13 @@ engine-uninstall:
 
 up: engine
 	dagger call stack --src=examples/commandcenter up --ports $(PORTS)
+
+# The watcher is built by the module for this machine, into bin/.
+WATCHER := bin/commandcenter-watch
+
+watch: engine
+	dagger call watcher export --path=$(WATCHER)
+	$(WATCHER) -- dagger call stack --src=examples/commandcenter up --ports $(PORTS)
 
 # The monorepo example's SECRET_KEY comes from a secret env file; one with a
 # random key is made when there is none.

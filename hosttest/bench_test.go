@@ -19,8 +19,10 @@ import (
 
 // Runs of each measurement.
 const (
-	warmRuns   = 12
-	coldRuns   = 2
+	warmRuns = 12
+	coldRuns = 2
+	// Edits saved under the live-reload watcher, of each kind.
+	liveRuns   = 10
 	changeRuns = 5
 	// Rounds of pgbench and redis-benchmark on each of the Stack's port and
 	// the direct one, alternating: short rounds, many of them, so that the
@@ -170,6 +172,24 @@ func TestBenchmarkStack(t *testing.T) {
 		t.Logf("%s: not measured; it deletes every project's data on this engine: run `make bench BENCH_PRUNE=yes` to measure it", cold)
 		fmt.Fprintf(&b, "| %s | not measured | | | | | pruning deletes every project's data on the engine: `make bench BENCH_PRUNE=yes` measures it |\n", cold)
 	}
+
+	// Live reload: the stack under the watcher, edits saved one after the
+	// other, each timed from the save to its effect on the host's port, or
+	// in the open page of a real browser.
+	live := startLive(t, "bench-live", stackPorts{25400, 25401, 25402, 25403}, 25409)
+	var backendEdits, frontendEdits series
+	for n := 1; n <= liveRuns; n++ {
+		backendEdits.times = append(backendEdits.times, live.editBackend(t, n))
+	}
+	page := live.browser(t)
+	for n := 1; n <= liveRuns; n++ {
+		frontendEdits.times = append(frontendEdits.times, live.editFrontend(t, page, n))
+	}
+	stopUp(t, live.up)
+	waitReleased(t, 25400, 25401, 25402, 25403, 25409)
+	t.Logf("live backend edits: %v; frontend edits: %v", backendEdits.times, frontendEdits.times)
+	b.WriteString(backendEdits.row("live reload (commandcenter-watch): a backend file saved, to its new answer on the backend's port", "at most 1 s"))
+	b.WriteString(frontendEdits.row("live reload: a frontend file saved, to the open page (Chromium) showing it, without a reload", "at most 1 s"))
 
 	// How Postgres's next start found it after a Ctrl-C of `up`.
 	fmt.Fprintf(&b, "\n## Stops\n\nDagger v0.19.10 kills a session's services (SIGKILL) when `up` stops, so Postgres's next start recovers from a crash (\"database system was not properly shut down\": milliseconds for a dev database; no committed row is lost, and unlogged tables come back empty). Starts of the README's command above that recovered: %d of %d. A start that applies a new password (single-user mode, before the server) leaves the database shut down cleanly, and so does a Stack that stops because one of its services ended (a fast shutdown of Postgres; the tests module checks it).\n\n", warm.recovered, len(warm.times))

@@ -31,11 +31,6 @@ const (
 var benchEnv = []string{"BENCH_PG=" + benchPgPassword, "BENCH_REDIS=" + benchRedisPassword}
 
 // stackPorts are the host ports a measured stack is forwarded to.
-type stackPorts struct{ pg, redis, backend, frontend int }
-
-func (p stackPorts) arg() string {
-	return fmt.Sprintf("%d:5432,%d:6379,%d:8000,%d:3000", p.pg, p.redis, p.backend, p.frontend)
-}
 
 // passwordsOf are the Postgres and Redis passwords a measured stack runs with.
 type passwordsOf struct{ pg, redis string }
@@ -389,19 +384,6 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-
-// copyExample copies the example project to a folder of the test's own, so
-// that a measurement can change its files.
-func copyExample(t *testing.T) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "project")
-	cmd := exec.Command("cp", "-a", filepath.Join(repoRoot(t), "examples", "commandcenter"), dst)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("copy the example: %v\n%s", err, out)
-	}
-	_ = os.RemoveAll(filepath.Join(dst, "frontend", "node_modules"))
-	return dst
-}
 
 // writeResults writes a results file of the repository.
 func writeResults(t *testing.T, name, text string) {

@@ -56,8 +56,15 @@ func repoRoot(t *testing.T) string {
 // environment variables, in a process group of its own.
 func startUp(t *testing.T, env []string, args ...string) *upProc {
 	t.Helper()
+	return startProgram(t, env, "dagger", args...)
+}
+
+// startProgram runs program as startUp runs dagger: the live-reload
+// watcher, which runs dagger itself.
+func startProgram(t *testing.T, env []string, program string, args ...string) *upProc {
+	t.Helper()
 	p := &upProc{t: t, done: make(chan error, 1), log: &syncBuffer{}}
-	p.cmd = exec.Command("dagger", args...)
+	p.cmd = exec.Command(program, args...)
 	p.cmd.Dir = repoRoot(t)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -68,7 +75,7 @@ func startUp(t *testing.T, env []string, args ...string) *upProc {
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("end of `dagger %s` output:\n%s", strings.Join(args, " "), tail(p.log.String(), 40))
+			t.Logf("end of `%s %s` output:\n%s", program, strings.Join(args, " "), tail(p.log.String(), 40))
 		}
 		p.stop(syscall.SIGKILL)
 	})
@@ -188,4 +195,24 @@ func waitReleased(t *testing.T, ports ...int) {
 			return nil
 		})
 	}
+}
+
+// copyExample copies the example project to a folder of the test's own, so
+// that a test or a measurement can change its files.
+func copyExample(t *testing.T) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "project")
+	cmd := exec.Command("cp", "-a", filepath.Join(repoRoot(t), "examples", "commandcenter"), dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("copy the example: %v\n%s", err, out)
+	}
+	_ = os.RemoveAll(filepath.Join(dst, "frontend", "node_modules"))
+	return dst
+}
+
+// stackPorts are the host ports of a Stack's four services.
+type stackPorts struct{ pg, redis, backend, frontend int }
+
+func (p stackPorts) arg() string {
+	return fmt.Sprintf("%d:5432,%d:6379,%d:8000,%d:3000", p.pg, p.redis, p.backend, p.frontend)
 }

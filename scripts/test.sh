@@ -19,6 +19,8 @@ if ! command -v redis-check-rdb >/dev/null && ! command -v redis-server >/dev/nu
 fi
 go test -count=1 ./internal/check/ ./internal/manifest/ ./internal/dotenv/
 (cd supervisor && go test -count=1 ./...)
+# The same program is the live-reload watcher, built for macOS too.
+(cd supervisor && GOOS=darwin go vet ./...)
 python3 -m unittest discover -s entrypoints -v 2>&1 | tail -n 15
 
 section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"
@@ -45,6 +47,12 @@ dagger --progress="$PROGRESS" call with-backend --database-scheme=postgresql+asy
   with-secret-env-file --file="file:$secrets" test --src=examples/monorepo
 
 section "host tests: the README's stack up --ports, reached from the host"
+# The live-reload test checks hot updates in a real browser: Debian's
+# chromium, headless.
+if ! command -v chromium >/dev/null; then
+  echo "apt: install chromium (a browser for the live-reload test)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 (cd hosttest && go test -count=1 -v -timeout 40m -skip '^TestPrune' ./...)
 
 section "data that lasts: the engine's GC with the kit's policies, a snapshot restored after a prune"

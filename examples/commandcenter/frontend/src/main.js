@@ -1,4 +1,7 @@
-import { healthText, noteLine } from './format.js'
+import * as initialFormat from './format.js'
+
+// The page's helpers; replaced in place when format.js changes (below).
+let format = initialFormat
 
 async function getJSON(path) {
   const res = await fetch(path)
@@ -12,14 +15,14 @@ async function showHealth() {
   } catch {
     report = null
   }
-  document.querySelector('#health').textContent = healthText(report)
+  document.querySelector('#health').textContent = format.healthText(report)
 }
 
 async function showNotes() {
   const { source, notes } = await getJSON('/api/notes')
   document.querySelector('#source').textContent = `${notes.length} notes, from the ${source}`
   const list = document.querySelector('#notes')
-  list.replaceChildren(...notes.map((n) => Object.assign(document.createElement('li'), { textContent: noteLine(n) })))
+  list.replaceChildren(...notes.map((n) => Object.assign(document.createElement('li'), { textContent: format.noteLine(n) })))
 }
 
 document.querySelector('#new-note').addEventListener('submit', async (event) => {
@@ -36,3 +39,15 @@ document.querySelector('#new-note').addEventListener('submit', async (event) => 
 
 showHealth()
 showNotes()
+
+// With the dev server, a change to format.js reaches the open page as a hot
+// update: the page shows its data again with the new helpers, and keeps
+// its state (no reload).
+if (import.meta.hot) {
+  import.meta.hot.accept('./format.js', (updated) => {
+    if (!updated) return
+    format = updated
+    showHealth()
+    showNotes()
+  })
+}
