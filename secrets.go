@@ -180,11 +180,12 @@ func (e inUseError) Error() string { return e.msg }
 // locked (first of its mounts, so that while it waits it holds nothing),
 // and tells a volume another service holds from an engine that is only
 // slow. The engine gives no sign that an exec waits for a volume, so after
-// lockWait an exec without the volume, control, runs alongside: if control
-// runs from start to end and the probe is still not done a while later
-// (twice control's time, at least 2 s), the volume is held, the probe is
-// cancelled and the project is in use. An engine that runs not even
-// control within engineWait is given up on, with a message that says so.
+// lockWait execs without the volume, controls, run one after the other: when
+// controlRounds of them have each run from start to end, and the probe was
+// still not done a while after each (twice the control's time, at least
+// 3 s), the volume is held, the probe is cancelled and the project is in
+// use. An engine that runs not even a control within engineWait is given up
+// on, with a message that says so.
 func (m *Commandcenter) whileFree(ctx context.Context, base *dagger.Container, kind string, probe func(context.Context) error) error {
 	probeCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -195,41 +196,49 @@ func (m *Commandcenter) whileFree(ctx context.Context, base *dagger.Container, k
 		return err
 	case <-time.After(lockWait):
 	}
-	control := make(chan error, 1)
-	start := time.Now()
-	go func() {
-		_, err := base.
-			WithEnvVariable("COMMANDCENTER_CONTROL", fmt.Sprint(time.Now().UnixNano())).
-			WithExec([]string{"true"}).
-			Sync(probeCtx)
-		control <- err
-	}()
-	var verdict error
-	select {
-	case err := <-done:
-		return err
-	case err := <-control:
-		if err != nil {
+	verdict := m.inUse(kind)
+	giveUp := time.After(engineWait)
+rounds:
+	for round := 0; round < controlRounds; round++ {
+		control := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			_, err := base.
+				WithEnvVariable("COMMANDCENTER_CONTROL", fmt.Sprint(time.Now().UnixNano())).
+				WithExec([]string{"true"}).
+				Sync(probeCtx)
+			control <- err
+		}()
+		select {
+		case err := <-done:
 			return err
+		case err := <-control:
+			if err != nil {
+				return err
+			}
+		case <-giveUp:
+			verdict = fmt.Errorf("the engine ran not even a check of its own in %s, so whether project %q is in use is not known: the engine is overloaded or stuck; try again, or restart it", engineWait, m.Project)
+			break rounds
 		}
 		select {
 		case err := <-done:
 			return err
-		case <-time.After(max(2*time.Since(start), 2*time.Second)):
-			verdict = m.inUse(kind)
+		case <-time.After(max(2*time.Since(start), 3*time.Second)):
 		}
-	case <-time.After(engineWait):
-		verdict = fmt.Errorf("the engine ran not even a check of its own in %s, so whether project %q is in use is not known: the engine is overloaded or stuck; try again, or restart it", engineWait, m.Project)
 	}
 	cancel()
 	<-done
 	return verdict
 }
 
+// controlRounds is how many controls must run through while the probe
+// waits before whileFree says the volume is held.
+const controlRounds = 2
+
 // inUse says that the project's data volumes are held, and by what.
 func (m *Commandcenter) inUse(kind string) error {
-	return inUseError{fmt.Sprintf("project %q is in use: its data (%s) is held by a running service of the project, such as another `up` of its stack, postgres or backend, or a wipe, snapshot or restore, and was not free after %s. Stop that first, or give this one another project (--project)",
-		m.Project, m.volumeName(kind), lockWait)}
+	return inUseError{fmt.Sprintf("project %q is in use: its data (%s) is held by a running service of the project, such as another `up` of its stack, postgres or backend, or a wipe, snapshot or restore: it was not free after %s, while the engine ran %d checks of its own. Stop that first, or give this one another project (--project)",
+		m.Project, m.volumeName(kind), lockWait, controlRounds)}
 }
 
 // newSecret makes a secret of value. Its name is new each time: the engine
