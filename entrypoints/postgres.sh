@@ -60,7 +60,16 @@ fi
 
 docker-entrypoint.sh postgres "$@" &
 pid=$!
-trap 'kill -INT "$pid"' TERM INT
+stopping=
+trap 'stopping=yes; kill -INT "$pid" 2>/dev/null || true' TERM INT
 wait "$pid" || true
+# A stop that comes while the entrypoint still creates the database (initdb,
+# its init scripts) reaches only the entrypoint's shell, which lets it pass
+# and then becomes the server: the server is asked again each second until
+# it has ended.
+while [ -n "$stopping" ] && kill -0 "$pid" 2>/dev/null; do
+	kill -INT "$pid" 2>/dev/null || true
+	sleep 1
+done
 trap - TERM INT
 wait "$pid"

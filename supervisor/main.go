@@ -81,6 +81,7 @@ type options struct {
 	control      int
 	report       string
 	linger       time.Duration
+	stopGrace    time.Duration
 	service      string
 	expectPort   int
 	startTimeout time.Duration
@@ -105,6 +106,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&o.control, "control", 0, "port to take other services' reports on: a report stops the command")
 	fs.StringVar(&o.report, "report", "", "HOST:PORT of a front's control port, told the command's exit status when it ends")
 	fs.DurationVar(&o.linger, "linger", 2*time.Second, "how long a report leaves the command running: the engine passes the ended service's last output on to its client meanwhile, before the command's end ends the client's call")
+	fs.DurationVar(&o.stopGrace, "stop-grace", time.Minute, "how long a stopped command (by a report, an --also process's end, --expect-port) may take to end after SIGTERM before it is killed")
 	fs.StringVar(&o.service, "name", "", "name of this service: in its report (with --report), in the log when a report stops it")
 	fs.IntVar(&o.expectPort, "expect-port", 0, "port the command must listen on, reachable from other containers; it is stopped with a message when it does not")
 	fs.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "how long a command may take to listen on --expect-port, and a route's target to answer first")
@@ -219,7 +221,7 @@ func run(args []string, stderr io.Writer) int {
 			before, _ := listening()
 			go watchPort(o.expectPort, o.startTimeout, o.grace, what, before, stops)
 		}
-		status, why = supervise(o.command, what, o.linger, sigs, stops, o.also, restarts, logger)
+		status, why = supervise(o.command, what, o.linger, o.stopGrace, sigs, stops, o.also, restarts, logger)
 	}
 	if o.report != "" {
 		tell(o.report, o.token, o.service, status, why, o.wait, logger)
@@ -238,6 +240,8 @@ func (o options) check() string {
 		return fmt.Sprintf("--start-timeout %s: give a positive duration, such as 5m", o.startTimeout)
 	case o.grace <= 0:
 		return fmt.Sprintf("--grace %s: give a positive duration, such as 10s", o.grace)
+	case o.stopGrace <= 0:
+		return fmt.Sprintf("--stop-grace %s: give a positive duration, such as 1m", o.stopGrace)
 	case o.waitTimeout <= 0:
 		return fmt.Sprintf("--wait-timeout %s: give a positive duration, such as 5m", o.waitTimeout)
 	case (len(o.waits) > 0 || o.prestart != "" || len(o.also) > 0) && len(o.command) == 0:

@@ -437,3 +437,23 @@ func TestTheCommandsEndStopsTheAlsoProcess(t *testing.T) {
 		t.Errorf("the also process did not get SIGTERM when the command ended: %v\n%s", err, out)
 	}
 }
+
+// A stopped command that lets SIGTERM pass (as a shell running initdb does)
+// is killed --stop-grace later, instead of keeping the service up for good.
+func TestAStopThatIsIgnoredEndsInAKill(t *testing.T) {
+	cmd, out := command("--name", "stack", "--linger", "50ms", "--stop-grace", "500ms", "--also", "redis=sleep 0.2; exit 4", "--",
+		"sh", "-c", `trap 'echo postgres let TERM pass' TERM; while :; do sleep 0.05; done`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	if code := exitStatus(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1 after the also process ended (-1: still running after 10 s, killed by the test)\n%s", code, out)
+	}
+	for _, want := range []string{"postgres let TERM pass", "stack did not end within 500ms of SIGTERM: killed"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in the output:\n%s", want, out)
+		}
+	}
+}

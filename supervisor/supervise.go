@@ -98,13 +98,16 @@ const restartGrace = 3 * time.Second
 // supervise runs command, passes sigs on to it (and to the also
 // processes) and returns its exit status. A reason on stops (a report, an
 // also process that ended, a port the command does not listen on) ends it
-// with SIGTERM linger later: the status is then 1, and why says the reason.
+// with SIGTERM linger later, and SIGKILL stopGrace after that (a command
+// that lets the signal pass, such as a shell still running Postgres's initdb,
+// would otherwise keep the service, and whoever waits for it, up for good):
+// the status is then 1, and why says the reason.
 //
 // A request on restarts (live reload) ends the command's process group
 // (SIGTERM, then SIGKILL after restartGrace) and starts it again; its end
 // then is not the service's. The request is answered once the new process
 // has started, or with why it was not.
-func supervise(command []string, what string, linger time.Duration, sigs <-chan os.Signal, stops chan string, also alsoProcesses, restarts <-chan chan error, logger *log.Logger) (status int, why string) {
+func supervise(command []string, what string, linger, stopGrace time.Duration, sigs <-chan os.Signal, stops chan string, also alsoProcesses, restarts <-chan chan error, logger *log.Logger) (status int, why string) {
 	var signaled atomic.Bool
 	others, err := startAlso(also, stops, &signaled, logger)
 	defer endAll(others, 10*time.Second)
@@ -140,6 +143,7 @@ func supervise(command []string, what string, linger time.Duration, sigs <-chan 
 	}
 	var (
 		stopAt, killAt <-chan time.Time
+		killAfter      time.Duration // what killAt waits for, for the log
 		reason         string
 		restarting     chan error // the request being carried out
 	)
@@ -157,6 +161,7 @@ func supervise(command []string, what string, linger time.Duration, sigs <-chan 
 			stopAt = time.After(linger)
 		case <-stopAt:
 			signal(syscall.SIGTERM)
+			killAfter, killAt = stopGrace, time.After(stopGrace)
 		case req := <-restarts:
 			if restarting != nil || reason != "" || signaled.Load() {
 				req <- errStopping
@@ -165,9 +170,9 @@ func supervise(command []string, what string, linger time.Duration, sigs <-chan 
 			logger.Printf("restarting %s", what)
 			restarting = req
 			signal(syscall.SIGTERM)
-			killAt = time.After(restartGrace)
+			killAfter, killAt = restartGrace, time.After(restartGrace)
 		case <-killAt:
-			logger.Printf("%s did not end within %s of SIGTERM: killed", what, restartGrace)
+			logger.Printf("%s did not end within %s of SIGTERM: killed", what, killAfter)
 			signal(syscall.SIGKILL)
 		case err := <-exited:
 			if group {

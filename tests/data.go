@@ -180,13 +180,20 @@ print("sent")
 
 // ServerOnTheWrongPortFailsClearly: a frontend whose dev server listens on
 // a port of its own, or on loopback only, fails to start (alone, and in a
-// Stack) with a message that says so, instead of a wait.
+// Stack) with a message that says so, instead of a wait. In the Stack, the
+// stop comes while Postgres still creates its database (an init script
+// that takes 25 s): the front ends by itself, not killed at --stop-grace.
 //
 // +cache="never"
 func (m *Tests) ServerOnTheWrongPortFailsClearly(ctx context.Context) error {
 	serve := func(host string, port int) string {
 		return fmt.Sprintf(`node -e "require('http').createServer((q, s) => s.end('hi')).listen(%d, '%s')"`, port, host)
 	}
+	fresh, err := emptyProject(ctx, "wrong-host")
+	if err != nil {
+		return err
+	}
+	slowInit := dag.Directory().WithNewFile("slow.sql", "SELECT pg_sleep(25);\n")
 	cases := []struct {
 		name string
 		svc  *dagger.Service
@@ -195,7 +202,8 @@ func (m *Tests) ServerOnTheWrongPortFailsClearly(ctx context.Context) error {
 		{"alone, on port 5173", project("wrong-port").
 			WithFrontend(dagger.CommandcenterWithFrontendOpts{Command: serve("0.0.0.0", 5173)}).
 			Frontend(m.Example), "but not on port 3000"},
-		{"in a stack, on loopback", project("wrong-host").
+		{"in a stack, on loopback, while Postgres creates its database", fresh.
+			WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: secret("wrong-host-pg"), InitScripts: slowInit}).
 			WithFrontend(dagger.CommandcenterWithFrontendOpts{Command: serve("127.0.0.1", 3000)}).
 			Stack(m.Example), "listens on port 3000 of loopback only"},
 	}
@@ -215,6 +223,9 @@ func (m *Tests) ServerOnTheWrongPortFailsClearly(ctx context.Context) error {
 			}
 			if !strings.Contains(said, c.want) {
 				return fmt.Errorf("the error does not say %q: %s", c.want, said)
+			}
+			if strings.Contains(said, "of SIGTERM: killed") {
+				return fmt.Errorf("it did not end on SIGTERM, and was killed: %s", said)
 			}
 			if took := time.Since(start); took > 3*time.Minute {
 				return fmt.Errorf("it took %s to fail", took.Round(time.Second))
