@@ -9,8 +9,10 @@
 #
 # Settings (environment): KIT_DIR (state and caches, default
 # /var/lib/commandcenter-kit), KIT_REGISTRY_PORT (default 5000),
-# KIT_ENGINE_TIMEOUT (seconds to wait for the engine, default 90).
-# See enginekit/README.md.
+# KIT_ENGINE_TIMEOUT (seconds to wait for the engine, default 90),
+# KIT_ENGINE_TCP (HOST:PORT[,HOST:PORT...]: the engine listens there too, in
+# plain text, for CLIs on other machines; kept until given again, empty to
+# take it off). See enginekit/README.md.
 set -Eeuo pipefail
 
 KIT_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +22,16 @@ source "$KIT_SRC/versions.env"
 KIT_DIR=${KIT_DIR:-/var/lib/commandcenter-kit}
 KIT_REGISTRY_PORT=${KIT_REGISTRY_PORT:-5000}
 KIT_ENGINE_TIMEOUT=${KIT_ENGINE_TIMEOUT:-90}
+# KIT_ENGINE_TCP is kept in KIT_DIR until it is given again (empty: none), so
+# that a later `make engine` or `make up` on the engine's machine does not
+# restart the engine off its TCP address under the CLIs that use it.
+ENGINE_TCP_FILE=$KIT_DIR/engine-tcp
+if [[ -n ${KIT_ENGINE_TCP+set} ]]; then
+  KIT_ENGINE_TCP_GIVEN=yes
+else
+  KIT_ENGINE_TCP_GIVEN=
+  KIT_ENGINE_TCP=$(cat "$ENGINE_TCP_FILE" 2>/dev/null || true)
+fi
 # The engine's garbage collector (see write_engine_config): caches unused
 # for KIT_GC_KEEP go, and the oldest past KIT_GC_CACHE_SPACE; other records
 # unused for 60 days go, and the oldest past KIT_GC_SPACE.
@@ -411,10 +423,21 @@ start_engine() {
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
   # What the running engine was started with: its build, its Go SDK image,
   # CA certificates left to the images, and its configuration.
-  want="$(cat "$BIN_DIR/.stamp") sdk=$digest cas=in-images config=$(engine_config | sha256sum | cut -c1-16)"
+  want="$(cat "$BIN_DIR/.stamp") sdk=$digest cas=in-images config=$(engine_config | sha256sum | cut -c1-16) tcp=$KIT_ENGINE_TCP"
+  local addrs=(--addr "unix://$ENGINE_SOCK") a hostport='^([0-9A-Za-z.-]+|\[[0-9A-Fa-f:]+\]):[0-9]+$'
+  if [[ -n $KIT_ENGINE_TCP ]]; then
+    for a in ${KIT_ENGINE_TCP//,/ }; do
+      [[ $a =~ $hostport ]] || die "KIT_ENGINE_TCP: '$a' is not HOST:PORT (such as 10.0.0.5:7443)"
+      addrs+=(--addr "tcp://$a")
+    done
+  fi
+  if [[ -n $KIT_ENGINE_TCP_GIVEN ]]; then
+    mkdir -p "$KIT_DIR"
+    printf '%s\n' "$KIT_ENGINE_TCP" >"$ENGINE_TCP_FILE"
+  fi
   if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
-    say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK"
+    say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK${KIT_ENGINE_TCP:+, and tcp://${KIT_ENGINE_TCP//,/, tcp://} (plain text)}"
     return 0
   fi
   # Whatever is left of an earlier engine (killed, or started without the
@@ -432,7 +455,7 @@ start_engine() {
   DAGGER_GO_SDK_MANIFEST_DIGEST=$digest setsid unshare --mount --propagation private \
     sh -c '[ ! -d "$1" ] || mount --bind "$2" "$1" || exit 1; shift 2; exec "$@"' engine-start \
     "$MACHINE_CA_DIR" "$NO_CA_DIR" \
-    "$BIN_DIR/engine" --root "$ENGINE_STATE" --addr "unix://$ENGINE_SOCK" \
+    "$BIN_DIR/engine" --root "$ENGINE_STATE" "${addrs[@]}" \
     >>"$LOG_DIR/engine.log" 2>&1 </dev/null &
   echo $! >"$pidf"
   echo "$want" >"$RUN_DIR/engine.started"
@@ -449,6 +472,36 @@ start_engine() {
     sleep 0.5
   done
   say "engine: ready after $((SECONDS - start))s (pid $(cat "$pidf"))"
+  wait_engine_dns "$(cat "$pidf")"
+  if [[ -n $KIT_ENGINE_TCP ]]; then
+    say "engine: also on tcp://${KIT_ENGINE_TCP//,/, tcp://}: plain text and no authentication, so whoever reaches it runs containers as root on this machine; keep it on loopback or a private network, or let CLIs reach the unix socket over ssh:// instead (enginekit/README.md)"
+  fi
+}
+
+# wait_engine_dns PID: in its first seconds, the engine's own name lookups
+# (of the services bound to a container, for its hosts file) still go to the
+# machine's DNS server, which knows no service: a Stack started then fails
+# with "lookup NAME for hosts file: ... no such host". They go to the
+# engine's dnsmasq once its resolver has read the resolv.conf it mounted in
+# its namespace. This waits for that, which a lookup of a name that does
+# not exist shows (it names the server that answered).
+wait_engine_dns() {
+  local pid=$1 want out start=$SECONDS
+  want=$(nsenter -t "$pid" -m awk '$1 == "nameserver" {print $2; exit}' /etc/resolv.conf 2>/dev/null) || want=
+  if [[ -z $want ]]; then
+    say "engine: cannot read its resolv.conf; not waiting for its DNS"
+    return 0
+  fi
+  while :; do
+    out=$(timeout 30 "$WRAPPER" core http --url=http://commandcenter-kit-dns-check.invalid/ contents 2>&1 || true)
+    [[ $out == *"on $want:53"* ]] && break
+    if ((SECONDS - start > 60)); then
+      say "warning: after 60s the engine's name lookups still do not go to its DNS server ($want); services may fail to find each other for a while. The last check said: $(grep -o 'lookup [^"]*' <<<"$out" | head -n1)"
+      return 0
+    fi
+    sleep 1
+  done
+  say "engine: its name lookups go to its DNS server ($want) after $((SECONDS - start))s"
 }
 
 # ----------------------------------------------------------------- images --
