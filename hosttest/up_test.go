@@ -21,9 +21,11 @@ type upProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	done chan error
-	log  *syncBuffer
-	once sync.Once
-	err  error
+	// ended is closed when the CLI has exited, for those who only watch.
+	ended chan struct{}
+	log   *syncBuffer
+	once  sync.Once
+	err   error
 }
 
 type syncBuffer struct {
@@ -63,7 +65,7 @@ func startUp(t *testing.T, env []string, args ...string) *upProc {
 // watcher, which runs dagger itself.
 func startProgram(t *testing.T, env []string, program string, args ...string) *upProc {
 	t.Helper()
-	p := &upProc{t: t, done: make(chan error, 1), log: &syncBuffer{}}
+	p := &upProc{t: t, done: make(chan error, 1), ended: make(chan struct{}), log: &syncBuffer{}}
 	p.cmd = exec.Command(program, args...)
 	p.cmd.Dir = repoRoot(t)
 	p.cmd.Env = append(os.Environ(), env...)
@@ -72,7 +74,10 @@ func startProgram(t *testing.T, env []string, program string, args ...string) *u
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		p.done <- p.cmd.Wait()
+		close(p.ended)
+	}()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("end of `%s %s` output:\n%s", program, strings.Join(args, " "), tail(p.log.String(), 40))
