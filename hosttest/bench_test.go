@@ -61,13 +61,19 @@ func (s series) row(name, target string) string {
 // a person does.
 func measureUps(t *testing.T, name string, runs int, args func() []string, pw passwordsOf, p stackPorts, change func(run int)) series {
 	t.Helper()
+	return measureUpsWith(t, benchEnv, name, runs, args, pw, p, change)
+}
+
+// measureUpsWith is measureUps with the CLI's environment env.
+func measureUpsWith(t *testing.T, env []string, name string, runs int, args func() []string, pw passwordsOf, p stackPorts, change func(run int)) series {
+	t.Helper()
 	var s series
 	for run := 0; run < runs; run++ {
 		if change != nil {
 			change(run)
 		}
 		start := time.Now()
-		up := startUp(t, benchEnv, append([]string{"--progress=plain"}, args()...)...)
+		up := startUp(t, env, append([]string{"--progress=plain"}, args()...)...)
 		r := waitStackReady(t, p, pw, start, 15*time.Minute)
 		s.times = append(s.times, r.total)
 		if r.total > slowStart {
@@ -115,7 +121,10 @@ func TestBenchmarkStack(t *testing.T) {
 	var b strings.Builder
 	command := "make bench"
 	if os.Getenv("BENCH_PRUNE") == "yes" {
-		command = "make bench BENCH_PRUNE=yes"
+		command += " BENCH_PRUNE=yes"
+	}
+	if os.Getenv("COMMANDCENTER_ENGINE_TESTS") == "yes" {
+		command += " COMMANDCENTER_ENGINE_TESTS=yes"
 	}
 	fmt.Fprintf(&b, "# Benchmarks\n\nMeasured by `%s` (hosttest/bench_test.go) on %s.\n", command, machine())
 	fmt.Fprintf(&b, "Times run from the `dagger call ... stack ... up --ports ...` command to all four services answering on their host ports, polled every 50 ms: Postgres runs a query, Redis answers PING, the backend's /health is ok, the frontend serves its page. Each `up` is stopped as a person stops it (Ctrl-C: SIGINT to the CLI), and the next one starts %s after the ports are free.\n\n", restartPause)
@@ -210,26 +219,10 @@ func TestBenchmarkStack(t *testing.T) {
 	waitFor(t, "direct postgres", 5*time.Minute, func() error { return pgPing(direct.pg, benchPgPassword) })
 
 	memory := stackMemory(t)
-	// pgbench alternates between the two, the order switched every round,
-	// so that neither gets the quieter moments of the machine.
+	// pgbench alternates between the two (see alternatePgbench).
 	pgbenchInit(t, ports.pg)
 	pgbenchInit(t, direct.pg)
-	load := []string{"-S", "-c", "8", "-j", "2", "-T", strconv.Itoa(pgbenchSeconds)}
-	var viaStack, viaDirect []pgbenchResult
-	for round := 0; round < proxyRounds; round++ {
-		order := []int{ports.pg, direct.pg}
-		if round%2 == 1 {
-			order = []int{direct.pg, ports.pg}
-		}
-		for _, port := range order {
-			r := pgbenchRun(t, port, load...)
-			if port == ports.pg {
-				viaStack = append(viaStack, r)
-			} else {
-				viaDirect = append(viaDirect, r)
-			}
-		}
-	}
+	viaStack, viaDirect := alternatePgbench(t, ports.pg, direct.pg, proxyRounds)
 	// redis-benchmark alternates the same way.
 	rdStack, rdDirectRPS := map[string][]float64{}, map[string][]float64{}
 	rdStackErrors, rdDirectErrors := 0, 0
@@ -278,7 +271,31 @@ func TestBenchmarkStack(t *testing.T) {
 		fmt.Fprintf(&b, "\n%d pgbench run(s) stalled on a connection through the CLI's port forwarding and were run again.\n", pgbenchStalls)
 	}
 	fmt.Fprintf(&b, "\n## Memory of the running stack\n\n%s\n", memory)
+	b.WriteString(sharedEngineSection(t, src))
 	writeResults(t, "results.md", b.String())
+}
+
+// alternatePgbench runs pgbench -S (8 clients, pgbenchSeconds) rounds times
+// on each of ports a and b, alternating and switching the order every
+// round, so that neither gets the quieter moments of the machine.
+func alternatePgbench(t *testing.T, a, b, rounds int) (viaA, viaB []pgbenchResult) {
+	t.Helper()
+	load := []string{"-S", "-c", "8", "-j", "2", "-T", strconv.Itoa(pgbenchSeconds)}
+	for round := 0; round < rounds; round++ {
+		order := []int{a, b}
+		if round%2 == 1 {
+			order = []int{b, a}
+		}
+		for _, port := range order {
+			r := pgbenchRun(t, port, load...)
+			if port == a {
+				viaA = append(viaA, r)
+			} else {
+				viaB = append(viaB, r)
+			}
+		}
+	}
+	return viaA, viaB
 }
 
 // passwordIn is the password of a URL.
