@@ -731,7 +731,9 @@ cmd_status() {
   local ok=0
   if pid_alive "$RUN_DIR/engine.pid"; then
     if engine_answers "$WRAPPER"; then
-      echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, socket $ENGINE_SOCK"
+      local tcp
+      tcp=$(sed -n 's/.* tcp=//p' "$RUN_DIR/engine.started" 2>/dev/null)
+      echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, socket $ENGINE_SOCK${tcp:+, and tcp://${tcp//,/, tcp://} (plain text)}"
     else
       echo "engine:   process $(cat "$RUN_DIR/engine.pid") runs but does not answer on $ENGINE_SOCK"
       ok=1
