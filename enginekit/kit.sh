@@ -437,7 +437,7 @@ start_engine() {
   fi
   if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
-    say "engine: running (pid $(cat "$pidf")), socket $ENGINE_SOCK${KIT_ENGINE_TCP:+, and tcp://${KIT_ENGINE_TCP//,/, tcp://} (plain text)}"
+    say "engine: running (pid $(cat "$pidf")), $(engine_addresses "$KIT_ENGINE_TCP")"
     return 0
   fi
   # Whatever is left of an earlier engine (killed, or started without the
@@ -476,6 +476,13 @@ start_engine() {
   if [[ -n $KIT_ENGINE_TCP ]]; then
     say "engine: also on tcp://${KIT_ENGINE_TCP//,/, tcp://}: plain text and no authentication, so whoever reaches it runs containers as root on this machine; keep it on loopback or a private network, or let CLIs reach the unix socket over ssh:// instead (enginekit/README.md)"
   fi
+}
+
+# engine_addresses TCP: where the engine listens, for messages: its socket,
+# and the addresses of TCP (HOST:PORT,...), if any.
+engine_addresses() {
+  printf 'socket %s' "$ENGINE_SOCK"
+  [[ -z $1 ]] || printf ', and tcp://%s (plain text)' "${1//,/, tcp://}"
 }
 
 # wait_engine_dns PID: in its first seconds, the engine's own name lookups
@@ -733,7 +740,7 @@ cmd_status() {
     if engine_answers "$WRAPPER"; then
       local tcp
       tcp=$(sed -n 's/.* tcp=//p' "$RUN_DIR/engine.started" 2>/dev/null)
-      echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, socket $ENGINE_SOCK${tcp:+, and tcp://${tcp//,/, tcp://} (plain text)}"
+      echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, $(engine_addresses "$tcp")"
     else
       echo "engine:   process $(cat "$RUN_DIR/engine.pid") runs but does not answer on $ENGINE_SOCK"
       ok=1
