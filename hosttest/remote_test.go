@@ -173,6 +173,9 @@ func TestRemoteClient(t *testing.T) {
 		}
 		seen = append(seen, who)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Printf("REMOTE_ROWS=%s\n", strings.Join(seen, ","))
 }
 
