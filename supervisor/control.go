@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 // A report is one line, "TOKEN NAME STATUS [WHY]": the Stack's token, the
@@ -56,7 +58,7 @@ func parseReport(line, token string) (name string, status int, why string, ok bo
 		return "", 0, "", false
 	}
 	status, err := strconv.Atoi(fields[2])
-	if err != nil || !namePattern.MatchString(fields[1]) {
+	if err != nil || !contract.NamePattern.MatchString(fields[1]) {
 		return "", 0, "", false
 	}
 	if len(fields) == 4 {

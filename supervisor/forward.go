@@ -7,56 +7,11 @@ import (
 	"log"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
-
-// route forwards connections to a local port to a target host:port.
-type route struct {
-	port   int
-	target string
-}
-
-func (r route) String() string { return fmt.Sprintf("%d=%s", r.port, r.target) }
-
-// parseRoute reads LISTEN=HOST:PORT.
-func parseRoute(s string) (route, error) {
-	listen, target, ok := strings.Cut(s, "=")
-	port, err := strconv.Atoi(listen)
-	if !ok || err != nil || port < 1 || port > 65535 {
-		return route{}, fmt.Errorf("route %q: want LISTEN=HOST:PORT with LISTEN a port (1-65535), such as 6379=redis:6379", s)
-	}
-	host, tport, err := net.SplitHostPort(target)
-	if n, perr := strconv.Atoi(tport); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-		return route{}, fmt.Errorf("route %q: target %q is not HOST:PORT, such as redis:6379", s, target)
-	}
-	return route{port: port, target: target}, nil
-}
-
-type routes []route
-
-func (rs *routes) String() string {
-	parts := make([]string, len(*rs))
-	for i, r := range *rs {
-		parts[i] = r.String()
-	}
-	return strings.Join(parts, ",")
-}
-
-func (rs *routes) Set(s string) error {
-	r, err := parseRoute(s)
-	if err != nil {
-		return err
-	}
-	for _, o := range *rs {
-		if o.port == r.port {
-			return fmt.Errorf("route %q: port %d is routed twice", s, r.port)
-		}
-	}
-	*rs = append(*rs, r)
-	return nil
-}
 
 // forwarder sends the connections of one listener to its target.
 type forwarder struct {
@@ -86,10 +41,10 @@ func (f *forwarder) dialed(err error) {
 	f.waiting = err != nil
 }
 
-func listenRoute(r route) (net.Listener, error) {
-	l, err := net.Listen("tcp", ":"+strconv.Itoa(r.port))
+func listenRoute(r contract.Route) (net.Listener, error) {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(r.Port))
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on port %d for %s: %v (another process in the container has it: route a free port)", r.port, r.target, err)
+		return nil, fmt.Errorf("cannot listen on port %d for %s: %v (another process in the container has it: route a free port)", r.Port, r.Target, err)
 	}
 	return l, nil
 }
@@ -99,17 +54,17 @@ func listenRoute(r route) (net.Listener, error) {
 // health check of the service, sees it open only when there is something
 // behind it. A target that does not answer within timeout, or a port that
 // cannot be opened then, is reported on stops.
-func (f *forwarder) open(r route, timeout time.Duration, stops chan<- string) {
-	f.log.Printf("port %d -> %s: opens when %s answers", r.port, r.target, r.target)
+func (f *forwarder) open(r contract.Route, timeout time.Duration, stops chan<- string) {
+	f.log.Printf("port %d -> %s: opens when %s answers", r.Port, r.Target, r.Target)
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := net.DialTimeout("tcp", r.target, time.Second)
+		c, err := net.DialTimeout("tcp", r.Target, time.Second)
 		if err == nil {
 			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			stop(stops, fmt.Sprintf("%s did not answer within %s (port %d): its log above says why", r.target, timeout, r.port))
+			stop(stops, fmt.Sprintf("%s did not answer within %s (port %d): its log above says why", r.Target, timeout, r.Port))
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -119,7 +74,7 @@ func (f *forwarder) open(r route, timeout time.Duration, stops chan<- string) {
 		stop(stops, err.Error())
 		return
 	}
-	f.log.Printf("port %d -> %s: open", r.port, r.target)
+	f.log.Printf("port %d -> %s: open", r.Port, r.Target)
 	f.serve(l)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"sort"
@@ -12,35 +13,46 @@ import (
 	"time"
 )
 
-// watchPort checks, while the command starts, that it listens on port where
-// other containers reach it, and sends the reason to stops when it does not:
-// it listens on loopback only, or on other ports only, or on none within
-// timeout. A command that ignores HOST and PORT would otherwise leave every
-// client, and `up`, waiting for a port that never opens. It may listen
-// elsewhere for grace first: a server may open a port of its own before its
-// main one. Sockets in before (listening before the command started, such
-// as the engine's own in every container) are not the command's.
-func watchPort(port int, timeout, grace time.Duration, what string, before []socket, stops chan<- string) {
+// watchPort checks, while the command starts, that it listens on port
+// where other containers reach it, by reading the kernel's table of
+// listening sockets (/proc/net/tcp), and closes ready once it does.
+//
+// A server that listens on port of loopback only (the default of Vite,
+// Next, create-react-app and webpack-dev-server, written for a developer's
+// own machine) is served there anyway: the supervisor listens on port of
+// the container's own addresses and passes connections on to it, and says
+// so once. Only where that cannot be done is it stopped, saying why.
+//
+// A server that listens on other ports only, for grace, is stopped with a
+// message that names them (a server may open a port of its own before its
+// main one), and one that listens nowhere within timeout too: a command
+// that ignores PORT would otherwise leave every client, and `up`, waiting
+// for a port that never opens. Sockets in before (listening before the
+// command started, such as the engine's own in every container) are not the
+// command's.
+func watchPort(port int, timeout, grace time.Duration, what string, before []socket, stops chan<- string, ready chan<- struct{}, logger *log.Logger) {
 	theirs := map[string]bool{}
 	for _, s := range before {
 		theirs[s.String()] = true
 	}
 	start := time.Now()
-	var othersSince, loopbackSince time.Time
+	var othersSince time.Time
 	for {
 		socks, err := listening()
 		if err != nil {
-			return // no /proc here: nothing to check with
+			close(ready) // no /proc here: nothing to check with
+			return
 		}
 		var others []string
-		onLoopback, reachable := false, false
+		var loopback *socket
+		reachable := false
 		for _, s := range socks {
 			switch {
 			case theirs[s.String()]:
 			case s.port != port:
 				others = append(others, s.String())
 			case s.ip.IsLoopback():
-				onLoopback = true
+				loopback = &s
 			default:
 				reachable = true
 			}
@@ -48,15 +60,16 @@ func watchPort(port int, timeout, grace time.Duration, what string, before []soc
 		now := time.Now()
 		switch {
 		case reachable:
+			close(ready)
 			return
-		case onLoopback:
-			if loopbackSince.IsZero() {
-				loopbackSince = now
-			}
-			if now.Sub(loopbackSince) >= grace {
-				stop(stops, fmt.Sprintf("%s listens on port %d of loopback only, where other containers and `up` cannot reach it: make it listen on 0.0.0.0 (its HOST variable says so)", what, port))
+		case loopback != nil:
+			if err := bridgeLoopback(*loopback, logger); err != nil {
+				stop(stops, fmt.Sprintf("%s listens on port %d of loopback only, where other containers and `up` cannot reach it, and the supervisor could not serve it on the container's addresses (%v): make it listen on 0.0.0.0 (its HOST variable says so)", what, port, err))
 				return
 			}
+			logger.Printf("%s listens on %s only (loopback): serving port %d of the container from it", what, loopback, port)
+			close(ready)
+			return
 		case len(others) > 0:
 			if othersSince.IsZero() {
 				othersSince = now
@@ -72,6 +85,33 @@ func watchPort(port int, timeout, grace time.Duration, what string, before []soc
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// bridgeLoopback listens on the port of s on each of the container's own
+// addresses, and passes the connections on to s, a loopback socket.
+func bridgeLoopback(s socket, logger *log.Logger) error {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || ipnet.IP.IsLoopback() || ipnet.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ipnet.IP.String(), strconv.Itoa(s.port)))
+		if err != nil {
+			return err
+		}
+		f := &forwarder{target: s.String(), wait: 10 * time.Second, log: logger}
+		go f.serve(l)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("the container has no address but loopback")
+	}
+	return nil
 }
 
 type socket struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"log"
 	"net"
 	"strconv"
 	"strings"
@@ -53,16 +54,29 @@ func freeLocalPort(t *testing.T) int {
 	return port
 }
 
-// watch runs watchPort for a port and returns what it reported, "" if nothing.
-func watch(port int, timeout, grace time.Duration, before ...socket) string {
+// watch runs watchPort for a port and returns what it reported, "" if
+// nothing, and whether it said the port was ready.
+func watchReady(port int, timeout, grace time.Duration, logs *syncBuffer, before ...socket) (string, bool) {
 	stops := make(chan string, 1)
-	watchPort(port, timeout, grace, "frontend", before, stops)
+	ready := make(chan struct{})
+	watchPort(port, timeout, grace, "frontend", before, stops, ready, log.New(logs, "", 0))
+	isReady := false
+	select {
+	case <-ready:
+		isReady = true
+	default:
+	}
 	select {
 	case why := <-stops:
-		return why
+		return why, isReady
 	default:
-		return ""
+		return "", isReady
 	}
+}
+
+func watch(port int, timeout, grace time.Duration, before ...socket) string {
+	why, _ := watchReady(port, timeout, grace, &syncBuffer{}, before...)
+	return why
 }
 
 func TestWatchPortAcceptsAReachablePort(t *testing.T) {
@@ -73,13 +87,47 @@ func TestWatchPortAcceptsAReachablePort(t *testing.T) {
 	}
 }
 
-func TestWatchPortReportsLoopbackOnly(t *testing.T) {
+// A server on loopback only (a dev server's default) is served on the
+// machine's own addresses at once, and says so: no wait, no stop.
+func TestWatchPortServesLoopbackOnTheOwnAddresses(t *testing.T) {
 	port := freeLocalPort(t)
-	listenOn(t, net.JoinHostPort("127.0.0.1", itoa(port)))
-	why := watch(port, 10*time.Second, 300*time.Millisecond)
-	if !strings.Contains(why, "frontend listens on port "+itoa(port)+" of loopback only") || !strings.Contains(why, "0.0.0.0") {
-		t.Errorf("report %q, want one that says loopback only and 0.0.0.0", why)
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", itoa(port)))
+	if err != nil {
+		t.Fatal(err)
 	}
+	upperServer(t, l)
+	logs := &syncBuffer{}
+	start := time.Now()
+	why, ready := watchReady(port, 10*time.Second, 5*time.Second, logs)
+	if why != "" || !ready {
+		t.Fatalf("report %q, ready %v; want it served and ready", why, ready)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("ready after %s: the bridge waited for the grace (5s), not for the socket", took)
+	}
+	if !strings.Contains(logs.String(), "frontend listens on 127.0.0.1:"+itoa(port)+" only (loopback): serving port "+itoa(port)) {
+		t.Errorf("no word of the redirection:\n%s", logs)
+	}
+	own := ownAddress(t)
+	if got := roundTrip(t, net.JoinHostPort(own, itoa(port)), "ping"); got != "PING" {
+		t.Errorf("through %s:%d: %q, want PING from the loopback server", own, port, got)
+	}
+}
+
+// ownAddress is an address of this machine that is not loopback.
+func ownAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ipnet, ok := a.(*net.IPNet); ok && !ipnet.IP.IsLoopback() && ipnet.IP.To4() != nil {
+			return ipnet.IP.String()
+		}
+	}
+	t.Skip("this machine has no address but loopback")
+	return ""
 }
 
 func TestWatchPortReportsOtherPorts(t *testing.T) {

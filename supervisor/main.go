@@ -47,10 +47,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
-	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 const name = "commandcenter-supervisor"
@@ -59,12 +60,21 @@ const name = "commandcenter-supervisor"
 // the program is then commandcenter-watch, whatever its file is called.
 var mode = "supervisor"
 
-// tokenEnv names the environment variable that holds the Stack's token.
-const tokenEnv = "COMMANDCENTER_STACK_TOKEN"
-
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "serve-static" {
+	if len(os.Args) > 1 && os.Args[1] == contract.StaticCommand {
 		os.Exit(serveStatic(os.Args[2:], os.Stderr))
+	}
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case contract.StatusCommand:
+			os.Exit(runStatus(os.Args[2:], os.Stdout, os.Stderr))
+		case contract.LogsCommand:
+			os.Exit(runLogs(os.Args[2:], os.Stdout, os.Stderr))
+		case contract.RequestCommand:
+			os.Exit(runRequest(os.Args[2:], os.Stdout, os.Stderr))
+		case contract.ControlCommand:
+			os.Exit(runControl(os.Args[2:], os.Stderr))
+		}
 	}
 	if mode == "watch" || filepath.Base(os.Args[0]) == watchName {
 		os.Exit(runWatch(os.Args[1:], os.Stderr))
@@ -75,78 +85,90 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
+// options are the supervisor's: the run the module asked for (its command
+// line, see contract.Run), and the tokens of its environment.
 type options struct {
-	routes       routes
-	wait         time.Duration
-	control      int
-	report       string
-	linger       time.Duration
-	stopGrace    time.Duration
-	service      string
-	expectPort   int
-	startTimeout time.Duration
-	grace        time.Duration
-	waits        waitTargets
-	waitTimeout  time.Duration
-	prestart     string
-	also         alsoProcesses
-	sync         syncOptions
-	token        string
-	command      []string
+	contract.Run
+	// token is the Stack's (contract.StackTokenEnv): reports carry it.
+	token string
+	sync  syncOptions
+	// mask hides the project's secrets in the output.
+	mask *masker
 }
 
 // run is the command: it returns the exit status.
 func run(args []string, stderr io.Writer) int {
 	logger := log.New(stderr, name+": ", 0)
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	run, fs, err := contract.Parse(args)
 	fs.SetOutput(stderr)
-	var o options
-	fs.Var(&o.routes, "route", "LISTEN=HOST:PORT: forward connections to port LISTEN to HOST:PORT (repeat for more ports)")
-	fs.DurationVar(&o.wait, "wait", time.Minute, "how long a connection waits for its target to answer before it is closed, and a report for the front")
-	fs.IntVar(&o.control, "control", 0, "port to take other services' reports on: a report stops the command")
-	fs.StringVar(&o.report, "report", "", "HOST:PORT of a front's control port, told the command's exit status when it ends")
-	fs.DurationVar(&o.linger, "linger", 2*time.Second, "how long a report leaves the command running: the engine passes the ended service's last output on to its client meanwhile, before the command's end ends the client's call")
-	fs.DurationVar(&o.stopGrace, "stop-grace", time.Minute, "how long a stopped command (by a report, an --also process's end, --expect-port) may take to end after SIGTERM before it is killed")
-	fs.StringVar(&o.service, "name", "", "name of this service: in its report (with --report), in the log when a report stops it")
-	fs.IntVar(&o.expectPort, "expect-port", 0, "port the command must listen on, reachable from other containers; it is stopped with a message when it does not")
-	fs.DurationVar(&o.startTimeout, "start-timeout", 5*time.Minute, "how long a command may take to listen on --expect-port, and a route's target to answer first")
-	fs.DurationVar(&o.grace, "grace", 10*time.Second, "how long the command may listen elsewhere (loopback only, other ports) before --expect-port stops it")
-	fs.Var(&o.waits, "wait-for", "postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT to wait for before the command starts (repeat for more; see wait.go)")
-	fs.DurationVar(&o.waitTimeout, "wait-timeout", 5*time.Minute, "how long to wait for the --wait-for targets")
-	fs.Var(&o.also, "also", "NAME=COMMAND: a process to run next to the command, with sh (repeat for more); when one ends, the command is stopped, and the other way round")
-	fs.StringVar(&o.prestart, "prestart", "", "shell command run once the --wait-for targets are ready, before the command; its failure is the command's")
-	fs.IntVar(&o.sync.port, "sync", 0, "port to take the live-reload watcher's files on (with the token in "+syncTokenEnv+"; see sync.go)")
-	fs.StringVar(&o.sync.root, "sync-root", "", "folder this service's files go to (with --sync)")
-	fs.StringVar(&o.sync.info.Dir, "sync-dir", ".", "this service's folder in the project's source, for the watcher")
-	fs.Var((*repeated)(&o.sync.info.Ignore), "sync-ignore", "pattern of files the watcher never sends (.dockerignore syntax; repeat for more)")
-	fs.Var((*repeated)(&o.sync.info.Deps), "sync-deps", "file (relative to the folder) whose change runs --sync-deps-run and restarts the command (repeat for more)")
-	fs.BoolVar(&o.sync.info.Restart, "sync-restart", false, "restart the command after each change (otherwise only after --sync-deps-run)")
-	fs.StringVar(&o.sync.run, "sync-run", "", "shell command run in the folder after each change (a production build)")
-	fs.StringVar(&o.sync.depsRun, "sync-deps-run", "", "shell command run in the folder after a --sync-deps file changed (the dependency install)")
-	fs.Var(syncRoutes{&o.sync}, "sync-route", "NAME=HOST:PORT: pass the files for service NAME on to its sync port (in the Stack's front; repeat for more)")
-	fs.Usage = func() {
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, err)
+		}
 		fmt.Fprintf(stderr, "usage: %s [--route LISTEN=HOST:PORT]... [--control PORT] [--report HOST:PORT] [--name NAME] [--expect-port PORT] [-- COMMAND [ARG...]]\n", name)
 		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	o.command = fs.Args()
-	o.token = os.Getenv(tokenEnv)
-	o.sync.token = os.Getenv(syncTokenEnv)
-	o.sync.info.Name = o.service
+	o := options{Run: run, token: os.Getenv(contract.StackTokenEnv)}
+	o.sync = syncOptions{Sync: run.Sync, token: os.Getenv(contract.SyncTokenEnv),
+		info: syncInfo{Name: run.Name, Dir: run.Sync.Dir, Ignore: run.Sync.Ignore, Deps: run.Sync.Deps, Restart: run.Sync.Restart}}
 	if msg := o.check(); msg != "" {
 		logger.Print(msg)
 		return 2
 	}
-	if msg := o.sync.check(o.service, len(o.command) > 0); msg != "" {
+	if msg := o.sync.check(o.Name, len(o.Command) > 0); msg != "" {
 		logger.Print(msg)
 		return 2
 	}
+	what := o.Name
+	if what == "" && len(o.Command) > 0 {
+		what = o.Command[0]
+	}
+
+	// The project's data first: a run that cannot have it starts nothing.
+	held, err := takeLocks(o.State, o.Project, logName(o.Name, o.Command), o.Locks)
+	if err != nil {
+		logger.Print(err)
+		if o.Report != "" {
+			tell(o.Report, o.token, o.Name, exitInUse, err.Error(), o.Wait, logger)
+		}
+		if errors.As(err, new(inUseError)) {
+			return exitInUse
+		}
+		return 1
+	}
+	defer closeAll(held)
+	pw, err := readPasswords(o.Secrets, contract.Needs(o.Env), o.Folders)
+	if err == nil {
+		var secrets []string
+		if secrets, err = setEnv(o.Env, o.Mask, pw); err == nil {
+			o.mask = newMasker(secrets)
+		}
+	}
+	if err != nil {
+		logger.Print(err)
+		return 1
+	}
+	// From here on, what the processes and the supervisor say goes through
+	// the output (masked, and into the service's log).
+	units := o.units(stderr)
+	rec, err := newRecorder(o.State, o.Project, unitNames(units), o.ports())
+	if err != nil {
+		logger.Printf("cannot record the run's status in the state volume: %v", err)
+		return 1
+	}
+	if len(units) > 0 {
+		logger.SetOutput(units[0].outs.err)
+	}
+	defer func() {
+		for _, u := range units {
+			u.outs.close()
+		}
+	}()
 
 	// Each route's port is tried now, so that a port another process has
 	// fails at once; it opens when its target first answers.
-	for _, r := range o.routes {
+	for _, r := range o.Routes {
 		l, err := listenRoute(r)
 		if err != nil {
 			logger.Print(err)
@@ -155,39 +177,30 @@ func run(args []string, stderr io.Writer) int {
 		l.Close()
 	}
 	stops := make(chan string, 1)
-	if o.control != 0 {
-		l, err := net.Listen("tcp", ":"+strconv.Itoa(o.control))
+	if o.Control != 0 {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(o.Control))
 		if err != nil {
-			logger.Printf("cannot listen on control port %d: %v (give --control a free port)", o.control, err)
+			logger.Printf("cannot listen on control port %d: %v (give --control a free port)", o.Control, err)
 			return 1
 		}
 		go takeReports(l, o.token, stops, logger)
 	}
-	for _, r := range o.routes {
-		f := &forwarder{target: r.target, wait: o.wait, log: logger}
-		go f.open(r, o.startTimeout, stops)
+	for _, r := range o.Routes {
+		f := &forwarder{target: r.Target, wait: o.Wait, log: logger}
+		go f.open(r, o.StartTimeout, stops)
 	}
-	var restarts chan chan error
+	restarts := make(chan restartRequest)
 	supervised := make(chan struct{})
 	defer close(supervised)
-	if o.sync.port != 0 {
-		l, err := net.Listen("tcp", ":"+strconv.Itoa(o.sync.port))
+	if o.Sync.Port != 0 {
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(o.Sync.Port))
 		if err != nil {
-			logger.Printf("cannot listen on sync port %d: %v (give --sync a free port)", o.sync.port, err)
+			logger.Printf("cannot listen on sync port %d: %v (give --sync a free port)", o.Sync.Port, err)
 			return 1
 		}
 		var restart func() error
-		if len(o.command) > 0 && o.sync.root != "" {
-			restarts = make(chan chan error)
-			restart = func() error {
-				req := make(chan error, 1)
-				select {
-				case restarts <- req:
-					return <-req
-				case <-supervised:
-					return errStopping
-				}
-			}
+		if len(o.Command) > 0 && o.Sync.Root != "" {
+			restart = func() error { return askRestart(restarts, supervised, "") }
 		}
 		go func() {
 			if err := serveSync(l, o.sync, restart, logger); err != nil {
@@ -195,10 +208,18 @@ func run(args []string, stderr io.Writer) int {
 			}
 		}()
 	}
+	if o.State != "" && len(units) > 0 {
+		// A stop is the front's to carry out, or a service's alone.
+		var stopsFor chan<- string
+		if o.Report == "" {
+			stopsFor = stops
+		}
+		go takeRequests(o.State, what, unitNames(units), restarts, stopsFor, supervised)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
-	if len(o.command) == 0 {
+	if len(o.Command) == 0 {
 		for {
 			select {
 			case sig := <-sigs:
@@ -211,81 +232,173 @@ func run(args []string, stderr io.Writer) int {
 			}
 		}
 	}
-	what := o.service
-	if what == "" {
-		what = o.command[0]
-	}
-	status, why := o.prepare(what, sigs, logger)
+	status, why := o.prepare(what, units[0].outs, sigs, logger)
 	if status == 0 {
-		if o.expectPort != 0 {
+		ready := make(chan struct{})
+		if o.ExpectPort != 0 {
 			before, _ := listening()
-			go watchPort(o.expectPort, o.startTimeout, o.grace, what, before, stops)
+			go watchPort(o.ExpectPort, o.StartTimeout, o.Grace, what, before, stops, ready, logger)
+		} else {
+			close(ready)
 		}
-		status, why = supervise(o.command, what, o.linger, o.stopGrace, sigs, stops, o.also, restarts, logger)
+		unhealthy := make(chan string, 1)
+		for _, h := range o.Health {
+			var to chan<- string
+			if h.Name == units[0].name {
+				to = unhealthy
+			}
+			readyFor := ready
+			if h.Name != units[0].name {
+				readyFor = closed
+			}
+			go healthLoop(h.Name, h.Target, o.HealthInterval, o.HealthRetries, readyFor, supervised, rec, to)
+		}
+		sv := &supervisor{what: what, command: units[0], also: units[1:], linger: o.Linger, stopGrace: o.StopGrace,
+			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, status: rec}
+		status, why = sv.run(sigs, stops, restarts, unhealthy)
+	} else {
+		rec.exited(units[0].name, status, why)
 	}
-	if o.report != "" {
-		tell(o.report, o.token, o.service, status, why, o.wait, logger)
+	if o.Report != "" {
+		tell(o.Report, o.token, o.Name, status, why, o.Wait, logger)
 	}
 	return status
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
+// closed is a channel that is closed.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// askRestart asks the supervisor to restart unit name ("" the command),
+// and waits for its answer.
+func askRestart(restarts chan<- restartRequest, supervised <-chan struct{}, name string) error {
+	reply := make(chan error, 1)
+	select {
+	case restarts <- restartRequest{name: name, reply: reply}:
+		return <-reply
+	case <-supervised:
+		return errStopping
+	}
+}
+
+// units are the processes of the run: the command, then the ones next to
+// it, each with its output (masked, and into its log in the state volume).
+func (o options) units(stderr io.Writer) []*unit {
+	if len(o.Command) == 0 {
+		return nil
+	}
+	open := func(name string) *serviceLog {
+		if o.State == "" {
+			return nil
+		}
+		l, err := openLog(filepath.Join(o.State, "logs"), name)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: cannot open the log of %s in the state volume: %v\n", "commandcenter-supervisor", name, err)
+			return nil
+		}
+		return l
+	}
+	main := logName(o.Name, o.Command)
+	// A command that may restart runs in a process group of its own, so
+	// that a restart ends what it started too (npm's child, a shell's).
+	group := o.Sync.Root != "" || o.Restart != contract.RestartNo || o.State != ""
+	units := []*unit{{name: main, argv: o.Command, group: group, outs: newOutputs(os.Stdout, stderr, open(main), o.mask)}}
+	for _, a := range o.Also {
+		units = append(units, &unit{name: a.Name, argv: []string{"sh", "-c", a.Command}, group: true, outs: newOutputs(os.Stdout, stderr, open(a.Name), o.mask)})
+	}
+	return units
+}
+
+func unitNames(units []*unit) []string {
+	var names []string
+	for _, u := range units {
+		names = append(names, u.name)
+	}
+	return names
+}
+
+// ports are the ports the run's processes serve, by name, for their status.
+func (o options) ports() map[string]int {
+	ports := map[string]int{}
+	if o.ExpectPort != 0 {
+		ports[logName(o.Name, o.Command)] = o.ExpectPort
+	}
+	for _, h := range o.Health {
+		if _, ok := ports[h.Name]; ok {
+			continue
+		}
+		if w, err := contract.ParseWaitTarget(strings.TrimPrefix(h.Target, "http://")); err == nil {
+			host := w.Addr
+			if i := strings.Index(host, "/"); i >= 0 {
+				host = host[:i]
+			}
+			if _, p, err := net.SplitHostPort(host); err == nil {
+				ports[h.Name], _ = strconv.Atoi(p)
+			}
+		}
+	}
+	return ports
+}
 
 // check says what is wrong with the options, or nothing.
 func (o options) check() string {
 	switch {
-	case o.wait <= 0:
-		return fmt.Sprintf("--wait %s: give a positive duration, such as 60s", o.wait)
-	case o.startTimeout <= 0:
-		return fmt.Sprintf("--start-timeout %s: give a positive duration, such as 5m", o.startTimeout)
-	case o.grace <= 0:
-		return fmt.Sprintf("--grace %s: give a positive duration, such as 10s", o.grace)
-	case o.stopGrace <= 0:
-		return fmt.Sprintf("--stop-grace %s: give a positive duration, such as 1m", o.stopGrace)
-	case o.waitTimeout <= 0:
-		return fmt.Sprintf("--wait-timeout %s: give a positive duration, such as 5m", o.waitTimeout)
-	case (len(o.waits) > 0 || o.prestart != "" || len(o.also) > 0) && len(o.command) == 0:
+	case o.Wait <= 0:
+		return fmt.Sprintf("--wait %s: give a positive duration, such as 60s", o.Wait)
+	case o.StartTimeout <= 0:
+		return fmt.Sprintf("--start-timeout %s: give a positive duration, such as 5m", o.StartTimeout)
+	case o.Grace <= 0:
+		return fmt.Sprintf("--grace %s: give a positive duration, such as 10s", o.Grace)
+	case o.StopGrace <= 0:
+		return fmt.Sprintf("--stop-grace %s: give a positive duration, such as 1m", o.StopGrace)
+	case o.WaitTimeout <= 0:
+		return fmt.Sprintf("--wait-timeout %s: give a positive duration, such as 5m", o.WaitTimeout)
+	case (len(o.WaitFor) > 0 || o.Prestart != "" || len(o.Also) > 0) && len(o.Command) == 0:
 		return "--wait-for, --prestart and --also need a command to run, after --"
-	case o.linger < 0:
-		return fmt.Sprintf("--linger %s: give a duration of 0 or more, such as 2s", o.linger)
-	case o.control < 0 || o.control > 65535:
-		return fmt.Sprintf("--control %d: give a port (1-65535)", o.control)
-	case o.expectPort < 0 || o.expectPort > 65535:
-		return fmt.Sprintf("--expect-port %d: give a port (1-65535)", o.expectPort)
-	case o.expectPort != 0 && len(o.command) == 0:
+	case o.Linger < 0:
+		return fmt.Sprintf("--linger %s: give a duration of 0 or more, such as 2s", o.Linger)
+	case o.Control < 0 || o.Control > 65535:
+		return fmt.Sprintf("--control %d: give a port (1-65535)", o.Control)
+	case o.ExpectPort < 0 || o.ExpectPort > 65535:
+		return fmt.Sprintf("--expect-port %d: give a port (1-65535)", o.ExpectPort)
+	case o.ExpectPort != 0 && len(o.Command) == 0:
 		return "--expect-port needs a command to run, after --"
-	case (o.report != "" || o.service != "") && !namePattern.MatchString(o.service):
-		return fmt.Sprintf("--name %q: give the service's name, a letter then letters, digits, - or _ (at most 32)", o.service)
-	case o.report != "" && len(o.command) == 0:
+	case (o.Report != "" || o.Name != "") && !contract.NamePattern.MatchString(o.Name):
+		return fmt.Sprintf("--name %q: give the service's name, a letter then letters, digits, - or _ (at most 32)", o.Name)
+	case o.Report != "" && len(o.Command) == 0:
 		return "--report needs a command to run, after --"
-	case (o.report != "" || o.control != 0) && len(o.token) < 16:
-		return fmt.Sprintf("--report and --control need the Stack's token in %s (16 characters or more), so that only the Stack's own services can stop it", tokenEnv)
+	case (o.Report != "" || o.Control != 0) && len(o.token) < 16:
+		return fmt.Sprintf("--report and --control need the Stack's token in %s (16 characters or more), so that only the Stack's own services can stop it", contract.StackTokenEnv)
 	}
-	if o.report != "" {
-		if _, err := parseRoute("1=" + o.report); err != nil {
-			return fmt.Sprintf("--report %q: give the front's HOST:PORT, such as front:65432", o.report)
+	if o.Report != "" {
+		if err := contract.CheckHostPort(o.Report); err != nil {
+			return fmt.Sprintf("--report %q: give the front's HOST:PORT, such as front:65432", o.Report)
 		}
 	}
-	for _, r := range o.routes {
-		if r.port == o.control {
-			return fmt.Sprintf("--control %d: the port is routed too; give the control port a port of its own", o.control)
+	seen := map[int]bool{}
+	for _, r := range o.Routes {
+		if seen[r.Port] {
+			return fmt.Sprintf("--route %s: port %d is routed twice", r, r.Port)
 		}
-		if r.port == o.sync.port {
-			return fmt.Sprintf("--sync %d: the port is routed too; give the sync port a port of its own", o.sync.port)
+		seen[r.Port] = true
+		if r.Port == o.Control {
+			return fmt.Sprintf("--control %d: the port is routed too; give the control port a port of its own", o.Control)
+		}
+		if r.Port == o.Sync.Port {
+			return fmt.Sprintf("--sync %d: the port is routed too; give the sync port a port of its own", o.Sync.Port)
 		}
 	}
-	if o.sync.port != 0 && (o.sync.port == o.control || o.sync.port == o.expectPort) {
-		return fmt.Sprintf("--sync %d: the port is the control port or the command's; give the sync port a port of its own", o.sync.port)
+	if o.Sync.Port != 0 && (o.Sync.Port == o.Control || o.Sync.Port == o.ExpectPort) {
+		return fmt.Sprintf("--sync %d: the port is the control port or the command's; give the sync port a port of its own", o.Sync.Port)
 	}
 	return ""
 }
 
 // prepare waits for the --wait targets and runs the prestart command; a
 // status other than 0 says the command is not to run, and why.
-func (o options) prepare(what string, sigs <-chan os.Signal, logger *log.Logger) (int, string) {
-	if len(o.waits) > 0 {
+func (o options) prepare(what string, outs outputs, sigs <-chan os.Signal, logger *log.Logger) (int, string) {
+	if len(o.WaitFor) > 0 {
 		done := make(chan error, 1)
-		go func() { done <- waitAll(o.waits, o.waitTimeout) }()
+		go func() { done <- waitAll(o.WaitFor, o.WaitTimeout) }()
 		select {
 		case err := <-done:
 			if err != nil {
@@ -294,14 +407,22 @@ func (o options) prepare(what string, sigs <-chan os.Signal, logger *log.Logger)
 				return 1, why
 			}
 		case sig := <-sigs:
-			logger.Printf("%s while waiting for %s", sig, o.waits.String())
+			logger.Printf("%s while waiting for %s", sig, waitList(o.WaitFor))
 			return 128 + int(sig.(syscall.Signal)), ""
 		}
 	}
-	if o.prestart != "" {
-		cmd := exec.Command("sh", "-c", o.prestart)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
+	if o.Prestart != "" {
+		cmd := exec.Command("sh", "-c", o.Prestart)
+		cmd.Stdin = os.Stdin
+		release, err := attach(cmd, outs)
+		if err == nil {
+			err = cmd.Start()
+			release()
+			if err == nil {
+				err = cmd.Wait()
+			}
+		}
+		if err != nil {
 			code := 1
 			var exit *exec.ExitError
 			if errors.As(err, &exit) && exit.ExitCode() > 0 {
@@ -322,4 +443,13 @@ func stop(stops chan<- string, why string) {
 	case stops <- why:
 	default:
 	}
+}
+
+// waitList is the targets, for messages.
+func waitList(ws []contract.WaitTarget) string {
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = w.String()
+	}
+	return strings.Join(parts, " ")
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 // TestMain lets a test run the command itself, as a child process, for what
@@ -194,25 +196,13 @@ func TestConnectionIsClosedWhenTheTargetNeverAnswers(t *testing.T) {
 	}
 }
 
-func TestParseRoute(t *testing.T) {
-	r, err := parseRoute("6379=redis-0a1b:6379")
-	if err != nil || r.port != 6379 || r.target != "redis-0a1b:6379" {
-		t.Fatalf("parseRoute = %+v, %v", r, err)
-	}
-	for _, bad := range []string{"6379", "=redis:6379", "0=redis:6379", "70000=redis:6379", "6379=redis", "6379=:6379", "6379=redis:http", "6379=redis:0"} {
-		if _, err := parseRoute(bad); err == nil || !strings.Contains(err.Error(), "such as") {
-			t.Errorf("parseRoute(%q) = %v, want an error with an example", bad, err)
-		}
-	}
-}
-
 // testToken is the Stack's token of the tests' supervisors.
 const testToken = "0123456789abcdef0123"
 
 // command runs the supervisor as a child process, with the Stack's token.
 func command(args ...string) (*exec.Cmd, *syncBuffer) {
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "SUPERVISOR_TEST_RUN=1", tokenEnv+"="+testToken)
+	cmd.Env = append(os.Environ(), "SUPERVISOR_TEST_RUN=1", contract.StackTokenEnv+"="+testToken)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd, out
@@ -267,7 +257,7 @@ func TestPassesSignalsToTheCommand(t *testing.T) {
 }
 
 func TestBadInputSaysWhatToDo(t *testing.T) {
-	t.Setenv(tokenEnv, testToken)
+	t.Setenv(contract.StackTokenEnv, testToken)
 	taken := listenLocal(t)
 	defer taken.Close()
 	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)

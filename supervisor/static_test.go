@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 func TestServeStaticServesTheBuildAndSendsApiOn(t *testing.T) {
@@ -28,11 +30,11 @@ func TestServeStaticServesTheBuildAndSendsApiOn(t *testing.T) {
 		io.WriteString(w, "backend saw "+r.URL.Path)
 	}))
 	defer backend.Close()
-	var ps proxies
-	if err := ps.Set("/api=" + backend.URL); err != nil {
+	api, err := contract.ParseProxy("/api=" + backend.URL)
+	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(staticHandler(dir, ps, log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(staticHandler(dir, []contract.Proxy{api}, log.New(io.Discard, "", 0)))
 	defer srv.Close()
 	for path, want := range map[string]string{
 		"/":                "built page",
@@ -60,8 +62,7 @@ func TestServeStaticSaysWhatIsMissing(t *testing.T) {
 	if code := serveStatic([]string{"--dir", t.TempDir(), "--port", "0"}, &out); code != 2 || !strings.Contains(out.String(), "has no index.html") {
 		t.Errorf("a folder without index.html: %d %q", code, out.String())
 	}
-	var ps proxies
-	if err := ps.Set("api=backend:8000"); err == nil || !strings.Contains(err.Error(), "such as /api=http://backend:8000") {
-		t.Errorf("a bad --proxy: %v", err)
+	if code := serveStatic([]string{"--dir", t.TempDir(), "--proxy", "api=backend:8000"}, &out); code != 2 || !strings.Contains(out.String(), "such as /api=http://backend:8000") {
+		t.Errorf("a bad --proxy: %d %q", code, out.String())
 	}
 }

@@ -3,76 +3,109 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/exec"
-	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
-// alsoProcess is a process the supervisor runs next to the command
-// (--also NAME=COMMAND, run with sh): in the Stack's front, Redis next to
-// Postgres. When it ends, the command is stopped as by a report; when the
-// command ends, it is stopped.
-type alsoProcess struct {
-	name, command string
+// A unit is a process the supervisor runs: the command, or a process next
+// to it (--also, run with sh: in the Stack's front, Redis next to
+// Postgres). Its output passes through the supervisor (output.go).
+type unit struct {
+	name  string
+	argv  []string
+	group bool // in a process group of its own, ended with what it started
+	outs  outputs
+
+	cmd    *exec.Cmd
+	exited chan error     // the end of the process, for whoever waits for it
+	done   chan struct{} // closed at the end of the process
 }
 
-type alsoProcesses []alsoProcess
-
-func (as *alsoProcesses) String() string {
-	parts := make([]string, len(*as))
-	for i, a := range *as {
-		parts[i] = a.name
+// start starts the unit's process; its end comes on u.exited.
+func (u *unit) start() error {
+	cmd := exec.Command(u.argv[0], u.argv[1:]...)
+	cmd.Stdin = os.Stdin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: u.group}
+	// The process writes to pipes of its own, which the supervisor reads:
+	// its end does not wait for what it left running to close them.
+	closers, err := attach(cmd, u.outs)
+	if err != nil {
+		return err
 	}
-	return strings.Join(parts, ",")
-}
-
-func (as *alsoProcesses) Set(s string) error {
-	name, command, ok := strings.Cut(s, "=")
-	if !ok || !namePattern.MatchString(name) || strings.TrimSpace(command) == "" {
-		return fmt.Errorf("--also %q: want NAME=COMMAND, such as redis=\"redis-server --port 6379\"", s)
+	if err := cmd.Start(); err != nil {
+		closers()
+		return err
 	}
-	*as = append(*as, alsoProcess{name: name, command: command})
+	closers()
+	u.cmd = cmd
+	exited, done := make(chan error, 1), make(chan struct{})
+	u.exited, u.done = exited, done
+	go func() {
+		err := cmd.Wait()
+		close(done)
+		exited <- err
+	}()
 	return nil
 }
 
-// startAlso starts the processes of also; when one ends by itself, the
-// reason goes to stops.
-func startAlso(also alsoProcesses, stops chan<- string, signaled *atomic.Bool, logger *log.Logger) ([]*exec.Cmd, error) {
-	var cmds []*exec.Cmd
-	for _, a := range also {
-		cmd := exec.Command("sh", "-c", a.command)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Start(); err != nil {
-			return cmds, fmt.Errorf("cannot run %s: %v", a.name, err)
-		}
-		cmds = append(cmds, cmd)
-		go func() {
-			err := cmd.Wait()
-			if signaled.Load() {
-				return // stopped with the rest
+// attach gives cmd pipes for its stdout and stderr whose other ends feed
+// outs; the returned func closes the supervisor's copies of the child's
+// ends, once the child has them.
+func attach(cmd *exec.Cmd, outs outputs) (func(), error) {
+	var ends []*os.File
+	for _, p := range []struct {
+		dst io.Writer
+		set **os.File
+	}{{outs.out, nil}, {outs.err, nil}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, e := range ends {
+				e.Close()
 			}
-			stop(stops, fmt.Sprintf("%s ended (exit status %d)", a.name, statusOf(err)))
+			return nil, err
+		}
+		go func() {
+			_, _ = io.Copy(p.dst, r)
+			r.Close()
 		}()
+		ends = append(ends, w)
 	}
-	return cmds, nil
+	cmd.Stdout, cmd.Stderr = ends[0], ends[1]
+	return func() {
+		for _, e := range ends {
+			e.Close()
+		}
+	}, nil
 }
 
-// endAll stops processes with SIGTERM, and SIGKILL those still running
-// after grace.
-func endAll(cmds []*exec.Cmd, grace time.Duration) {
-	for _, c := range cmds {
-		_ = c.Process.Signal(syscall.SIGTERM)
+// signal sends sig to the unit's process, or its group.
+func (u *unit) signal(sig syscall.Signal) {
+	if u.cmd == nil || u.cmd.Process == nil {
+		return
 	}
-	deadline := time.Now().Add(grace)
-	for _, c := range cmds {
-		for c.ProcessState == nil && syscall.Kill(c.Process.Pid, 0) == nil && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		_ = c.Process.Kill()
+	if u.group {
+		_ = syscall.Kill(-u.cmd.Process.Pid, sig)
+	} else {
+		_ = u.cmd.Process.Signal(sig)
+	}
+}
+
+// running says whether the unit's process has not ended yet.
+func (u *unit) running() bool {
+	if u.done == nil {
+		return false
+	}
+	select {
+	case <-u.done:
+		return false
+	default:
+		return true
 	}
 }
 
@@ -90,117 +123,317 @@ func statusOf(err error) int {
 	return 1
 }
 
-// restartGrace is how long a restart waits for the command to end after
+// restartGrace is how long a restart waits for a process to end after
 // SIGTERM before it kills it: a dev server that waits for its clients to
 // leave would hold the restart back for as long as they stay.
 const restartGrace = 3 * time.Second
 
-// supervise runs command, passes sigs on to it (and to the also
-// processes) and returns its exit status. A reason on stops (a report, an
-// also process that ended, a port the command does not listen on) ends it
-// with SIGTERM linger later, and SIGKILL stopGrace after that (a command
-// that lets the signal pass, such as a shell still running Postgres's initdb,
-// would otherwise keep the service, and whoever waits for it, up for good):
-// the status is then 1, and why says the reason.
+// alsoGrace is how long the processes next to the command may take to end
+// after SIGTERM, once the command has ended.
+const alsoGrace = 10 * time.Second
+
+// restartRequest asks for a unit to be restarted (by its name; "" is the
+// command): live reload after a change, or the project's restart. The
+// answer comes once the new process has started, or says why it did not.
+type restartRequest struct {
+	name  string
+	reply chan error
+}
+
+// policy says what happens when the command ends by itself.
+type policy struct {
+	// restart: "no", "on-failure" (an exit status other than 0) or
+	// "always"; at most max times, the n-th after backoff(n).
+	restart string
+	max     int
+}
+
+// backoff is the wait before the n-th restart after a crash (from 1): 1 s,
+// 2 s, 4 s, ... at most 30 s.
+func backoff(n int) time.Duration {
+	d := time.Second << min(n-1, 5)
+	return min(d, 30*time.Second)
+}
+
+// allows says whether the policy restarts a command that exited with
+// status, after restarts restarts.
+func (p policy) allows(status, restarts int) bool {
+	switch {
+	case restarts >= p.max:
+		return false
+	case p.restart == contract.RestartAlways:
+		return true
+	case p.restart == contract.RestartOnFailure:
+		return status != 0
+	}
+	return false
+}
+
+// supervisor runs the command and the processes next to it.
+type supervisor struct {
+	what      string
+	command   *unit
+	also      []*unit
+	linger    time.Duration
+	stopGrace time.Duration
+	policy    policy
+	logger    *log.Logger
+	// ready comes once the command's service is ready (listens where it
+	// should); before that, its end is a failed start, never restarted.
+	ready <-chan struct{}
+	// status hears of every change of state.
+	status *recorder
+}
+
+// run runs the command and the processes next to it until the command
+// ends for good, passing sigs on to them, and returns its exit status. A
+// reason on stops (a report, an also process that ended, a port the
+// command does not listen on, a stop asked for) ends it with SIGTERM
+// linger later, and SIGKILL stopGrace after that (a command that lets the
+// signal pass, such as a shell still running Postgres's initdb, would
+// otherwise keep the service, and whoever waits for it, up for good): the
+// status is then 1, and why says the reason.
 //
-// A request on restarts (live reload) ends the command's process group
-// (SIGTERM, then SIGKILL after restartGrace) and starts it again; its end
-// then is not the service's. The request is answered once the new process
-// has started, or with why it was not.
-func supervise(command []string, what string, linger, stopGrace time.Duration, sigs <-chan os.Signal, stops chan string, also alsoProcesses, restarts <-chan chan error, logger *log.Logger) (status int, why string) {
-	var signaled atomic.Bool
-	others, err := startAlso(also, stops, &signaled, logger)
-	defer endAll(others, 10*time.Second)
-	if err != nil {
-		logger.Print(err)
+// A request on restarts ends a unit (SIGTERM, then SIGKILL after
+// restartGrace) and starts it again. When the command ends by itself after
+// its service was ready, the policy may start it again after a backoff;
+// health failures (unhealthy) end it the same way, as a crash.
+func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-chan restartRequest, unhealthy <-chan string) (status int, why string) {
+	signaled := false
+	for _, a := range s.also {
+		if err := a.start(); err != nil {
+			s.logger.Printf("cannot run %s: %v", a.name, err)
+			s.endAlso()
+			return 127, ""
+		}
+		s.status.started(a.name, a.cmd.Process.Pid)
+		s.status.set(a.name, stateReady, "")
+	}
+	defer s.endAlso()
+	if err := s.command.start(); err != nil {
+		s.logger.Printf("cannot run %s: %v", s.command.argv[0], err)
+		s.status.exited(s.command.name, 127, err.Error())
 		return 127, ""
 	}
-	// A command that may restart runs in a process group of its own, so
-	// that a restart ends what it started too (npm's child, a shell's).
-	group := restarts != nil
-	start := func() (*exec.Cmd, chan error, error) {
-		cmd := exec.Command(command[0], command[1:]...)
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: group}
-		if err := cmd.Start(); err != nil {
-			return nil, nil, err
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		return cmd, exited, nil
-	}
-	cmd, exited, err := start()
-	if err != nil {
-		logger.Printf("cannot run %s: %v", command[0], err)
-		return 127, ""
-	}
-	signal := func(sig os.Signal) {
-		if group {
-			_ = syscall.Kill(-cmd.Process.Pid, sig.(syscall.Signal))
-		} else {
-			_ = cmd.Process.Signal(sig)
-		}
-	}
+	s.status.started(s.command.name, s.command.cmd.Process.Pid)
 	var (
 		stopAt, killAt <-chan time.Time
 		killAfter      time.Duration // what killAt waits for, for the log
+		killWhat       = s.what
 		reason         string
-		restarting     chan error // the request being carried out
+		restarting     = map[*unit]*restartRequest{} // restarts being carried out
+		crashes        int
+		again          <-chan time.Time // a restart after a crash, due then
+		isReady        bool
+		crashed        string // why the command is being ended as a crash
 	)
+	ready := s.ready
+	alsoExits := make(chan struct {
+		u   *unit
+		err error
+	}, len(s.also))
+	watchAlso := func(u *unit) {
+		go func(ch chan error) {
+			err := <-ch
+			alsoExits <- struct {
+				u   *unit
+				err error
+			}{u, err}
+		}(u.exited)
+	}
+	for _, a := range s.also {
+		watchAlso(a)
+	}
+	find := func(name string) *unit {
+		if name == "" || name == s.command.name {
+			return s.command
+		}
+		for _, a := range s.also {
+			if a.name == name {
+				return a
+			}
+		}
+		return nil
+	}
 	for {
+		var exited chan error
+		if s.command.running() {
+			exited = s.command.exited
+		}
 		select {
 		case sig := <-sigs:
-			signaled.Store(true)
-			signal(sig)
-			for _, o := range others {
-				_ = o.Process.Signal(sig)
+			signaled = true
+			sg := sig.(syscall.Signal)
+			s.command.signal(sg)
+			for _, a := range s.also {
+				a.signal(sg)
 			}
+			if again != nil {
+				// Between a crash and its restart: nothing to wait for.
+				return 128 + int(sg), ""
+			}
+		case <-ready:
+			ready, isReady = nil, true
+			s.status.set(s.command.name, stateReady, "")
 		case r := <-stops:
-			logger.Printf("%s: stopping %s in %s", r, what, linger)
+			s.logger.Printf("%s: stopping %s in %s", r, s.what, s.linger)
 			reason, stops = r, nil
-			stopAt = time.After(linger)
+			stopAt = time.After(s.linger)
+			for u, req := range restarting {
+				req.reply <- errStopping
+				delete(restarting, u)
+			}
 		case <-stopAt:
-			signal(syscall.SIGTERM)
-			killAfter, killAt = stopGrace, time.After(stopGrace)
-		case req := <-restarts:
-			if restarting != nil || reason != "" || signaled.Load() {
-				req <- errStopping
-				continue
-			}
-			logger.Printf("restarting %s", what)
-			restarting = req
-			signal(syscall.SIGTERM)
-			killAfter, killAt = restartGrace, time.After(restartGrace)
-		case <-killAt:
-			logger.Printf("%s did not end within %s of SIGTERM: killed", what, killAfter)
-			signal(syscall.SIGKILL)
-		case err := <-exited:
-			if group {
-				// What the command left running in its group goes with it.
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			}
-			if restarting != nil && reason == "" && !signaled.Load() {
-				killAt = nil
-				cmd, exited, err = start()
-				if err != nil {
-					restarting <- fmt.Errorf("cannot run %s again: %v", command[0], err)
-					logger.Printf("cannot run %s again: %v", command[0], err)
-					return 127, ""
-				}
-				restarting <- nil
-				restarting = nil
-				continue
-			}
-			if restarting != nil {
-				restarting <- errStopping
-			}
-			if reason != "" {
+			if again != nil {
 				return 1, reason
 			}
-			if err != nil && statusOf(err) == 1 && !errors.As(err, new(*exec.ExitError)) {
-				logger.Printf("%s: %v", command[0], err)
+			s.command.signal(syscall.SIGTERM)
+			killWhat, killAfter, killAt = s.what, s.stopGrace, time.After(s.stopGrace)
+		case req := <-restarts:
+			u := find(req.name)
+			switch {
+			case u == nil:
+				req.reply <- fmt.Errorf("%s runs no process %q", s.what, req.name)
+				continue
+			case reason != "" || signaled:
+				req.reply <- errStopping
+				continue
+			case restarting[u] != nil:
+				req.reply <- fmt.Errorf("%s is restarting already", u.name)
+				continue
 			}
-			return statusOf(err), ""
+			s.logger.Printf("restarting %s", u.name)
+			s.status.set(u.name, stateRestarting, "asked for")
+			restarting[u] = &req
+			if u == s.command && again != nil {
+				// Waiting to restart after a crash: now.
+				again = time.After(0)
+				continue
+			}
+			u.signal(syscall.SIGTERM)
+			killWhat, killAfter, killAt = u.name, restartGrace, time.After(restartGrace)
+		case why := <-unhealthy:
+			if reason != "" || signaled || restarting[s.command] != nil || crashed != "" || !s.command.running() {
+				continue
+			}
+			crashed = why
+			s.logger.Printf("%s is unhealthy (%s): ending it as a crash", s.what, why)
+			s.command.signal(syscall.SIGTERM)
+			killWhat, killAfter, killAt = s.what, restartGrace, time.After(restartGrace)
+		case <-killAt:
+			s.logger.Printf("%s did not end within %s of SIGTERM: killed", killWhat, killAfter)
+			if u := find(killWhat); u != nil && u != s.command {
+				u.signal(syscall.SIGKILL)
+			} else {
+				s.command.signal(syscall.SIGKILL)
+			}
+		case e := <-alsoExits:
+			if s.command.group {
+				_ = syscall.Kill(-e.u.cmd.Process.Pid, syscall.SIGKILL)
+			}
+			if req := restarting[e.u]; req != nil && reason == "" && !signaled {
+				delete(restarting, e.u)
+				killAt = nil
+				if err := e.u.start(); err != nil {
+					req.reply <- fmt.Errorf("cannot run %s again: %v", e.u.name, err)
+					stop(stops, fmt.Sprintf("%s could not be started again: %v", e.u.name, err))
+					continue
+				}
+				s.status.restarted(e.u.name, e.u.cmd.Process.Pid, false)
+				s.status.set(e.u.name, stateReady, "")
+				watchAlso(e.u)
+				req.reply <- nil
+				continue
+			}
+			st := statusOf(e.err)
+			s.status.exited(e.u.name, st, "")
+			if signaled || reason != "" {
+				continue // stopped with the rest
+			}
+			stop(stops, fmt.Sprintf("%s ended (exit status %d)", e.u.name, st))
+		case <-again:
+			again = nil
+			req := restarting[s.command]
+			delete(restarting, s.command)
+			if err := s.command.start(); err != nil {
+				s.logger.Printf("cannot run %s again: %v", s.command.argv[0], err)
+				if req != nil {
+					req.reply <- err
+				}
+				s.status.exited(s.command.name, 127, err.Error())
+				return 127, ""
+			}
+			s.status.restarted(s.command.name, s.command.cmd.Process.Pid, req == nil)
+			if req != nil {
+				req.reply <- nil
+			}
+			if isReady {
+				s.status.set(s.command.name, stateReady, "")
+			}
+		case err := <-exited:
+			if s.command.group {
+				// What the command left running in its group goes with it.
+				_ = syscall.Kill(-s.command.cmd.Process.Pid, syscall.SIGKILL)
+			}
+			killAt = nil
+			st := statusOf(err)
+			if req := restarting[s.command]; req != nil && reason == "" && !signaled {
+				again = time.After(0)
+				continue
+			}
+			if reason != "" {
+				s.status.exited(s.command.name, st, reason)
+				return 1, reason
+			}
+			if err != nil && st == 1 && !errors.As(err, new(*exec.ExitError)) {
+				s.logger.Printf("%s: %v", s.command.argv[0], err)
+			}
+			if signaled {
+				s.status.exited(s.command.name, st, "")
+				return st, ""
+			}
+			how := fmt.Sprintf("exit status %d", st)
+			if crashed != "" {
+				how, crashed = "unhealthy: "+crashed, ""
+			}
+			if isReady && s.policy.allows(st, crashes) || crashed != "" && s.policy.allows(1, crashes) {
+				crashes++
+				wait := backoff(crashes)
+				s.logger.Printf("%s ended (%s): restarting it in %s (restart %d of %d)", s.what, how, wait, crashes, s.policy.max)
+				s.status.set(s.command.name, stateRestarting, how)
+				again = time.After(wait)
+				continue
+			}
+			if isReady && crashes > 0 && crashes >= s.policy.max && st != 0 {
+				why := fmt.Sprintf("%s ended (%s) after %d restarts: giving up", s.what, how, crashes)
+				s.logger.Print(why)
+				s.status.exited(s.command.name, st, why)
+				return st, why
+			}
+			s.status.exited(s.command.name, st, "")
+			return st, ""
+		}
+	}
+}
+
+// endAlso stops the processes next to the command: SIGTERM, then SIGKILL
+// for those still running after alsoGrace.
+func (s *supervisor) endAlso() {
+	for _, a := range s.also {
+		if a.running() {
+			a.signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(alsoGrace)
+	for _, a := range s.also {
+		if !a.running() {
+			continue
+		}
+		select {
+		case <-a.done:
+		case <-deadline:
+			a.signal(syscall.SIGKILL)
+			<-a.done
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 // Live reload: the host's watcher (watch.go) sends the files a developer
@@ -32,7 +34,7 @@ import (
 //	POST /sync/NAME  a syncBatch for service NAME; answers a syncResult
 //
 // Every request carries the project's sync token (Authorization: Bearer
-// TOKEN, from syncTokenEnv on both sides): the sync port is forwarded to
+// TOKEN, from contract.SyncTokenEnv on both sides): the sync port is forwarded to
 // the developer's machine on every interface, and whoever can write the
 // source runs code. Paths are relative to the service's folder and never
 // leave it (os.Root), whatever the names or symbolic links in them.
@@ -40,9 +42,6 @@ import (
 // In the Stack's front the supervisor takes the requests for its members
 // (--sync-route NAME=HOST:PORT) and passes them on; in a service alone, or a
 // member, it applies them (--sync-root).
-
-// syncTokenEnv holds the token of the sync port.
-const syncTokenEnv = "COMMANDCENTER_SYNC_TOKEN"
 
 // maxBatch is the largest request body the sync port takes.
 const maxBatch = 256 << 20
@@ -88,68 +87,31 @@ type syncResult struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// syncOptions are the supervisor's --sync flags.
+// syncOptions are the supervisor's --sync options (contract.Sync), what
+// the watcher is told of the service, and the sync token.
 type syncOptions struct {
-	port    int
-	root    string
-	info    syncInfo
-	run     string // shell command after each batch (a production build)
-	depsRun string // shell command after a batch that changed a Deps file
-	routes  routes // in the front: NAME's requests go to HOST:PORT (the port field holds nothing)
-	names   []string
-	token   string
+	contract.Sync
+	info  syncInfo
+	token string
 }
-
-// syncRoutes are --sync-route NAME=HOST:PORT flags.
-type syncRoutes struct{ o *syncOptions }
-
-func (s syncRoutes) String() string {
-	if s.o == nil {
-		return ""
-	}
-	return strings.Join(s.o.names, ",")
-}
-
-func (s syncRoutes) Set(v string) error {
-	name, target, ok := strings.Cut(v, "=")
-	if !ok || !namePattern.MatchString(name) {
-		return fmt.Errorf("--sync-route %q: want NAME=HOST:PORT, such as backend=backend:65433", v)
-	}
-	r, err := parseRoute("1=" + target)
-	if err != nil {
-		return fmt.Errorf("--sync-route %q: want NAME=HOST:PORT, such as backend=backend:65433", v)
-	}
-	if slices.Contains(s.o.names, name) {
-		return fmt.Errorf("--sync-route %q: %s is routed twice", v, name)
-	}
-	s.o.names = append(s.o.names, name)
-	s.o.routes = append(s.o.routes, r)
-	return nil
-}
-
-// repeated is a flag given any number of times.
-type repeated []string
-
-func (r *repeated) String() string     { return strings.Join(*r, ",") }
-func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 // check says what is wrong with the sync flags, or nothing.
 func (s syncOptions) check(service string, hasCommand bool) string {
 	switch {
-	case s.port == 0 && (s.root != "" || len(s.routes) > 0):
+	case s.Port == 0 && (s.Root != "" || len(s.Routes) > 0):
 		return "--sync-root and --sync-route need --sync PORT"
-	case s.port < 0 || s.port > 65535:
-		return fmt.Sprintf("--sync %d: give a port (1-65535)", s.port)
-	case s.port == 0:
+	case s.Port < 0 || s.Port > 65535:
+		return fmt.Sprintf("--sync %d: give a port (1-65535)", s.Port)
+	case s.Port == 0:
 		return ""
 	case len(s.token) < 16:
-		return fmt.Sprintf("--sync needs the project's sync token in %s (16 characters or more): whoever can write the source runs code", syncTokenEnv)
-	case s.root == "" && len(s.routes) == 0:
+		return fmt.Sprintf("--sync needs the project's sync token in %s (16 characters or more): whoever can write the source runs code", contract.SyncTokenEnv)
+	case s.Root == "" && len(s.Routes) == 0:
 		return "--sync needs --sync-root DIR (where this service's files go) or --sync-route NAME=HOST:PORT (the services it passes files on to)"
-	case s.root != "" && !namePattern.MatchString(service):
+	case s.Root != "" && !contract.NamePattern.MatchString(service):
 		return "--sync-root needs --name, the service's name the watcher sends its files to"
-	case s.root != "" && !filepath.IsAbs(s.root):
-		return fmt.Sprintf("--sync-root %q: give an absolute path", s.root)
+	case s.Root != "" && !filepath.IsAbs(s.Root):
+		return fmt.Sprintf("--sync-root %q: give an absolute path", s.Root)
 	case s.info.Restart && !hasCommand:
 		return "--sync-restart needs a command to restart, after --"
 	}
@@ -172,10 +134,10 @@ type syncServer struct {
 // serveSync serves the sync port until the listener closes.
 func serveSync(l net.Listener, o syncOptions, restart func() error, logger *log.Logger) error {
 	s := &syncServer{o: o, log: logger, restart: restart, client: &http.Client{Timeout: 10 * time.Minute}}
-	if o.root != "" {
-		root, err := os.OpenRoot(o.root)
+	if o.Root != "" {
+		root, err := os.OpenRoot(o.Root)
 		if err != nil {
-			return fmt.Errorf("--sync-root %s: %v", o.root, err)
+			return fmt.Errorf("--sync-root %s: %v", o.Root, err)
 		}
 		s.root = root
 	}
@@ -211,16 +173,16 @@ func (s *syncServer) services(w http.ResponseWriter, r *http.Request) {
 	if s.root != nil {
 		all = append(all, s.o.info)
 	}
-	for i, target := range s.o.routes {
+	for _, target := range s.o.Routes {
 		var theirs struct {
 			Services []syncInfo `json:"services"`
 		}
-		code, err := s.pass(r.Context(), http.MethodGet, target.target, "/sync", r.Header.Get("Authorization"), nil, &theirs)
+		code, err := s.pass(r.Context(), http.MethodGet, target.Target, "/sync", r.Header.Get("Authorization"), nil, &theirs)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("answered %d", code)
 		}
 		if err != nil {
-			writeJSON(w, http.StatusBadGateway, syncResult{Error: fmt.Sprintf("%s: %v", s.o.names[i], err)})
+			writeJSON(w, http.StatusBadGateway, syncResult{Error: fmt.Sprintf("%s: %v", target.Name, err)})
 			return
 		}
 		all = append(all, theirs.Services...)
@@ -255,9 +217,9 @@ func (s *syncServer) batch(w http.ResponseWriter, r *http.Request, name string) 
 		writeJSON(w, http.StatusRequestEntityTooLarge, syncResult{Error: fmt.Sprintf("the batch is larger than %d MB or was cut short: %v", maxBatch>>20, err)})
 		return
 	}
-	if i := slices.Index(s.o.names, name); i >= 0 {
+	if i := slices.IndexFunc(s.o.Routes, func(r contract.NamedTarget) bool { return r.Name == name }); i >= 0 {
 		var res syncResult
-		code, err := s.pass(r.Context(), http.MethodPost, s.o.routes[i].target, "/sync/"+name, r.Header.Get("Authorization"), body, &res)
+		code, err := s.pass(r.Context(), http.MethodPost, s.o.Routes[i].Target, "/sync/"+name, r.Header.Get("Authorization"), body, &res)
 		if err != nil {
 			writeJSON(w, http.StatusBadGateway, syncResult{Error: fmt.Sprintf("%s: %v", name, err)})
 			return
@@ -325,9 +287,9 @@ func (s *syncServer) apply(b syncBatch) syncResult {
 	}
 	what := fmt.Sprintf("%d written, %d deleted", res.Written, res.Deleted)
 	restart := s.o.info.Restart && res.Written+res.Deleted > 0
-	if deps && s.o.depsRun != "" {
-		s.log.Printf("sync: %s, a dependency file among them: %s", what, s.o.depsRun)
-		if err := s.runShell(s.o.depsRun); err != nil {
+	if deps && s.o.DepsRun != "" {
+		s.log.Printf("sync: %s, a dependency file among them: %s", what, s.o.DepsRun)
+		if err := s.runShell(s.o.DepsRun); err != nil {
 			res.Deps = err.Error()
 			res.Millis = time.Since(start).Milliseconds()
 			s.log.Printf("sync: the dependencies did not install (%s): the running command is left as it was", res.Deps)
@@ -336,8 +298,8 @@ func (s *syncServer) apply(b syncBatch) syncResult {
 		res.Deps = "ran"
 		restart = s.restart != nil
 	}
-	if s.o.run != "" && res.Written+res.Deleted > 0 {
-		if err := s.runShell(s.o.run); err != nil {
+	if s.o.Run != "" && res.Written+res.Deleted > 0 {
+		if err := s.runShell(s.o.Run); err != nil {
 			res.Ran = err.Error()
 		} else {
 			res.Ran = "ran"
@@ -387,7 +349,7 @@ func (s *syncServer) write(f syncFile) error {
 // the service's log; an error says how it ended, with its last lines.
 func (s *syncServer) runShell(command string) error {
 	cmd := exec.Command("sh", "-c", command)
-	cmd.Dir = s.o.root
+	cmd.Dir = s.o.Root
 	var tail tailBuffer
 	cmd.Stdout = io.MultiWriter(os.Stdout, &tail)
 	cmd.Stderr = io.MultiWriter(os.Stderr, &tail)

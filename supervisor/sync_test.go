@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 // syncTestToken is the sync port's token of the tests' supervisors.
@@ -35,7 +37,7 @@ func syncSupervisor(t *testing.T, args ...string) (int, *exec.Cmd, *syncBuffer) 
 	t.Helper()
 	port := freePort(t)
 	cmd, out := command(append([]string{"--sync", strconv.Itoa(port)}, args...)...)
-	cmd.Env = append(cmd.Env, syncTokenEnv+"="+syncTestToken)
+	cmd.Env = append(cmd.Env, contract.SyncTokenEnv+"="+syncTestToken)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +261,7 @@ func TestFrontPassesFilesOnToItsMembers(t *testing.T) {
 }
 
 func TestSyncBadInputSaysWhatToDo(t *testing.T) {
-	t.Setenv(tokenEnv, testToken)
+	t.Setenv(contract.StackTokenEnv, testToken)
 	for _, c := range []struct {
 		token string
 		args  []string
@@ -273,7 +275,7 @@ func TestSyncBadInputSaysWhatToDo(t *testing.T) {
 		{syncTestToken, []string{"--sync", "65433", "--sync-route", "backend", "--", "true"}, "want NAME=HOST:PORT"},
 		{syncTestToken, []string{"--sync", "65432", "--control", "65432", "--sync-route", "backend=b:65433", "--", "true"}, "give the sync port a port of its own"},
 	} {
-		t.Setenv(syncTokenEnv, c.token)
+		t.Setenv(contract.SyncTokenEnv, c.token)
 		var out bytes.Buffer
 		if code := run(c.args, &out); code != 2 || !strings.Contains(out.String(), c.says) {
 			t.Errorf("run(%q) = %d, %q; want 2 and a message with %q", c.args, code, out.String(), c.says)

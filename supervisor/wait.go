@@ -10,52 +10,18 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
-// waitTarget is a service a command waits for (--wait-for):
-// postgres://HOST:PORT, ready when it takes logins, not merely connections
-// (Postgres accepts them while it starts up or recovers); redis://HOST:PORT,
-// ready when PING answers PONG after AUTH with $COMMANDCENTER_REDIS_PASSWORD
-// (not LOADING while it loads its data); or HOST:PORT, ready when it
-// accepts a connection. The Python launcher (entrypoints/launch.py) waits
-// the same way for the backends the module builds; the supervisor does for
-// images built from a Dockerfile, which may have no Python the module knows.
-type waitTarget struct {
-	kind, addr string
-}
-
-func parseWaitTarget(s string) (waitTarget, error) {
-	kind, addr, ok := strings.Cut(s, "://")
-	if !ok {
-		kind, addr = "tcp", s
-	}
-	if kind != "tcp" && kind != "postgres" && kind != "redis" {
-		return waitTarget{}, fmt.Errorf("--wait-for %q: want postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT", s)
-	}
-	if _, err := parseRoute("1=" + addr); err != nil {
-		return waitTarget{}, fmt.Errorf("--wait-for %q: want postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT", s)
-	}
-	return waitTarget{kind: kind, addr: addr}, nil
-}
-
-type waitTargets []waitTarget
-
-func (ws *waitTargets) String() string {
-	parts := make([]string, len(*ws))
-	for i, w := range *ws {
-		parts[i] = w.kind + "://" + w.addr
-	}
-	return strings.Join(parts, " ")
-}
-
-func (ws *waitTargets) Set(s string) error {
-	w, err := parseWaitTarget(s)
-	if err != nil {
-		return err
-	}
-	*ws = append(*ws, w)
-	return nil
-}
+// Wait targets (contract.WaitTarget): postgres://HOST:PORT is ready when
+// it takes logins, not merely connections (Postgres accepts them while it
+// starts up or recovers); redis://HOST:PORT when PING answers PONG after
+// AUTH with the password of contract.RedisPasswordEnv (not LOADING while it
+// loads its data); HOST:PORT when it accepts a connection. The Python
+// launcher (entrypoints/launch.py) waits the same way for the backends the
+// module builds; the supervisor does for images built from a Dockerfile,
+// which may have no Python the module knows.
 
 // errRefused is an answer that waiting longer cannot change (a wrong
 // password).
@@ -63,19 +29,19 @@ var errRefused = errors.New("refused")
 
 // waitAll waits for each target in turn, for timeout in all, and says
 // which one was not ready, and what it last answered, when it gives up.
-func waitAll(targets waitTargets, timeout time.Duration) error {
+func waitAll(targets []contract.WaitTarget, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for _, w := range targets {
 		for {
-			ready, last := w.probe()
+			ready, last := probe(w)
 			if errors.Is(last, errRefused) {
-				return fmt.Errorf("%s://%s: %v", w.kind, w.addr, last)
+				return fmt.Errorf("%s://%s: %v", w.Kind, w.Addr, last)
 			}
 			if ready {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("%s://%s was not ready within %s (%v)", w.kind, w.addr, timeout, last)
+				return fmt.Errorf("%s://%s was not ready within %s (%v)", w.Kind, w.Addr, timeout, last)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -83,18 +49,18 @@ func waitAll(targets waitTargets, timeout time.Duration) error {
 	return nil
 }
 
-func (w waitTarget) probe() (bool, error) {
-	c, err := net.DialTimeout("tcp", w.addr, 2*time.Second)
+func probe(w contract.WaitTarget) (bool, error) {
+	c, err := net.DialTimeout("tcp", w.Addr, 2*time.Second)
 	if err != nil {
 		return false, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	switch w.kind {
+	switch w.Kind {
 	case "postgres":
 		return postgresReady(c)
 	case "redis":
-		return redisReady(c, os.Getenv("COMMANDCENTER_REDIS_PASSWORD"))
+		return redisReady(c, os.Getenv(contract.RedisPasswordEnv))
 	}
 	return true, nil
 }
@@ -172,7 +138,7 @@ func redisReady(c net.Conn, password string) (bool, error) {
 		return false, err
 	}
 	if strings.HasPrefix(reply, "-NOAUTH") {
-		return false, fmt.Errorf("%w: it wants a password (NOAUTH), and COMMANDCENTER_REDIS_PASSWORD is empty", errRefused)
+		return false, fmt.Errorf("%w: it wants a password (NOAUTH), and "+contract.RedisPasswordEnv+" is empty", errRefused)
 	}
 	if reply != "+PONG" {
 		return false, errors.New(strings.TrimLeft(reply, "+-"))

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"bufio"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 // answering listens on a free port and answers the n-th connection with
@@ -51,14 +53,14 @@ func TestWaitsForPostgresToFinishStartingUp(t *testing.T) {
 		}
 		return []byte{'R', 0, 0, 0, 8, 0, 0, 0, 3} // a password, please
 	})
-	if err := waitAll(waitTargets{{"postgres", addr}}, 10*time.Second); err != nil {
+	if err := waitAll([]contract.WaitTarget{{Kind: "postgres", Addr: addr}}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := count.Load(); n < 4 {
 		t.Errorf("ready after %d connections, while Postgres was starting up", n)
 	}
 	addr, _ = answering(t, func(int) []byte { return pgError("57P03", "the database system is starting up") })
-	err := waitAll(waitTargets{{"postgres", addr}}, 300*time.Millisecond)
+	err := waitAll([]contract.WaitTarget{{Kind: "postgres", Addr: addr}}, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "was not ready within 300ms (the database system is starting up)") {
 		t.Errorf("a Postgres that never finishes starting: %v", err)
 	}
@@ -151,7 +153,7 @@ func TestWaitsForRedisToLoadItsData(t *testing.T) {
 		t.Fatalf("Redis answered %q right after its start, not LOADING: the test needs a larger data set", got)
 	}
 	t.Setenv("COMMANDCENTER_REDIS_PASSWORD", password)
-	if err := waitAll(waitTargets{{"redis", addr}}, time.Minute); err != nil {
+	if err := waitAll([]contract.WaitTarget{{Kind: "redis", Addr: addr}}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if got := redisDo(t, addr, password, "DBSIZE"); got != ":3000000" {
@@ -179,7 +181,7 @@ func TestAWrongRedisPasswordFailsAtOnce(t *testing.T) {
 	addr := realRedis(t, t.TempDir(), "the-right-one")
 	t.Setenv("COMMANDCENTER_REDIS_PASSWORD", "not-the-right-one")
 	start := time.Now()
-	err := waitAll(waitTargets{{"redis", addr}}, time.Minute)
+	err := waitAll([]contract.WaitTarget{{Kind: "redis", Addr: addr}}, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "refused the password") || time.Since(start) > 5*time.Second {
 		t.Errorf("a wrong password: %v after %s, want a refusal at once", err, time.Since(start))
 	}

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 // commandcenter-watch runs on the developer's machine: it starts the
@@ -43,12 +45,6 @@ import (
 // the watcher under it (or as `commandcenter-supervisor watch`).
 const watchName = "commandcenter-watch"
 
-// servicePort is the sync port in the services' containers.
-const servicePort = 65433
-
-// ignoredAlways are never sent, as the module's functions never upload them.
-var ignoredAlways = []string{".git", "**/node_modules", "**/.venv", "**/__pycache__", "**/.pytest_cache", "**/.mypy_cache", "**/dist", "**/.next"}
-
 type watchOptions struct {
 	syncPort int
 	debounce time.Duration
@@ -62,7 +58,7 @@ func runWatch(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(watchName, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o watchOptions
-	fs.IntVar(&o.syncPort, "sync-port", servicePort, "host port the sync port is forwarded to")
+	fs.IntVar(&o.syncPort, "sync-port", contract.SyncPort, "host port the sync port is forwarded to")
 	fs.DurationVar(&o.debounce, "debounce", 30*time.Millisecond, "how long to gather the changes of one save before sending them")
 	fs.DurationVar(&o.wait, "wait", 30*time.Minute, "how long to wait for the services' sync port to answer (a first start builds images)")
 	fs.Usage = func() {
@@ -84,7 +80,7 @@ func runWatch(args []string, stderr io.Writer) int {
 	}
 	// A token of the developer's own (16 characters or more) is used as it
 	// is; otherwise one is made for this run.
-	token := os.Getenv(syncTokenEnv)
+	token := os.Getenv(contract.SyncTokenEnv)
 	if len(token) < 16 {
 		var err error
 		if token, err = newToken(); err != nil {
@@ -99,7 +95,7 @@ func runWatch(args []string, stderr io.Writer) int {
 	}
 
 	child := exec.Command(command[0], command[1:]...)
-	child.Env = append(os.Environ(), syncTokenEnv+"="+token)
+	child.Env = append(os.Environ(), contract.SyncTokenEnv+"="+token)
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
 	logger.Printf("running %s", strings.Join(command, " "))
 	if err := child.Start(); err != nil {
@@ -185,11 +181,11 @@ func liveCommand(command []string, syncPort int) ([]string, string, error) {
 		return nil, "", fmt.Errorf("--src=%s is not a folder of this machine: live reload watches a local folder", src)
 	}
 	out := slices.Clone(command)
-	mapping := fmt.Sprintf("%d:%d", syncPort, servicePort)
+	mapping := fmt.Sprintf("%d:%d", syncPort, contract.SyncPort)
 	switch {
 	case ports < 0:
 		// up without --ports forwards every port at its own number.
-		if syncPort != servicePort {
+		if syncPort != contract.SyncPort {
 			return nil, "", fmt.Errorf("--sync-port %d needs the command's up to have --ports", syncPort)
 		}
 	case out[ports] == "--ports":
@@ -200,7 +196,7 @@ func liveCommand(command []string, syncPort int) ([]string, string, error) {
 	default:
 		out[ports] += "," + mapping
 	}
-	out = slices.Insert(out, first, "with-live-reload", "--token=env:"+syncTokenEnv)
+	out = slices.Insert(out, first, "with-live-reload", "--token=env:"+contract.SyncTokenEnv)
 	info, err := os.Stat(src)
 	if err != nil || !info.IsDir() {
 		return nil, "", fmt.Errorf("--src=%s is not a folder here: run the watcher where the dagger command would run", src)
@@ -355,7 +351,7 @@ func (w *watcher) send() {
 // batchFor is what of paths goes to service s, with the names of what it
 // writes and deletes.
 func (w *watcher) batchFor(s syncInfo, paths []string) (b syncBatch, names, deleted []string) {
-	ignore := append(slices.Clone(ignoredAlways), s.Ignore...)
+	ignore := append(slices.Clone(contract.SourceIgnore), s.Ignore...)
 	for _, p := range paths {
 		rel, ok := under(p, s.Dir)
 		if !ok || ignored(rel, ignore) {
@@ -491,5 +487,5 @@ func patternRegexp(p string) *regexp.Regexp {
 // skipDir says whether the folder rel (relative to the watched root, with
 // /) is left out for every service, and so not watched.
 func skipDir(rel string) bool {
-	return rel != "." && ignored(rel, ignoredAlways)
+	return rel != "." && ignored(rel, contract.SourceIgnore)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"dagger/commandcenter/internal/contract"
 )
 
 func TestLiveCommand(t *testing.T) {
@@ -19,13 +21,13 @@ func TestLiveCommand(t *testing.T) {
 		in, want []string
 	}{
 		{[]string{"dagger", "call", "stack", "--src=" + src, "up", "--ports", "15000:5432,15002:8000"},
-			[]string{"dagger", "call", "with-live-reload", "--token=env:" + syncTokenEnv, "stack", "--src=" + src, "up", "--ports", "15000:5432,15002:8000,65433:65433"}},
+			[]string{"dagger", "call", "with-live-reload", "--token=env:" + contract.SyncTokenEnv, "stack", "--src=" + src, "up", "--ports", "15000:5432,15002:8000,65433:65433"}},
 		{[]string{"dagger", "-m", "github.com/x/commandcenter", "call", "--project=shop", "with-worker", "--name=w", "--command=celery", "stack", "--src", src, "up", "--ports=15000:5432"},
-			[]string{"dagger", "-m", "github.com/x/commandcenter", "call", "--project=shop", "with-live-reload", "--token=env:" + syncTokenEnv, "with-worker", "--name=w", "--command=celery", "stack", "--src", src, "up", "--ports=15000:5432,65433:65433"}},
+			[]string{"dagger", "-m", "github.com/x/commandcenter", "call", "--project=shop", "with-live-reload", "--token=env:" + contract.SyncTokenEnv, "with-worker", "--name=w", "--command=celery", "stack", "--src", src, "up", "--ports=15000:5432,65433:65433"}},
 		{[]string{"dagger", "call", "backend", "--src=" + src, "up"},
-			[]string{"dagger", "call", "with-live-reload", "--token=env:" + syncTokenEnv, "backend", "--src=" + src, "up"}},
+			[]string{"dagger", "call", "with-live-reload", "--token=env:" + contract.SyncTokenEnv, "backend", "--src=" + src, "up"}},
 	} {
-		got, dir, err := liveCommand(c.in, servicePort)
+		got, dir, err := liveCommand(c.in, contract.SyncPort)
 		if err != nil || !slices.Equal(got, c.want) || dir != src {
 			t.Errorf("liveCommand(%q) =\n %q, %q, %v; want\n %q", c.in, got, dir, err, c.want)
 		}
@@ -42,7 +44,7 @@ func TestLiveCommand(t *testing.T) {
 		{[]string{"dagger", "call", "stack", "--src=" + filepath.Join(src, "nope"), "up"}, "is not a folder here"},
 		{[]string{"dagger", "call", "stack", "--src=" + src, "up", "--ports"}, "--ports has no value"},
 	} {
-		if _, _, err := liveCommand(c.in, servicePort); err == nil || !strings.Contains(err.Error(), c.says) {
+		if _, _, err := liveCommand(c.in, contract.SyncPort); err == nil || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("liveCommand(%q) = %v, want an error with %q", c.in, err, c.says)
 		}
 	}
@@ -64,14 +66,14 @@ func TestIgnoredAsDockerignoreDoes(t *testing.T) {
 		"docs/keep.md":        false,
 		"tmp/x":               true,
 		"src/main.py":         false,
-		"node_modules/x/y.js": false, // not in these patterns; ignoredAlways has it
+		"node_modules/x/y.js": false, // not in these patterns; contract.SourceIgnore has it
 	} {
 		if got := ignored(path, patterns); got != want {
 			t.Errorf("ignored(%q) = %v, want %v", path, got, want)
 		}
 	}
 	for _, p := range []string{".git/HEAD", "frontend/node_modules/vite/index.js", "backend/app/__pycache__/x.pyc", "frontend/dist/index.html"} {
-		if !ignored(p, ignoredAlways) {
+		if !ignored(p, contract.SourceIgnore) {
 			t.Errorf("%s is sent", p)
 		}
 	}
@@ -164,7 +166,7 @@ func TestWatcherSendsSavesToTheService(t *testing.T) {
 		cmd.Wait()
 	})
 	waitOutput(t, cmd, out, "live: backend ("+filepath.ToSlash(src)+"/backend, restarts)")
-	if !strings.Contains(out.String(), "dagger got: call with-live-reload --token=env:"+syncTokenEnv+" stack --src="+src+" up --ports 15000:5432,"+fmt.Sprint(port)+":65433") {
+	if !strings.Contains(out.String(), "dagger got: call with-live-reload --token=env:"+contract.SyncTokenEnv+" stack --src="+src+" up --ports 15000:5432,"+fmt.Sprint(port)+":65433") {
 		t.Errorf("the dagger command was not given live reload and the sync port:\n%s", out)
 	}
 	if err := os.WriteFile(filepath.Join(src, "backend", "app", "main.py"), []byte("v2"), 0o644); err != nil {

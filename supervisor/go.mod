@@ -1,3 +1,0 @@
-module dagger/commandcenter/supervisor
-
-go 1.25

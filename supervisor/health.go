@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"dagger/commandcenter/internal/contract"
+)
+
+// Health checks while a run goes on (--health NAME=TARGET): each process
+// is checked every interval, its result recorded in its status; retries
+// failures in a row make it unhealthy, and the command's is then ended as a
+// crash (its restart policy decides what comes next). A check only starts
+// counting once the process's service is ready: a server that still starts
+// is not unhealthy.
+
+// check runs one health check of target: postgres://, redis:// and
+// HOST:PORT as the waits check them (wait.go), http://HOST:PORT/PATH by a
+// GET that must answer below 500 (a 404 makes it a check of the port from
+// then on: an app without that path).
+type check struct {
+	target  string
+	noPath  bool
+	client  *http.Client
+	timeout time.Duration
+}
+
+func newCheck(target string) *check {
+	return &check{target: target, timeout: 5 * time.Second, client: &http.Client{Timeout: 5 * time.Second}}
+}
+
+func (c *check) run() (bool, string) {
+	if rest, ok := strings.CutPrefix(c.target, "http://"); ok {
+		host, _, _ := strings.Cut(rest, "/")
+		if c.noPath {
+			return dialCheck(host, c.timeout)
+		}
+		res, err := c.client.Get(c.target)
+		if err != nil {
+			return false, err.Error()
+		}
+		res.Body.Close()
+		switch {
+		case res.StatusCode == http.StatusNotFound:
+			c.noPath = true
+			return dialCheck(host, c.timeout)
+		case res.StatusCode >= 500:
+			return false, fmt.Sprintf("GET %s answered %s", c.target, res.Status)
+		}
+		return true, fmt.Sprintf("GET %s answered %d", c.target, res.StatusCode)
+	}
+	w, err := contract.ParseWaitTarget(c.target)
+	if err != nil {
+		return false, err.Error()
+	}
+	ready, err := probe(w)
+	if ready {
+		return true, w.Kind + " answers"
+	}
+	if err == nil {
+		return false, "no answer"
+	}
+	return false, err.Error()
+}
+
+func dialCheck(addr string, timeout time.Duration) (bool, string) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return false, err.Error()
+	}
+	c.Close()
+	return true, addr + " takes connections"
+}
+
+// healthLoop checks the process name every interval from the time ready
+// closes, until done closes; results go to rec, and the process's becoming
+// unhealthy to unhealthy.
+func healthLoop(name, target string, interval time.Duration, retries int, ready, done <-chan struct{}, rec *recorder, unhealthy chan<- string) {
+	select {
+	case <-ready:
+	case <-done:
+		return
+	}
+	c := newCheck(target)
+	failures := 0
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		ok, detail := c.run()
+		if ok {
+			failures = 0
+		} else {
+			failures++
+		}
+		rec.checked(name, ok, detail, failures)
+		if failures == retries && unhealthy != nil {
+			select {
+			case unhealthy <- fmt.Sprintf("%d health checks in a row failed: %s", failures, detail):
+			default:
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-done:
+			return
+		}
+	}
+}
