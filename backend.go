@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
-	"dagger/commandcenter/internal/manifest"
 )
 
 // BackendSettings are the settings of the project's Python backend, which
@@ -24,12 +23,13 @@ type BackendSettings struct {
 	DatabaseScheme string
 	Requirements   []string
 	Extras         []string
+	HealthPath     string
 	Build          DockerfileSettings
 }
 
 func defaultBackend() BackendSettings {
 	return BackendSettings{Dir: "backend", PythonVersion: defaultPythonVersion, App: "app.main:app", Port: 8000,
-		DatabaseScheme: "postgresql"}
+		DatabaseScheme: "postgresql", HealthPath: "/health"}
 }
 
 func (s BackendSettings) check() error {
@@ -51,6 +51,9 @@ func (s BackendSettings) check() error {
 	}
 	if err := s.Build.check("with-backend"); err != nil {
 		return err
+	}
+	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\n") {
+		return fmt.Errorf("health path %q is not a URL path: set with-backend --health-path to one such as /health", s.HealthPath)
 	}
 	if !schemePattern(s.DatabaseScheme) {
 		return fmt.Errorf("database scheme %q is not a URL scheme: set with-backend --database-scheme to one such as postgresql, postgresql+asyncpg or postgresql+psycopg", s.DatabaseScheme)
@@ -107,6 +110,11 @@ func (m *Commandcenter) WithBackend(
 	// Optional dependency groups of pyproject.toml to install too.
 	// +optional
 	extras []string,
+	// Path of the backend's health check while it runs: a GET that answers
+	// below 500 is healthy (an app without the path, 404, is checked by its
+	// port instead).
+	// +optional
+	healthPath string,
 	// Build the backend from this Dockerfile of its folder (the build's
 	// context), as compose's build: does, instead of from its manifests; it
 	// runs the image's entrypoint and command unless --command says
@@ -126,6 +134,7 @@ func (m *Commandcenter) WithBackend(
 	setIf(&m.Be.Command, command)
 	setIf(&m.Be.Prestart, prestart)
 	setIf(&m.Be.DatabaseScheme, databaseScheme)
+	setIf(&m.Be.HealthPath, healthPath)
 	if port != 0 {
 		m.Be.Port = port
 	}
@@ -142,290 +151,62 @@ func (m *Commandcenter) WithBackend(
 	return m, nil
 }
 
-// WithVolume keeps a folder of the backend and its workers across runs, per
-// project, as a compose named volume does (such as /app/storage): the
-// backend and every worker see the same files. Wipe deletes it with the rest
-// of the project's data.
-func (m *Commandcenter) WithVolume(
-	// Absolute path of the folder in the backend's and workers' containers.
-	path string,
-) (*Commandcenter, error) {
-	if err := check.AbsPath(path, "with-volume --path", keepRoot); err != nil {
-		return nil, err
-	}
-	for _, f := range m.Folders {
-		if f == path {
-			return m, nil
-		}
-	}
-	m.Folders = append(m.Folders, path)
-	return m, nil
-}
-
-// folderKind names the volume of a persistent folder: the path, with dots
-// for slashes.
-func folderKind(p string) string {
-	return "files-" + strings.ReplaceAll(strings.Trim(path.Clean(p), "/"), "/", ".")
-}
-
-// appDir is where the backend's source goes in its container.
-const appDir = "/app"
-
-// depsRoot is where the install step sees the manifests and local libraries
-// at their places in src, so that relative paths in them hold.
-const depsRoot = "/opt/commandcenter/src"
-
-// backendBuild is the backend's image, which its workers and tests share:
-// built by the module (its processes start with the launcher), or from the
-// project's Dockerfile (they run its command).
-type backendBuild struct {
-	ctr *dagger.Container
-	// docker: the image of a Dockerfile, and its command.
-	docker *dockerBuilt
-	// sync is how its processes take the live-reload watcher's files
-	// (none from a Dockerfile's image: where its source went is its own).
-	sync *syncSpec
-}
-
-// backendImage is the backend's image: from its Dockerfile, or built by
-// the module: its dependencies installed in a layer that depends on the
-// manifests and the local libraries they name alone, then its source on
-// top, so that a change to the source reinstalls nothing.
-func (m *Commandcenter) backendImage(ctx context.Context, src *dagger.Directory) (backendBuild, error) {
-	if m.Be.Build.Dockerfile != "" {
-		built, err := dockerBuild(ctx, src, m.Be.Dir, m.Be.Build, "backend", "with-backend")
-		return backendBuild{ctr: built.ctr, docker: &built}, err
-	}
-	img, spec, err := m.moduleBackendImage(ctx, src)
-	return backendBuild{ctr: img, sync: spec}, err
-}
-
-func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Directory) (*dagger.Container, *syncSpec, error) {
-	ref, _ := check.ImageRef(pythonImage, pythonTags, m.Be.PythonVersion, "")
-	deps := dag.Container().
-		From(ref).
-		WithEnvVariable("PYTHONUNBUFFERED", "1").
-		WithEnvVariable("PYTHONDONTWRITEBYTECODE", "1").
-		WithEnvVariable("PIP_DISABLE_PIP_VERSION_CHECK", "1").
-		WithEnvVariable("PIP_ROOT_USER_ACTION", "ignore").
-		WithMountedCache("/root/.cache/pip", dag.CacheVolume("commandcenter-pip"))
-	listed, err := listFolder(ctx, src, m.Be.Dir, "with-backend --dir")
-	if err != nil {
-		return nil, nil, fmt.Errorf("backend: %w", err)
-	}
-	deps, plan, err := m.backendManifests(ctx, src, listed, deps)
-	if err != nil {
-		return nil, nil, fmt.Errorf("backend: %w", err)
-	}
-	installedDeps, err := installed(ctx, deps.
-		WithWorkdir(path.Join(depsRoot, m.Be.Dir)).
-		WithExec(plan.install),
-		"backend", "fix "+m.Be.Dir+"'s requirements (pip's output below names the requirement)")
-	if err != nil {
-		return nil, nil, err
-	}
-	exclude, err := dockerignore(ctx, src, m.Be.Dir, listed)
-	if err != nil {
-		return nil, nil, err
-	}
-	exclude = append(exclude, ".venv", "venv", "**/__pycache__", ".pytest_cache", ".git", "node_modules")
-	for _, f := range m.Folders {
-		if rel, ok := strings.CutPrefix(f, appDir+"/"); ok {
-			exclude = append(exclude, rel) // the persistent folder takes its place
-		}
-	}
-	// Live reload: a changed manifest of the backend's folder goes where
-	// the install ran too, and the install runs again there.
-	spec := &syncSpec{root: appDir, dir: m.Be.Dir, ignore: exclude, restart: true}
-	for _, f := range plan.manifests {
-		if rel, ok := inFolder(f, m.Be.Dir); ok {
-			spec.deps = append(spec.deps, rel)
-		}
-	}
-	spec.depsRun = installIn(appDir, path.Join(depsRoot, m.Be.Dir), spec.deps, plan.again)
-	return installedDeps.
-		WithFile(pyprojectDepsPath, entrypoint("pyproject_deps.py")).
-		WithDirectory(appDir, src.Directory(m.Be.Dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude}).
-		WithWorkdir(appDir), spec, nil
-}
-
-// inFolder is the path p of src relative to its folder dir, when it is in it.
-func inFolder(p, dir string) (string, bool) {
-	if dir == "." {
-		return p, true
-	}
-	return strings.CutPrefix(p, dir+"/")
-}
-
-// installPlan is how the backend's dependencies install: the command, the
-// command that installs them again in a running container after a
-// manifest changed (live reload), and the manifests it reads (paths of src).
-type installPlan struct {
-	install, again []string
-	manifests      []string
-}
-
-// backendManifests copies into deps, under depsRoot, the files the
-// install step needs (listed is the backend's folder): the requirements
-// files and what they name (other requirement and constraint files, local
-// libraries), or the dependencies of pyproject.toml; it returns how they
-// install.
-func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, installPlan, error) {
-	dir := m.Be.Dir
-	reqs := m.Be.Requirements
-	if len(reqs) == 0 {
-		if !listed.file("requirements.txt") {
-			return m.pyprojectManifest(ctx, src, listed, deps)
-		}
-		reqs = []string{"requirements.txt"}
-	}
-	install := []string{"pip", "install"}
-	files := map[string]bool{}
-	var queue []string
-	for _, r := range reqs {
-		p := path.Join(dir, r)
-		missing := fmt.Errorf("%s has no %s: add it, or fix with-backend --requirements (or --dir)", dir, r)
-		if !strings.Contains(r, "/") && !listed.file(r) {
-			return nil, installPlan{}, missing
-		}
-		if err := fileExists(ctx, src, p, missing); err != nil {
-			return nil, installPlan{}, err
-		}
-		queue = append(queue, p)
-		install = append(install, "-r", r)
-	}
-	folders := map[string]bool{}
-	for len(queue) > 0 {
-		file := queue[0]
-		queue = queue[1:]
-		if files[file] {
-			continue
-		}
-		files[file] = true
-		text, err := src.File(file).Contents(ctx)
-		if err != nil {
-			return nil, installPlan{}, err
-		}
-		for _, ref := range manifest.Requirements(text) {
-			// -r and -c are relative to the file that names them; local
-			// projects to the folder pip runs in, the backend's.
-			base := dir
-			if ref.Include {
-				base = path.Dir(file)
-			}
-			p, err := manifest.Resolve(ref, base, file)
-			if err != nil {
-				return nil, installPlan{}, err
-			}
-			what := fmt.Sprintf("names %s (line %d), which is not in --src as %s: fix the line, or pass the folder that holds it as --src", ref.Path, ref.Line, p)
-			if ref.Include {
-				if err := fileExists(ctx, src, p, fmt.Errorf("%s %s", file, what)); err != nil {
-					return nil, installPlan{}, err
-				}
-				queue = append(queue, p)
-				continue
-			}
-			ok, err := src.Exists(ctx, p)
-			if err != nil {
-				return nil, installPlan{}, err
-			}
-			if !ok {
-				return nil, installPlan{}, fmt.Errorf("%s %s", file, what)
-			}
-			folders[p] = true
-		}
-	}
-	for _, f := range check.SortedKeys(files) {
-		deps = deps.WithFile(path.Join(depsRoot, f), src.File(f))
-	}
-	for _, f := range check.SortedKeys(folders) {
-		deps = deps.WithDirectory(path.Join(depsRoot, f), src.Directory(f), dagger.ContainerWithDirectoryOpts{
-			Exclude: []string{".git", ".venv", "venv", "**/__pycache__", "**/*.egg-info", "build", "node_modules"},
-		})
-	}
-	return deps, installPlan{install: install, again: install, manifests: check.SortedKeys(files)}, nil
-}
-
-// pyprojectManifest installs the dependencies a pyproject.toml lists (not
-// the project itself, which is the source: it runs from the backend's
-// folder).
-func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Directory, listed folder, deps *dagger.Container) (*dagger.Container, installPlan, error) {
-	p := path.Join(m.Be.Dir, "pyproject.toml")
-	if !listed.file("pyproject.toml") {
-		return nil, installPlan{}, fmt.Errorf("%s has no requirements.txt and no pyproject.toml: add one, or set with-backend --dir to the folder that has it", m.Be.Dir)
-	}
-	text, err := src.File(p).Contents(ctx)
-	if err != nil {
-		return nil, installPlan{}, err
-	}
-	reqs, err := manifest.Pyproject(text, m.Be.Extras)
-	if err != nil {
-		return nil, installPlan{}, fmt.Errorf("%s: %w", p, err)
-	}
-	const generated = "/opt/commandcenter/pyproject-requirements.txt"
-	install := []string{"pip", "install", "-r", generated}
-	// Live reload lists a changed pyproject.toml's dependencies the same
-	// way in the container (pyproject_deps.py), then installs them.
-	again := []string{"sh", "-c", "python " + pyprojectDepsPath + " " + shellLine(append([]string{"pyproject.toml"}, m.Be.Extras...)) + " >" + generated + " && " + shellLine(install)}
-	return deps.WithNewFile(generated, reqs), installPlan{install: install, again: again, manifests: []string{p}}, nil
-}
-
-const launcherPath = "/usr/local/lib/commandcenter/launch.py"
-
-// pyprojectDepsPath is where the backend's image keeps pyproject_deps.py.
-const pyprojectDepsPath = "/usr/local/lib/commandcenter/pyproject_deps.py"
-
 // appProcess sets up a process of the backend's image, the backend or a
-// worker: the connection variables, the project's env for it, and the
+// worker: its links to Postgres and Redis, the project's env for it, and the
 // persistent folders.
-func (m *Commandcenter) appProcess(img backendBuild, name string, l links, env []envVar) *dagger.Container {
-	ctr := img.ctr
-	if l.rdPassword != nil {
-		// For the launcher's or the supervisor's AUTH before PING.
-		ctr = ctr.WithSecretVariable("COMMANDCENTER_REDIS_PASSWORD", l.rdPassword)
-	}
+func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []envVar) service {
+	s := service{name: name, ctr: img.ctr, own: true, env: l.env(), folders: m.folderKinds()}
 	if img.docker == nil {
-		ctr = ctr.
+		s.ctr = s.ctr.
 			WithFile(launcherPath, entrypoint("launch.py")).
 			WithEnvVariable("COMMANDCENTER_SERVICE", name).
-			WithEnvVariable("COMMANDCENTER_WAIT", strings.Join(l.waits, " "))
+			WithEnvVariable("COMMANDCENTER_WAIT", waitList(l.waits()))
+	} else {
+		s.waits = l.waits()
 	}
-	for _, f := range m.Folders {
-		mount := keepPath(folderKind(f))
-		ctr = ctr.
-			WithMountedCache(mount, m.volume(folderKind(f))).
-			WithSymlink(mount, f)
-	}
+	s.ctr = m.withFolders(s.ctr)
 	// The project's own env comes last: a variable of its own wins over the
-	// module's of the same name.
-	return withEnv(withEnv(ctr, l.vars), env)
+	// module's of the same name (the supervisor sets none the container
+	// has).
+	s.ctr = withEnv(withEnv(s.ctr, l.given()), env)
+	s.mask = secretNames(append(l.given(), env...))
+	return s
+}
+
+// waitList is wait targets as the launcher reads them, space separated.
+func waitList(waits []contract.WaitTarget) string {
+	parts := make([]string, len(waits))
+	for i, w := range waits {
+		parts[i] = w.String()
+	}
+	return strings.Join(parts, " ")
 }
 
 // backend is the project's backend server on img, a backendImage. The
 // module's image starts it with the launcher, which waits for what l says
 // and runs the prestart command; an image of the project's Dockerfile runs
 // its own command, after the supervisor did that.
-func (m *Commandcenter) backend(img backendBuild, l links, env environment) service {
-	ctr := m.appProcess(img, "backend", l, env.forService("backend", false)).
-		WithEnvVariable("PORT", strconv.Itoa(m.Be.Port))
-	s := service{name: "backend", port: m.Be.Port, own: true}
+func (m *Commandcenter) backend(img builtImage, l links, env environment) service {
+	s := m.appProcess(img, "backend", l, env.forService("backend", false))
+	s.port = m.Be.Port
+	s.ctr = s.ctr.WithEnvVariable("PORT", strconv.Itoa(m.Be.Port))
+	s.health = []contract.HealthCheck{{Name: "backend", Target: fmt.Sprintf("http://127.0.0.1:%d%s", m.Be.Port, m.Be.HealthPath)}}
 	switch {
 	case img.docker != nil:
-		s.args, s.waits, s.prestart = img.docker.args, l.waits, m.Be.Prestart
+		s.args, s.prestart = img.docker.args, m.Be.Prestart
 		if m.Be.Command != "" {
 			s.args = shell(m.Be.Command)
 		}
 	case m.Be.Command == "":
 		// The launcher imports the app while it waits, then serves it.
-		ctr = ctr.WithEnvVariable("COMMANDCENTER_APP", m.Be.App)
+		s.ctr = s.ctr.WithEnvVariable("COMMANDCENTER_APP", m.Be.App)
 		s.args = []string{"python", launcherPath, "--host", "0.0.0.0", "--port", strconv.Itoa(m.Be.Port)}
 	default:
 		s.args = append([]string{"python", launcherPath}, shell(m.Be.Command)...)
 	}
 	if img.docker == nil {
-		ctr = ctr.WithEnvVariable("COMMANDCENTER_PRESTART", m.Be.Prestart)
+		s.ctr = s.ctr.WithEnvVariable("COMMANDCENTER_PRESTART", m.Be.Prestart)
 	}
-	s.ctr = ctr
 	return m.live(s, img.sync)
 }
 
@@ -464,71 +245,20 @@ func (m *Commandcenter) Backend(
 	if (postgres == nil) != (databaseUrl == nil) || (redis == nil) != (redisUrl == nil) {
 		return nil, fmt.Errorf("backend: give a service with its URL (--postgres with --database-url, --redis with --redis-url), or neither")
 	}
-	var volumes []string
-	if postgres == nil {
-		volumes = append(volumes, m.postgresVolume())
-	}
-	if redis == nil {
-		volumes = append(volumes, "redis")
-	}
-	r, err := m.prepare(ctx, src, needs{project: true, volumes: volumes, postgres: postgres == nil, backend: true})
+	r, err := m.prepare(ctx, src, needs{postgres: postgres == nil, backend: true})
 	if err != nil {
 		return nil, err
 	}
-	l := m.projectLinks(r.pw, boundPeers)
-	var own links
+	l := links{postgres: givenLink("DATABASE_URL", databaseUrl), redis: givenLink("REDIS_URL", redisUrl)}
 	if postgres == nil {
-		postgres = m.postgres(r.postgres, r.pw.pg, true).run(nil)
-		own.vars = m.postgresVars(r.pw.pg, boundPeers.postgres)
-		own.waits = l.waits[:1]
-	} else {
-		own.vars = []envVar{{name: "DATABASE_URL", secret: databaseUrl}}
+		postgres = m.run(m.postgres(r.postgres, true), r.supervisor)
+		l.postgres = m.postgresLink(boundPeers.postgres)
 	}
 	if redis == nil {
-		redis = m.redis(r.pw.rd, true).run(nil)
-		own.vars = append(own.vars, m.redisVars(r.pw.rd, boundPeers.redis)...)
-		own.waits = append(own.waits, l.waits[1])
-		own.rdPassword = r.pw.rd.secret
-	} else {
-		own.vars = append(own.vars, envVar{name: "REDIS_URL", secret: redisUrl})
+		redis = m.run(m.redis(true), r.supervisor)
+		l.redis = m.redisLink(boundPeers.redis)
 	}
-	be := m.backend(r.backend, own, r.env)
+	be := m.backend(r.backend, l, r.env)
 	be.ctr = be.ctr.WithServiceBinding(boundPeers.postgres, postgres).WithServiceBinding(boundPeers.redis, redis)
-	return be.run(r.supervisor), nil
-}
-
-// folder is what a folder of src holds: the names of its files, and of its
-// folders with a trailing slash.
-type folder map[string]bool
-
-func (f folder) file(name string) bool { return f[name] }
-
-// listFolder lists the folder dir of src in one round trip, or says, as an
-// error, that src lacks it and which option points elsewhere.
-func listFolder(ctx context.Context, src *dagger.Directory, dir, option string) (folder, error) {
-	names, err := src.Entries(ctx, dagger.DirectoryEntriesOpts{Path: dir})
-	if err != nil {
-		ok, xerr := src.Exists(ctx, dir, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType})
-		if xerr == nil && !ok {
-			return nil, fmt.Errorf("src has no folder %q: pass the project's root as --src, or set %s to the folder that has the service", dir, option)
-		}
-		return nil, err
-	}
-	f := folder{}
-	for _, n := range names {
-		f[n] = true
-	}
-	return f, nil
-}
-
-// fileExists returns missing when src lacks the file p.
-func fileExists(ctx context.Context, src *dagger.Directory, p string, missing error) error {
-	ok, err := src.Exists(ctx, p, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType})
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return missing
-	}
-	return nil
+	return m.run(be, r.supervisor), nil
 }

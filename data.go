@@ -44,20 +44,10 @@ func (m *Commandcenter) Snapshot(ctx context.Context) (*dagger.Directory, error)
 	if err != nil {
 		return nil, err
 	}
-	ctr, err := m.withData(ctx, kinds)
-	if err != nil {
-		return nil, err
-	}
-	out := ctr.
-		WithFile("/usr/local/bin/commandcenter-snapshot", entrypoint("snapshot.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
-		WithEnvVariable("KEEP", keepRoot).
-		// A snapshot is taken each time it is asked for, never from the cache.
-		WithEnvVariable("COMMANDCENTER_SNAPSHOT", fmt.Sprint(time.Now().UnixNano())).
-		WithExec(append([]string{"commandcenter-snapshot", "save"}, kinds...)).
-		Directory("/out")
+	out := m.dataOp(kinds, "snapshot", append([]string{snapshotPath, "save"}, kinds...), nil).Directory("/out")
 	saved, err := out.File("kinds").Contents(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot of project %q: %w", m.Project, err)
+		return nil, opError(err, fmt.Sprintf("snapshot of project %q", m.Project))
 	}
 	manifest, err := json.MarshalIndent(snapshotManifest{
 		Module:  snapshotModule,
@@ -101,27 +91,18 @@ func (m *Commandcenter) Restore(
 			return "", fmt.Errorf("restore: the snapshot holds a volume of kind %q, which this module does not know: restore it with the version of the module that took it", kind)
 		}
 	}
-	ctr, err := m.withData(ctx, s.Kinds)
-	if err != nil {
-		return "", err
-	}
-	_, err = ctr.
-		WithMountedDirectory("/in", from).
-		WithFile("/usr/local/bin/commandcenter-snapshot", entrypoint("snapshot.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
-		WithEnvVariable("KEEP", keepRoot).
-		WithEnvVariable("VOLUMES", m.volumeName("")).
-		WithEnvVariable("COMMANDCENTER_RESTORE", fmt.Sprint(time.Now().UnixNano())).
-		WithExec(append([]string{"commandcenter-snapshot", "load"}, s.Kinds...)).
-		Sync(ctx)
+	_, err = m.dataOp(s.Kinds, "restore", append([]string{snapshotPath, "load"}, s.Kinds...), from).Sync(ctx)
 	var exec *dagger.ExecError
 	switch {
+	case errors.As(err, &exec) && exec.ExitCode == exitInUse:
+		return "", opError(err, "restore")
 	case errors.As(err, &exec) && exec.ExitCode == 3:
 		return "", fmt.Errorf("restore: project %q has data (%s): restore into a project without data, or wipe this one first (dagger call --project=%s wipe --confirm=%s)",
 			m.Project, strings.TrimSpace(strings.TrimPrefix(exec.Stderr, "commandcenter: ")), m.Project, m.Project)
 	case errors.As(err, &exec) && exec.ExitCode == 4:
 		return "", fmt.Errorf("restore: the snapshot's files do not match their checksums (SHA256SUMS): it is damaged or incomplete; restore another")
 	case err != nil:
-		return "", fmt.Errorf("restore into project %q: %w", m.Project, err)
+		return "", opError(err, fmt.Sprintf("restore into project %q", m.Project))
 	}
 	return fmt.Sprintf("restored the snapshot of project %q taken %s into project %q: %s\n",
 		s.Project, s.Taken, m.Project, strings.Join(s.Kinds, ", ")), nil

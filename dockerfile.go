@@ -6,7 +6,9 @@ import (
 	"path"
 	"strings"
 
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
+	"dagger/commandcenter/internal/manifest"
 )
 
 // DockerfileSettings say how a service is built from a Dockerfile of the
@@ -42,6 +44,19 @@ func (s *DockerfileSettings) set(dockerfile string, buildArgs []string, target s
 	if len(buildArgs) > 0 {
 		s.BuildArgs = buildArgs
 	}
+}
+
+// builtImage is a service's image, which the processes of the same build
+// share (the backend, its workers, the tests): built by the module, or from
+// the project's Dockerfile (docker: its command).
+type builtImage struct {
+	ctr    *dagger.Container
+	docker *dockerBuilt
+	// sync is how its processes take the live-reload watcher's files
+	// (none from a Dockerfile's image: where its source went is its own).
+	sync *contract.Sync
+	// pm is the frontend's package manager.
+	pm manifest.NodeManager
 }
 
 // dockerBuilt is a service's image built from its Dockerfile, and the
@@ -83,26 +98,4 @@ func dockerBuild(ctx context.Context, src *dagger.Directory, dir string, s Docke
 		return dockerBuilt{}, fmt.Errorf("%s: %s/%s gives the image no ENTRYPOINT or CMD: add one, or give the service a command of its own (%s --command)", what, dir, s.Dockerfile, option)
 	}
 	return dockerBuilt{ctr: ctr, args: run}, nil
-}
-
-// dockerignore is what the .dockerignore file of the folder dir of src
-// (listed) leaves out of the service's source, as docker build leaves it
-// out of the build's context; nothing without one.
-func dockerignore(ctx context.Context, src *dagger.Directory, dir string, listed folder) ([]string, error) {
-	if !listed.file(".dockerignore") {
-		return nil, nil
-	}
-	text, err := src.File(path.Join(dir, ".dockerignore")).Contents(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var patterns []string
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		patterns = append(patterns, line)
-	}
-	return patterns, nil
 }

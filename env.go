@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"dagger/commandcenter/internal/check"
@@ -115,6 +116,17 @@ type envVar struct {
 	name   string
 	value  string
 	secret *dagger.Secret
+}
+
+// secretNames are the names of the variables of vars that are secrets.
+func secretNames(vars []envVar) []string {
+	var names []string
+	for _, v := range vars {
+		if v.secret != nil && !slices.Contains(names, v.name) {
+			names = append(names, v.name)
+		}
+	}
+	return names
 }
 
 func withEnv(ctr *dagger.Container, vars []envVar) *dagger.Container {

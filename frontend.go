@@ -7,8 +7,8 @@ import (
 	"strconv"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
-	"dagger/commandcenter/internal/manifest"
 )
 
 // FrontendSettings are the settings of the project's Node frontend.
@@ -112,146 +112,27 @@ func (m *Commandcenter) frontendScript() string {
 	return ""
 }
 
-// frontendBuild is the frontend's image and the package manager it uses,
-// or the image of the project's Dockerfile and its command.
-type frontendBuild struct {
-	ctr    *dagger.Container
-	pm     manifest.NodeManager
-	docker *dockerBuilt
-	// sync is how it takes the live-reload watcher's files (none from a
-	// Dockerfile's image).
-	sync *syncSpec
-}
-
-// frontendService is the image the frontend runs in: from its Dockerfile,
-// or the module's build.
-func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directory) (frontendBuild, error) {
-	if m.Fe.Build.Dockerfile != "" {
-		built, err := dockerBuild(ctx, src, m.Fe.Dir, m.Fe.Build, "frontend", "with-frontend")
-		return frontendBuild{ctr: built.ctr, docker: &built}, err
-	}
-	return m.frontendImage(ctx, src, m.frontendScript())
-}
-
-// frontendImage is the frontend's image: its package manager (npm, pnpm
-// or yarn, as its lock file says) installed in a layer of its own, its
-// dependencies in a layer that depends on package.json, the lock file and
-// the manager's configuration alone, then the source on top, and in
-// production the build. script, when set, must be in package.json.
-func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory, script string) (frontendBuild, error) {
-	ref, _ := check.ImageRef(nodeImage, nodeTags, m.Fe.NodeVersion, "")
-	dir := m.Fe.Dir
-	listed, err := listFolder(ctx, src, dir, "with-frontend --dir")
-	if err != nil {
-		return frontendBuild{}, fmt.Errorf("frontend: %w", err)
-	}
-	pkg := path.Join(dir, "package.json")
-	if !listed.file("package.json") {
-		return frontendBuild{}, fmt.Errorf("frontend: %s has no package.json: add one, or set with-frontend --dir to the folder that has it", dir)
-	}
-	packageJSON, err := src.File(pkg).Contents(ctx)
-	if err != nil {
-		return frontendBuild{}, err
-	}
-	if err := check.PackageJSON(packageJSON, script); err != nil {
-		return frontendBuild{}, fmt.Errorf("frontend: %s: %w", pkg, err)
-	}
-	locks := map[string]string{}
-	manifests := dag.Directory().WithNewFile("package.json", packageJSON)
-	depFiles := []string{"package.json"}
-	for _, name := range append(append([]string{}, manifest.NodeLocks...), manifest.NodeConfigs...) {
-		p := path.Join(dir, name)
-		if !listed.file(name) {
-			continue
-		}
-		depFiles = append(depFiles, name)
-		manifests = manifests.WithFile(name, src.File(p))
-		switch name {
-		case "yarn.lock":
-			// Its text says which yarn wrote it.
-			text, err := src.File(p).Contents(ctx)
-			if err != nil {
-				return frontendBuild{}, err
-			}
-			locks[name] = text
-		case "pnpm-lock.yaml", "package-lock.json":
-			locks[name] = ""
-		}
-	}
-	pm, err := manifest.Node(packageJSON, locks)
-	if err != nil {
-		return frontendBuild{}, fmt.Errorf("frontend: %s: %w", dir, err)
-	}
-	ctr := dag.Container().From(ref)
-	for _, k := range check.SortedKeys(pm.Env) {
-		ctr = ctr.WithEnvVariable(k, pm.Env[k])
-	}
-	if pm.Tool != "" {
-		// From the npm registry, as the project's own packages.
-		ctr, err = installed(ctx, ctr.
-			WithMountedCache("/root/.npm", dag.CacheVolume("commandcenter-npm")).
-			WithExec([]string{"npm", "install", "--global", "--no-audit", "--no-fund", pm.Tool}),
-			"frontend", "fix package.json's packageManager (npm's output below says what it could not install)")
-		if err != nil {
-			return frontendBuild{}, err
-		}
-	}
-	deps, err := installed(ctx, ctr.
-		WithMountedCache(pm.Cache, dag.CacheVolume("commandcenter-"+pm.Name)).
-		WithWorkdir("/app").
-		WithDirectory("/app", manifests).
-		WithExec(pm.Install),
-		"frontend", fmt.Sprintf("fix %s/package.json or its lock file (%s's output below says what it could not install)", dir, pm.Name))
-	if err != nil {
-		return frontendBuild{}, err
-	}
-	exclude, err := dockerignore(ctx, src, dir, listed)
-	if err != nil {
-		return frontendBuild{}, err
-	}
-	exclude = append(exclude, "node_modules", m.Fe.Dist, ".vite", ".git", ".next")
-	img := deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude})
-	// Live reload: the dev script's server reloads the page's modules
-	// itself; a command of the project's own restarts; a production build
-	// is built again. A changed manifest installs the dependencies again
-	// first, and restarts the server.
-	spec := &syncSpec{root: "/app", dir: dir, ignore: exclude, deps: depFiles, depsRun: shellLine(pm.Install), restart: m.Fe.Command != ""}
-	if m.Fe.Production && script == "build" {
-		spec.run = shellLine(append(append([]string{}, pm.Run...), "build"))
-	}
-	if m.Fe.Production && script == "build" {
-		img, err = installed(ctx, img.WithExec(append(append([]string{}, pm.Run...), "build")),
-			"frontend", fmt.Sprintf("fix the build script of %s/package.json (its output below)", dir))
-		if err != nil {
-			return frontendBuild{}, err
-		}
-		if ok, err := img.Directory("/app").Exists(ctx, path.Join(m.Fe.Dist, "index.html")); err != nil || !ok {
-			return frontendBuild{}, fmt.Errorf("frontend: the build wrote no %s/index.html: set with-frontend --dist to the folder the build script writes", m.Fe.Dist)
-		}
-	}
-	return frontendBuild{ctr: img, pm: pm, sync: spec}, nil
-}
-
 // frontend is the project's frontend server on b, a frontendImage,
 // reaching the backend at the host name of p: the dev script, the project's
 // own command, or in production the supervisor serving the build.
-func (m *Commandcenter) frontend(b frontendBuild, p peers, env environment, sup *dagger.File) service {
+func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service {
 	args := append(append([]string{}, b.pm.Run...), "dev")
-	ctr := b.ctr
 	switch {
 	case m.Fe.Command != "":
 		args = shell(m.Fe.Command)
 	case b.docker != nil:
 		args = b.docker.args
 	case m.Fe.Production:
-		ctr = ctr.WithFile(supervisorPath, sup)
-		args = []string{supervisorPath, "serve-static", "--dir", path.Join("/app", m.Fe.Dist)}
+		// The supervisor serves the build (supervisor/static.go).
+		args = contract.Static{Dir: path.Join("/app", m.Fe.Dist)}.Args()
 	}
-	ctr = ctr.
+	ctr := b.ctr.
 		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", p.backend, m.Be.Port)).
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(m.Fe.Port))
-	s := service{name: "frontend", ctr: withEnv(ctr, env.forService("frontend", false)), args: args, port: m.Fe.Port, own: true}
+	vars := env.forService("frontend", false)
+	s := service{name: "frontend", ctr: withEnv(ctr, vars), args: args, port: m.Fe.Port, own: true, mask: secretNames(vars),
+		health: []contract.HealthCheck{{Name: "frontend", Target: fmt.Sprintf("127.0.0.1:%d", m.Fe.Port)}}}
 	return m.live(s, b.sync)
 }
 
@@ -289,7 +170,7 @@ func (m *Commandcenter) Frontend(
 	if err != nil {
 		return nil, err
 	}
-	fe := m.frontend(r.frontend, boundPeers, r.env, r.supervisor)
+	fe := m.frontend(r.frontend, boundPeers, r.env)
 	fe.ctr = fe.ctr.WithServiceBinding(boundPeers.backend, backend)
-	return fe.run(r.supervisor), nil
+	return m.run(fe, r.supervisor), nil
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
@@ -46,6 +47,12 @@ type Commandcenter struct {
 	// LiveToken turns live reload on (with-live-reload).
 	// +private
 	LiveToken *dagger.Secret
+	// RestartPolicy is the project's restart policy (New's --restart), and
+	// RestartMax how many times it restarts a service.
+	// +private
+	RestartPolicy string
+	// +private
+	RestartMax int
 }
 
 // New configures the module for one project, with every setting at its
@@ -58,36 +65,38 @@ func New(
 	// +optional
 	// +default="commandcenter"
 	project string,
+	// What happens when the backend, a worker or the frontend ends by
+	// itself once it was ready: on-failure (started again, with a growing
+	// wait, when its exit status is not 0), always, or no (the stack ends,
+	// naming it).
+	// +optional
+	// +default="on-failure"
+	restart string,
+	// How many times in a row a service is started again before the stack
+	// ends.
+	// +optional
+	// +default=5
+	restartMax int,
 ) (*Commandcenter, error) {
 	if err := check.ProjectName(project); err != nil {
 		return nil, err
 	}
+	if _, err := contract.ParseRestart(restart); err != nil || restart == "" {
+		return nil, fmt.Errorf("--restart=%s: give on-failure, always or no", restart)
+	}
+	if restartMax < 1 || restartMax > 100 {
+		return nil, fmt.Errorf("--restart-max=%d: give a number from 1 to 100", restartMax)
+	}
 	return &Commandcenter{
-		Project: project,
-		Pg:      defaultPostgres(),
-		Rd:      defaultRedis(),
-		Be:      defaultBackend(),
-		Fe:      defaultFrontend(),
+		Project:       project,
+		Pg:            defaultPostgres(),
+		Rd:            defaultRedis(),
+		Be:            defaultBackend(),
+		Fe:            defaultFrontend(),
+		RestartPolicy: restart,
+		RestartMax:    restartMax,
 	}, nil
 }
-
-// volume is the cache volume that holds one kind of this project's data.
-func (m *Commandcenter) volume(kind string) *dagger.CacheVolume {
-	return dag.CacheVolume(m.volumeName(kind))
-}
-
-func (m *Commandcenter) volumeName(kind string) string {
-	return fmt.Sprintf("commandcenter-%s-%s", m.Project, kind)
-}
-
-// keepRoot is where containers mount the cache volumes that hold a project's
-// data. Engine GC policies tell them from caches by this path, which the
-// engine records when it creates a volume (see the README's "Data that
-// lasts"): keep it in one place.
-const keepRoot = "/.commandcenter"
-
-// keepPath is where a container mounts the project's volume of one kind.
-func keepPath(kind string) string { return keepRoot + "/" + kind }
 
 // checkSettings checks the settings every service function depends on, so
 // that a mistake in one With* call fails before anything starts.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
@@ -146,11 +147,11 @@ func (m *Commandcenter) Postgres(ctx context.Context) (*dagger.Service, error) {
 	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	r, err := m.prepare(ctx, nil, needs{project: true, volumes: []string{m.postgresVolume()}, postgres: true})
+	r, err := m.prepare(ctx, nil, needs{postgres: true})
 	if err != nil {
 		return nil, err
 	}
-	return m.postgres(r.postgres, r.pw.pg, true).run(nil), nil
+	return m.run(m.postgres(r.postgres, true), r.supervisor), nil
 }
 
 // postgresVolume is the kind of the volume that holds the project's database.
@@ -218,33 +219,28 @@ func postgresMajor(out string) string {
 }
 
 // postgres is the project's database server on img, a postgresImage: with
-// the project's data volume, or, not persistent, with a data folder that
-// goes away with it.
-func (m *Commandcenter) postgres(img *dagger.Container, pw password, persistent bool) service {
+// the project's data volume, which its supervisor locks, or, not
+// persistent, with a data folder that goes away with it.
+func (m *Commandcenter) postgres(img *dagger.Container, persistent bool) service {
 	pgdata := keepPath("postgres")
-	ctr := img.
+	ctr := withProgram(img.
 		WithEnvVariable("POSTGRES_USER", m.Pg.User).
 		WithEnvVariable("POSTGRES_DB", m.Pg.Database).
-		WithSecretVariable("POSTGRES_PASSWORD", pw.secret).
-		WithEnvVariable("PGDATA", pgdata).
-		WithFile(postgresStartPath, entrypoint("postgres.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755})
+		WithEnvVariable("PGDATA", pgdata), "postgres.sh", postgresStartPath)
+	s := service{name: "postgres", args: []string{postgresStartPath}, port: postgresPort,
+		env:    []contract.EnvVar{{Name: "POSTGRES_PASSWORD", Value: contract.Placeholder("postgres", false)}},
+		health: []contract.HealthCheck{{Name: "postgres", Target: fmt.Sprintf("postgres://127.0.0.1:%d", postgresPort)}}}
 	if persistent {
-		// Locked: one server at a time owns a project's data directory.
-		ctr = ctr.WithMountedCache(pgdata, m.volume(m.postgresVolume()),
-			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
+		// One server at a time owns a project's data directory: the
+		// supervisor takes its lock before Postgres starts.
+		ctr = ctr.WithMountedCache(pgdata, m.volume(m.postgresVolume()))
+		s.locks = []string{m.postgresVolume()}
 	}
 	if m.Pg.InitScripts != nil {
 		ctr = ctr.WithMountedDirectory("/docker-entrypoint-initdb.d", m.Pg.InitScripts)
 	}
-	return service{name: "postgres", ctr: ctr, args: []string{postgresStartPath}, port: postgresPort}
-}
-
-// checkPassword refuses a password Postgres cannot be given in a statement.
-func checkPassword(p password, what string) error {
-	if strings.ContainsAny(p.plain, "\n\r\x00") {
-		return fmt.Errorf("the %s password has a line break or NUL character: give one without", what)
-	}
-	return nil
+	s.ctr = ctr
+	return s
 }
 
 // setIf sets *field to value when value is given.

@@ -9,27 +9,23 @@ import (
 	"dagger/commandcenter/internal/dagger"
 )
 
-// prepared is what running the project's own services needs, looked up and
-// built before any of them starts: the passwords, the env settings read, the
-// Postgres, backend and frontend images (extensions and dependencies
-// installed), and the supervisor.
+// prepared is what running the project's services needs, looked up and
+// built before any of them starts: the env settings read, the Postgres,
+// backend and frontend images (extensions and dependencies installed), and
+// the supervisor. The project's passwords are not among them: the
+// services read them where they run (see links.go).
 type prepared struct {
-	pw       passwords
 	postgres *dagger.Container
 	// redisRuntime is the Redis server the Stack's front runs (redisRuntime).
 	redisRuntime *dagger.Directory
 	env          environment
-	backend      backendBuild
-	frontend     frontendBuild
+	backend      builtImage
+	frontend     builtImage
 	supervisor   *dagger.File
 }
 
 // needs say what prepare looks up and builds.
 type needs struct {
-	// project: the passwords, waiting for the project's data volumes of
-	// these kinds (see openProject).
-	project bool
-	volumes []string
 	// postgres, backend, frontend: their images; redisRuntime: Redis for
 	// the Stack's front.
 	postgres, redisRuntime, backend, frontend bool
@@ -41,12 +37,6 @@ type needs struct {
 func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n needs) (prepared, error) {
 	var r prepared
 	g, gctx := errgroup.WithContext(ctx)
-	if n.project {
-		g.Go(func() (err error) {
-			r.pw, err = m.openProject(gctx, n.volumes...)
-			return err
-		})
-	}
 	g.Go(func() (err error) {
 		r.env, err = m.environment(gctx)
 		return err
@@ -78,15 +68,13 @@ func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n ne
 			return err
 		})
 	}
-	if n.backend || n.frontend {
-		// The project's own commands run under it.
-		r.supervisor = supervisor()
-		g.Go(func() error {
-			if _, err := r.supervisor.Sync(gctx); err != nil {
-				return fmt.Errorf("build the supervisor: %w", err)
-			}
-			return nil
-		})
-	}
+	// Every service runs under it.
+	r.supervisor = supervisor()
+	g.Go(func() error {
+		if _, err := r.supervisor.Sync(gctx); err != nil {
+			return fmt.Errorf("build the supervisor: %w", err)
+		}
+		return nil
+	})
 	return r, g.Wait()
 }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/url"
 	"strings"
-	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
@@ -46,16 +44,25 @@ func (m *Commandcenter) Urls(
 	if err := m.checkSettings(); err != nil {
 		return "", fmt.Errorf("urls: %w", err)
 	}
-	pw, err := m.openProject(ctx)
+	pw, err := m.readPasswords(ctx)
 	if err != nil {
 		return "", err
 	}
-	db := url.URL{Scheme: "postgresql", User: url.UserPassword(m.Pg.User, pw.pg.plain),
-		Host: fmt.Sprintf("localhost:%d", postgresPort), Path: "/" + m.Pg.Database}
-	cache := url.URL{Scheme: "redis", User: url.UserPassword("default", pw.rd.plain),
-		Host: fmt.Sprintf("localhost:%d", redisPort), Path: "/0"}
-	return fmt.Sprintf("DATABASE_URL=%s\nREDIS_URL=%s\nBACKEND_URL=http://localhost:%d\nFRONTEND_URL=http://localhost:%d\n",
-		db.String(), cache.String(), backendPort, frontendPort), nil
+	var notes []string
+	shown := func(p password, what, option string) string {
+		if p.source == "given to the stack" {
+			notes = append(notes, fmt.Sprintf("# the project's %s last ran with a password given to it (%s): urls cannot know it; give urls the same %s", what, option, option))
+			return "GIVEN-PASSWORD"
+		}
+		return contract.EscapePassword(p.plain)
+	}
+	out := fmt.Sprintf("DATABASE_URL=%s\nREDIS_URL=%s\nBACKEND_URL=http://localhost:%d\nFRONTEND_URL=http://localhost:%d\n",
+		m.databaseURL(shown(pw.pg, "Postgres", "with-postgres --password"), "localhost", postgresPort),
+		redisURL(shown(pw.rd, "Redis", "with-redis --password"), "localhost", redisPort), backendPort, frontendPort)
+	for _, n := range notes {
+		out += n + "\n"
+	}
+	return out, nil
 }
 
 // Wipe deletes the project's data on purpose: its databases (every Postgres
@@ -78,21 +85,12 @@ func (m *Commandcenter) Wipe(
 	if err != nil {
 		return "", err
 	}
-	ctr, err := m.withData(ctx, kinds)
-	if err != nil {
-		return "", err
-	}
 	var script []string
 	for _, kind := range kinds {
 		script = append(script, fmt.Sprintf("find %s -mindepth 1 -delete", keepPath(kind)))
 	}
-	_, err = ctr.
-		// A wipe is never served from the cache: it runs each time it is asked for.
-		WithEnvVariable("COMMANDCENTER_WIPE", fmt.Sprint(time.Now().UnixNano())).
-		WithExec([]string{"sh", "-ec", strings.Join(script, "\n")}).
-		Sync(ctx)
-	if err != nil {
-		return "", fmt.Errorf("wipe project %q: %w", m.Project, err)
+	if _, err := m.dataOp(kinds, "wipe", []string{"sh", "-ec", strings.Join(script, "\n")}, nil).Sync(ctx); err != nil {
+		return "", opError(err, fmt.Sprintf("wipe project %q", m.Project))
 	}
 	names := make([]string, len(kinds))
 	for i, kind := range kinds {
@@ -109,10 +107,8 @@ func (m *Commandcenter) dataKinds(ctx context.Context) ([]string, error) {
 	for _, version := range check.SortedKeys(postgresTags) {
 		kinds = append(kinds, "postgres-"+version)
 	}
-	kinds = append(kinds, "redis", "secrets")
-	recorded, err := dag.Container().From(helperImage).
-		WithMountedCache(keepPath("secrets"), m.volume("secrets")).
-		WithEnvVariable("COMMANDCENTER_READ", fmt.Sprint(time.Now().UnixNano())).
+	kinds = append(kinds, "redis", secretsKind)
+	recorded, err := uncached(m.withVolumes(dag.Container().From(helperImage), secretsKind), "READ").
 		WithExec([]string{"sh", "-c", "mkdir -p /out && cat " + keepPath("secrets") + "/folders >/out/folders 2>/dev/null || : >/out/folders"}).
 		File("/out/folders").
 		Contents(ctx)
@@ -135,24 +131,46 @@ func (m *Commandcenter) dataKinds(ctx context.Context) ([]string, error) {
 	return kinds, nil
 }
 
-// withData is the helper image with the project's volumes of the given
-// kinds mounted, locked, at their keep paths, once each of them is free: it
-// fails within lockWait when one is held (see free).
-func (m *Commandcenter) withData(ctx context.Context, kinds []string) (*dagger.Container, error) {
-	ctr, err := dag.Container().From(helperImage).Sync(ctx)
-	if err != nil {
-		return nil, err
-	}
-	g, gctx := errgroup.WithContext(ctx)
+// dataOp runs command (a wipe, a snapshot, a restore: name) in the helper
+// image with the project's volumes of kinds mounted, under the supervisor,
+// which holds the locks of the project's data while it runs: it fails at
+// once when a service of the project holds them, and a start of the
+// project meanwhile fails the same way. It runs each time it is asked for.
+func (m *Commandcenter) dataOp(kinds []string, name string, command []string, in *dagger.Directory) *dagger.Container {
+	var locks []string
 	for _, kind := range kinds {
-		g.Go(func() error { return m.free(gctx, ctr, kind) })
+		if kind == "redis" || strings.HasPrefix(kind, "postgres-") {
+			locks = append(locks, kind)
+		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	run := contract.Run{Name: name, Project: m.Project, State: keepPath(stateKind), Locks: locks, Quiet: true, Command: command}
+	ctr := withProgram(m.withVolumes(dag.Container().From(helperImage), append([]string{stateKind}, kinds...)...), "snapshot.sh", snapshotPath).
+		WithFile(contract.SupervisorPath, supervisor()).
+		WithEnvVariable("KEEP", keepRoot).
+		WithEnvVariable("VOLUMES", m.volumeName(""))
+	if in != nil {
+		ctr = ctr.WithMountedDirectory("/in", in)
 	}
-	for _, kind := range kinds {
-		ctr = ctr.WithMountedCache(keepPath(kind), m.volume(kind),
-			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
-	}
-	return ctr, nil
+	return uncached(ctr, strings.ToUpper(name)).WithExec(run.Args())
 }
+
+// opError is the error of a data operation (what): the supervisor's
+// message when the project is in use, else err with what.
+func opError(err error, what string) error {
+	var exec *dagger.ExecError
+	if errors.As(err, &exec) && exec.ExitCode == exitInUse {
+		for _, line := range strings.Split(exec.Stderr, "\n") {
+			if msg, ok := strings.CutPrefix(line, "commandcenter-supervisor: "); ok && strings.Contains(msg, "is in use") {
+				return errors.New(msg)
+			}
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// snapshotPath is where data operations have entrypoints/snapshot.sh.
+const snapshotPath = "/usr/local/bin/commandcenter-snapshot"
+
+// exitInUse is the supervisor's exit status when the project's data is
+// held by another run (supervisor/project.go).
+const exitInUse = 75

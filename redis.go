@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
@@ -60,34 +61,39 @@ func (m *Commandcenter) Redis(ctx context.Context) (*dagger.Service, error) {
 	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	pw, err := m.openProject(ctx, "redis")
+	r, err := m.prepare(ctx, nil, needs{})
 	if err != nil {
 		return nil, err
 	}
-	return m.redis(pw.rd, true).run(nil), nil
+	return m.run(m.redis(true), r.supervisor), nil
 }
+
+// redisEnv are the variables Redis runs with: its password, for
+// redis-server's command line and the supervisor's health check.
+var redisEnv = []contract.EnvVar{
+	{Name: "REDIS_PASSWORD", Value: contract.Placeholder("redis", false)},
+	{Name: contract.RedisPasswordEnv, Value: contract.Placeholder("redis", false)},
+}
+
+// redisHealth checks Redis: PING after AUTH.
+var redisHealth = contract.HealthCheck{Name: "redis", Target: fmt.Sprintf("redis://127.0.0.1:%d", redisPort)}
 
 // redis is the project's Redis: with its data in the project's volume, or,
 // not persistent, in memory only.
-func (m *Commandcenter) redis(pw password, persistent bool) service {
+func (m *Commandcenter) redis(persistent bool) service {
 	ref, _ := check.ImageRef(redisImage, redisTags, m.Rd.Version, "")
-	ctr := dag.Container().
-		From(ref).
-		WithSecretVariable("REDIS_PASSWORD", pw.secret)
+	s := service{name: "redis", ctr: dag.Container().From(ref), port: redisPort, env: redisEnv,
+		health: []contract.HealthCheck{redisHealth},
+		// A shell puts the password on the command line inside the
+		// container only.
+		args: shell("docker-entrypoint.sh redis-server " + redisArgs(persistent))}
 	if persistent {
-		// Redis writes in its working folder, which the image's entry point
-		// hands to the redis user.
-		ctr = m.withRedisData(ctr).WithWorkdir(keepPath("redis"))
+		// Redis writes in its working folder, which the image's entry
+		// point hands to the redis user.
+		s.ctr = m.withVolumes(s.ctr, "redis").WithWorkdir(keepPath("redis"))
+		s.locks = []string{"redis"}
 	}
-	// A shell puts the secret on the command line inside the container only.
-	return service{name: "redis", ctr: ctr, args: shell("docker-entrypoint.sh redis-server " + redisArgs(persistent)), port: redisPort}
-}
-
-// withRedisData mounts the project's Redis volume, locked: one server at a
-// time owns it.
-func (m *Commandcenter) withRedisData(ctr *dagger.Container) *dagger.Container {
-	return ctr.WithMountedCache(keepPath("redis"), m.volume("redis"),
-		dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
+	return s
 }
 
 // redisArgs are redis-server's arguments, for a shell that has
@@ -111,10 +117,19 @@ const redisHome = "/opt/commandcenter/redis"
 // serves Redis's port from the front's container, without a hop.
 func (m *Commandcenter) redisRuntime() *dagger.Directory {
 	ref, _ := check.ImageRef(redisImage, redisTags, m.Rd.Version, "")
-	return dag.Container().
-		From(ref).
-		WithFile("/usr/local/bin/commandcenter-redis-runtime", entrypoint("redis-runtime.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+	return withProgram(dag.Container().From(ref), "redis-runtime.sh", "/usr/local/bin/commandcenter-redis-runtime").
 		WithEnvVariable("HERE", redisHome).
 		WithExec([]string{"commandcenter-redis-runtime"}).
 		Directory("/out/redis")
+}
+
+// withRedis runs the project's Redis next to front (the Stack's Postgres),
+// from runtime (redisRuntime), with its data in the project's volume.
+func (m *Commandcenter) withRedis(front service, runtime *dagger.Directory) service {
+	front.ctr = m.withVolumes(front.ctr, "redis").WithDirectory(redisHome, runtime)
+	front.also = append(front.also, contract.Process{Name: "redis", Command: "exec " + redisHome + "/run " + redisArgs(true)})
+	front.locks = append(front.locks, "redis")
+	front.env = append(front.env, redisEnv...)
+	front.health = append(front.health, redisHealth)
+	return front
 }

@@ -1,17 +1,20 @@
 package main
 
 import (
-	"strconv"
+	"slices"
 	"strings"
 
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
 // A service is what one process of the project needs to run, as plain
 // values: its container, set up with everything the process needs (image,
-// dependencies, source, env, secrets, volumes); its command; and the port it
-// listens on (none for a worker). What it waits for before it starts is part
-// of the command (the launcher waits for Postgres and Redis).
+// dependencies, source, env, secrets, volumes); its command; the port it
+// listens on (none for a worker); and what the module's supervisor does
+// around it (contract.Run): what it waits for, the project's data it holds,
+// the variables it gets with the project's passwords in them, its health
+// checks.
 //
 // A service knows nothing of how it runs: alone, as the functions Postgres,
 // Redis, Backend, Worker and Frontend run it (run below), or as a member of
@@ -25,45 +28,30 @@ type service struct {
 	// port it listens on; 0 for a process that listens nowhere (a worker).
 	port int
 	// own is true when the command is the project's own (a server, a
-	// worker): its supervisor checks it listens where it should.
+	// worker): its supervisor checks it listens where it should, and its
+	// restart policy is the project's.
 	own bool
 	// waits are services the supervisor waits for before the command
-	// starts (postgres://HOST:PORT, redis://HOST:PORT), and prestart a shell
-	// command it runs then: for images built from a Dockerfile (the
-	// module's own backend image waits with its launcher instead).
-	waits    []string
+	// starts, and prestart a shell command it runs then: for images built
+	// from a Dockerfile (the module's own backend image waits with its
+	// launcher instead).
+	waits    []contract.WaitTarget
 	prestart string
-	// also are NAME=COMMAND processes run next to the command in its
-	// container (the Stack's front runs Redis next to Postgres).
-	also []string
+	// also are processes run next to the command in its container (the
+	// Stack's front runs Redis next to Postgres).
+	also []contract.Process
 	// sync, with live reload on, says how it takes the watcher's files
 	// (live.go).
-	sync *syncSpec
-}
-
-// supervised says whether s runs under the supervisor alone: a command of
-// the project's own with a port to check, or with something to wait for.
-func (s service) supervised() bool {
-	return s.own && (s.port != 0 || len(s.waits) > 0 || s.prestart != "") || s.sync != nil
-}
-
-// supervisorFlags are the supervisor's flags for s, before "--" and its
-// command.
-func (s service) supervisorFlags() []string {
-	flags := []string{"--name", s.name}
-	if s.own && s.port != 0 {
-		flags = append(flags, "--expect-port", strconv.Itoa(s.port))
-	}
-	for _, w := range s.waits {
-		flags = append(flags, "--wait-for", w)
-	}
-	if s.prestart != "" {
-		flags = append(flags, "--prestart", s.prestart)
-	}
-	if s.sync != nil {
-		flags = append(flags, s.sync.flags()...)
-	}
-	return flags
+	sync *contract.Sync
+	// locks are the kinds of the project's data volumes it holds; folders
+	// the persistent folders it mounts.
+	locks, folders []string
+	// env are variables the supervisor sets, with the project's passwords
+	// in them; mask names variables of the container that are secrets.
+	env  []contract.EnvVar
+	mask []string
+	// health are its checks while it runs.
+	health []contract.HealthCheck
 }
 
 // peers are the host names under which a service reaches the project's
@@ -76,20 +64,51 @@ type peers struct {
 // alone, as Dagger service bindings.
 var boundPeers = peers{postgres: "postgres", redis: "redis", backend: "backend"}
 
+// supervision is the supervisor's run of s: its command and everything
+// around it, for the project of m (none when m is nil: the throwaway
+// services of a test run).
+func (m *Commandcenter) supervision(s service) contract.Run {
+	r := contract.Run{
+		Name: s.name, Command: s.args, WaitFor: s.waits, Prestart: s.prestart, Also: s.also,
+		Locks: s.locks, Folders: s.folders, Env: s.env, Health: s.health,
+		Mask: append(slices.Clone(s.mask), contract.StackTokenEnv, contract.SyncTokenEnv),
+	}
+	if s.own && s.port != 0 {
+		r.ExpectPort = s.port
+	}
+	if s.own {
+		r.Restart, r.RestartMax = m.RestartPolicy, m.RestartMax
+	}
+	if s.sync != nil {
+		r.Sync = *s.sync
+	}
+	if m.Project != "" {
+		r.Project, r.State, r.Secrets = m.Project, keepPath(stateKind), keepPath(secretsKind)
+	}
+	return r
+}
+
+// prepared is s's container set up for its supervisor: the supervisor
+// itself, the project's state and secrets volumes, the passwords given to
+// the module.
+func (m *Commandcenter) prepared(s service, supervisor *dagger.File) *dagger.Container {
+	ctr := m.withGivenPasswords(s.ctr.WithFile(contract.SupervisorPath, supervisor))
+	if m.Project != "" {
+		ctr = m.withVolumes(ctr, stateKind, secretsKind)
+	}
+	return ctr
+}
+
 // run runs s alone: the engine starts it when a client needs it and waits
-// for its port to answer first. The project's own commands run under the
-// module's supervisor (supervisor.go), which stops one that does not listen
-// where it should with a message that says so, instead of a wait.
-func (s service) run(supervisor *dagger.File) *dagger.Service {
-	ctr, args := s.ctr, s.args
+// for its port to answer first. Its command runs under the module's
+// supervisor (supervisor.go), which stops one that does not listen where it
+// should with a message that says so, instead of a wait.
+func (m *Commandcenter) run(s service, supervisor *dagger.File) *dagger.Service {
+	ctr := m.prepared(s, supervisor)
 	if s.port != 0 {
 		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name})
 	}
-	if s.supervised() {
-		ctr = ctr.WithFile(supervisorPath, supervisor)
-		args = append(append(append([]string{supervisorPath}, s.supervisorFlags()...), "--"), args...)
-	}
-	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: args})
+	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: m.supervision(s).Args()})
 }
 
 // shell runs a command line with sh. A simple command replaces the shell,
@@ -99,13 +118,4 @@ func shell(command string) []string {
 		command = "exec " + command
 	}
 	return []string{"sh", "-c", command}
-}
-
-// entrypoint is one of the programs of the module's entrypoints folder that
-// run in the services' containers (launch.py, postgres.sh, project.sh):
-// real files of the module's source, tested in their own language, which
-// reach a container as files, so that the engine's logs name them rather
-// than print them.
-func entrypoint(name string) *dagger.File {
-	return dag.CurrentModule().Source().File("entrypoints/" + name)
 }

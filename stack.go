@@ -6,9 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
@@ -20,14 +20,16 @@ import (
 //	dagger call stack --src=. up --ports 15000:5432,15001:6379,15002:8000,15003:3000
 //
 // The workers of with-worker run in it too. The service is the Postgres
-// container, which serves 5432 itself, with the module's supervisor next to
-// Postgres forwarding the other ports to Redis, the backend and the
+// container, which serves 5432 itself and runs Redis next to Postgres, with
+// the module's supervisor forwarding the other ports to the backend and the
 // frontend. They all start at once and reach each other by host names of the
 // session; the backend and workers wait until Postgres takes logins and
 // Redis has loaded its data. The service is ready, and `up` forwards its
-// ports, once every port answers. When one of them ends (a failed prestart
-// command, a crash, a server that does not listen on its port), the Stack
-// stops, and its output names the service.
+// ports, once every port answers. A backend or worker that crashes later is
+// started again (see --restart); when one ends for good (a failed prestart
+// command, a server that does not listen on its port), the Stack stops, and
+// its output names the service. A second Stack of a project that runs fails
+// at once, saying that the project is in use.
 //
 // +cache="session"
 func (m *Commandcenter) Stack(
@@ -42,48 +44,38 @@ func (m *Commandcenter) Stack(
 	ports := []check.PortUse{
 		{Port: postgresPort, Option: "Postgres (5432)"}, {Port: redisPort, Option: "Redis (6379)"},
 		{Port: m.Be.Port, Option: "with-backend --port"}, {Port: m.Fe.Port, Option: "with-frontend --port"},
-		{Port: stackControlPort, Option: "the Stack's control port (65432)"},
+		{Port: contract.ControlPort, Option: "the Stack's control port (65432)"},
 	}
 	if m.LiveToken != nil {
-		ports = append(ports, check.PortUse{Port: syncPort, Option: "the live-reload port (65433)"})
+		ports = append(ports, check.PortUse{Port: contract.SyncPort, Option: "the live-reload port (65433)"})
 	}
 	if err := check.Ports(ports...); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
-	r, err := m.prepare(ctx, src, needs{project: true, volumes: []string{m.postgresVolume(), "redis"}, postgres: true, redisRuntime: true, backend: true, frontend: true})
+	r, err := m.prepare(ctx, src, needs{postgres: true, redisRuntime: true, backend: true, frontend: true})
 	if err != nil {
 		return nil, err
 	}
 
 	st := newStack(m.Project, r.supervisor)
 	st.liveToken = m.LiveToken
-	links := m.projectLinks(r.pw, st.peers)
+	links := m.projectLinks(st.peers)
 	members := []service{
 		m.backend(r.backend, links, r.env),
-		m.frontend(r.frontend, st.peers, r.env, r.supervisor),
+		m.frontend(r.frontend, st.peers, r.env),
 	}
 	for _, w := range m.Workers {
 		members = append(members, m.worker(r.backend, w, links, r.env))
 	}
 	// Redis runs in the front too, next to Postgres: its port is served
 	// with no hop in between, and one container fewer starts.
-	front := m.postgres(r.postgres, r.pw.pg, true)
-	front.ctr = m.withRedisData(front.ctr).
-		WithDirectory(redisHome, r.redisRuntime).
-		WithSecretVariable("REDIS_PASSWORD", r.pw.rd.secret).
-		WithExposedPort(redisPort, dagger.ContainerWithExposedPortOpts{Description: "redis"})
-	front.also = append(front.also, "redis=exec "+redisHome+"/run "+redisArgs(true))
-	return st.service(front, members), nil
+	return m.stackService(st, m.withRedis(m.postgres(r.postgres, true), r.redisRuntime), members), nil
 }
 
-// stackControlPort is where the Stack's front takes the other services'
-// reports.
-const stackControlPort = 65432
-
-// A stack runs services as one: the front (Postgres) is the service `up`
-// forwards, and each of the others (the members) is bound to it, so that the
-// engine starts them when it starts the front. They reach each other by
-// host names of the session.
+// A stack runs services as one: the front (Postgres and Redis) is the
+// service `up` forwards, and each of the others (the members) is bound to
+// it, so that the engine starts them when it starts the front. They reach
+// each other by host names of the session.
 type stack struct {
 	// hash of the project, in the host names: two projects' stacks in one
 	// session never share one.
@@ -97,7 +89,8 @@ type stack struct {
 	liveToken *dagger.Secret
 }
 
-// frontName is the front's host name in the session (with the hash).
+// frontName is the front's name in messages, and its host name in the
+// session (with the hash).
 const frontName = "stack"
 
 func newStack(project string, supervisor *dagger.File) stack {
@@ -117,7 +110,7 @@ func newStack(project string, supervisor *dagger.File) stack {
 // sethostname takes at most 64 characters with the session's domain.
 func (st stack) host(name string) string { return name + "-" + st.hash }
 
-// service runs front and members as one service.
+// stackService runs front and members as one service.
 //
 // The members start at once with the front: their ports skip the engine's
 // health check, which would hold the front back until they answer (and the
@@ -127,48 +120,47 @@ func (st stack) host(name string) string { return name + "-" + st.hash }
 // waits for all of them. The engine does not stop a service when a service
 // bound to it ends, so each member's supervisor tells the front when its
 // command ends, and the front then stops.
-func (st stack) service(front service, members []service) *dagger.Service {
-	args := []string{supervisorPath, "--control", strconv.Itoa(stackControlPort), "--name", frontName}
-	for _, a := range front.also {
-		args = append(args, "--also", a)
-	}
-	ctr := front.ctr.
+func (m *Commandcenter) stackService(st stack, front service, members []service) *dagger.Service {
+	run := m.supervision(front)
+	run.Name, run.LogAs, run.Control = frontName, front.name, contract.ControlPort
+	ctr := m.prepared(front, st.supervisor).
 		WithExposedPort(front.port, dagger.ContainerWithExposedPortOpts{Description: front.name})
-	live := false
+	for _, a := range front.also {
+		if a.Name == "redis" {
+			ctr = ctr.WithExposedPort(redisPort, dagger.ContainerWithExposedPortOpts{Description: "redis"})
+		}
+	}
 	for _, s := range members {
-		ctr = ctr.WithServiceBinding(s.name, st.member(s))
+		ctr = ctr.WithServiceBinding(s.name, m.member(st, s))
 		if s.port != 0 {
 			ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name + ", forwarded"})
-			args = append(args, "--route", fmt.Sprintf("%d=%s:%d", s.port, st.host(s.name), s.port))
+			run.Routes = append(run.Routes, contract.Route{Port: s.port, Target: fmt.Sprintf("%s:%d", st.host(s.name), s.port)})
 		}
 		if s.sync != nil && st.liveToken != nil {
-			args = append(args, "--sync-route", fmt.Sprintf("%s=%s:%d", s.name, st.host(s.name), syncPort))
-			live = true
+			run.Sync.Routes = append(run.Sync.Routes, contract.NamedTarget{Name: s.name, Target: fmt.Sprintf("%s:%d", st.host(s.name), contract.SyncPort)})
 		}
 	}
-	if live {
-		args = append(args, "--sync", strconv.Itoa(syncPort))
+	if len(run.Sync.Routes) > 0 {
+		run.Sync.Port = contract.SyncPort
 		ctr = ctr.
-			WithSecretVariable(syncTokenEnv, st.liveToken).
-			WithExposedPort(syncPort, dagger.ContainerWithExposedPortOpts{Description: "live reload"})
+			WithSecretVariable(contract.SyncTokenEnv, st.liveToken).
+			WithExposedPort(contract.SyncPort, dagger.ContainerWithExposedPortOpts{Description: "live reload"})
 	}
 	return ctr.
-		WithFile(supervisorPath, st.supervisor).
-		WithSecretVariable(supervisorTokenEnv, st.token).
-		AsService(dagger.ContainerAsServiceOpts{Args: append(append(args, "--"), front.args...)}).
+		WithSecretVariable(contract.StackTokenEnv, st.token).
+		AsService(dagger.ContainerAsServiceOpts{Args: run.Args()}).
 		WithHostname(st.host(frontName))
 }
 
 // member runs s under the supervisor, which reports its end to the front.
-func (st stack) member(s service) *dagger.Service {
-	args := append([]string{supervisorPath, "--report", fmt.Sprintf("%s:%d", st.peers.postgres, stackControlPort)}, s.supervisorFlags()...)
-	ctr := s.ctr.
-		WithFile(supervisorPath, st.supervisor).
-		WithSecretVariable(supervisorTokenEnv, st.token)
+func (m *Commandcenter) member(st stack, s service) *dagger.Service {
+	run := m.supervision(s)
+	run.Report = fmt.Sprintf("%s:%d", st.peers.postgres, contract.ControlPort)
+	ctr := m.prepared(s, st.supervisor).WithSecretVariable(contract.StackTokenEnv, st.token)
 	if s.port != 0 {
 		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true})
 	}
 	return ctr.
-		AsService(dagger.ContainerAsServiceOpts{Args: append(append(args, "--"), s.args...)}).
+		AsService(dagger.ContainerAsServiceOpts{Args: run.Args()}).
 		WithHostname(st.host(s.name))
 }

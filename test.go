@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
@@ -98,20 +99,26 @@ func (m *Commandcenter) testBackend(ctx context.Context, src *dagger.Directory, 
 	if err != nil {
 		return "", err
 	}
-	// Throw-away services with passwords of their own.
-	pw := passwords{pg: throwaway("test-postgres"), rd: throwaway("test-redis")}
-	l := m.projectLinks(pw, boundPeers)
-	ctr := withEnv(withEnv(r.backend.ctr, l.vars), r.env.forService("backend", false)).
-		WithServiceBinding(boundPeers.postgres, m.postgres(r.postgres, pw.pg, false).run(nil)).
-		WithServiceBinding(boundPeers.redis, m.redis(pw.rd, false).run(nil)).
+	// Throwaway services, of no project, with passwords of their own.
+	pg, rd := randomPassword(), randomPassword()
+	t := *m
+	t.Project = ""
+	t.Pg.Password, t.Rd.Password = newSecret("test-postgres", pg), newSecret("test-redis", rd)
+	// The suite runs as an exec, with no supervisor to fill the passwords
+	// in: they are known here, and set as secrets.
+	var vars []envVar
+	for _, e := range t.projectLinks(boundPeers).env() {
+		v, err := contract.Expand(e.Value, map[string]string{"postgres": pg, "redis": rd})
+		if err != nil {
+			return "", err
+		}
+		vars = append(vars, envVar{name: e.Name, secret: newSecret("test-env", v)})
+	}
+	ctr := withEnv(withEnv(r.backend.ctr, vars), r.env.forService("backend", false)).
+		WithServiceBinding(boundPeers.postgres, t.run(t.postgres(r.postgres, false), r.supervisor)).
+		WithServiceBinding(boundPeers.redis, t.run(t.redis(false), r.supervisor)).
 		WithEnvVariable("COMMANDCENTER_TEST_RUN", run)
 	return runSuite(ctx, "backend", ctr, command)
-}
-
-// throwaway is a password of a service that lives for one test run.
-func throwaway(kind string) password {
-	plain := randomPassword()
-	return password{secret: newSecret(kind, plain), plain: plain}
 }
 
 // runSuite runs a test command and returns the last line of its output, or

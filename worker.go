@@ -57,10 +57,10 @@ func (m *Commandcenter) checkWorkers() error {
 // worker is one of the project's workers on img, a backendImage: started
 // by the launcher, or, in an image of the project's Dockerfile, by the
 // supervisor once Postgres and Redis are ready.
-func (m *Commandcenter) worker(img backendBuild, w WorkerSettings, l links, env environment) service {
-	s := service{name: w.Name, ctr: m.appProcess(img, w.Name, l, env.forService(w.Name, true)), own: true}
+func (m *Commandcenter) worker(img builtImage, w WorkerSettings, l links, env environment) service {
+	s := m.appProcess(img, w.Name, l, env.forService(w.Name, true))
 	if img.docker != nil {
-		s.args, s.waits = shell(w.Command), l.waits
+		s.args = shell(w.Command)
 	} else {
 		s.args = append([]string{"python", launcherPath}, shell(w.Command)...)
 	}
@@ -102,13 +102,13 @@ func (m *Commandcenter) Worker(
 	if err != nil {
 		return nil, err
 	}
-	r, err := m.prepare(ctx, src, needs{project: true, volumes: []string{m.postgresVolume(), "redis"}, postgres: true, backend: true})
+	r, err := m.prepare(ctx, src, needs{postgres: true, backend: true})
 	if err != nil {
 		return nil, err
 	}
-	wk := m.worker(r.backend, w, m.projectLinks(r.pw, boundPeers), r.env)
+	wk := m.worker(r.backend, w, m.projectLinks(boundPeers), r.env)
 	wk.ctr = wk.ctr.
-		WithServiceBinding(boundPeers.postgres, m.postgres(r.postgres, r.pw.pg, true).run(nil)).
-		WithServiceBinding(boundPeers.redis, m.redis(r.pw.rd, true).run(nil))
-	return wk.run(r.supervisor), nil
+		WithServiceBinding(boundPeers.postgres, m.run(m.postgres(r.postgres, true), r.supervisor)).
+		WithServiceBinding(boundPeers.redis, m.run(m.redis(true), r.supervisor))
+	return m.run(wk, r.supervisor), nil
 }

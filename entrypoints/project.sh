@@ -7,7 +7,10 @@
 #   FOLDERS    kinds of the project's persistent folders' volumes, recorded
 #              for wipe and snapshot
 #
-# It writes "NAME PASSWORD" lines to /out/passwords, never to its output.
+# It writes "NAME PASSWORD SOURCE" lines to /out/passwords, never to its
+# output: SOURCE says whether the project's services last ran with the
+# generated password or one given to the module (the supervisor records it
+# in NAME.source).
 set -eu
 umask 077
 exec 9>"$STATE/.lock"
@@ -20,9 +23,11 @@ for name in $PASSWORDS; do
 		tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 >"$f.tmp"
 		mv "$f.tmp" "$f"
 	fi
-	printf '%s %s\n' "$name" "$(cat "$f")" >>/out/passwords
+	source=generated
+	[ -s "$f.source" ] && source=$(cat "$f.source")
+	printf '%s %s %s\n' "$name" "$(cat "$f")" "$source" >>/out/passwords
 done
 touch "$STATE/folders"
-for folder in $FOLDERS; do
+for folder in ${FOLDERS:-}; do
 	grep -qxF "$folder" "$STATE/folders" || echo "$folder" >>"$STATE/folders"
 done

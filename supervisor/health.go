@@ -76,8 +76,9 @@ func dialCheck(addr string, timeout time.Duration) (bool, string) {
 }
 
 // healthLoop checks the process name every interval from the time ready
-// closes, until done closes; results go to rec, and the process's becoming
-// unhealthy to unhealthy.
+// closes, until done closes (every startInterval until a check first
+// passes); results go to rec, and the process's becoming unhealthy to
+// unhealthy.
 func healthLoop(name, target string, interval time.Duration, retries int, ready, done <-chan struct{}, rec *recorder, unhealthy chan<- string) {
 	select {
 	case <-ready:
@@ -85,27 +86,33 @@ func healthLoop(name, target string, interval time.Duration, retries int, ready,
 		return
 	}
 	c := newCheck(target)
-	failures := 0
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	failures, passed := 0, false
 	for {
 		ok, detail := c.run()
 		if ok {
-			failures = 0
+			failures, passed = 0, true
 		} else {
 			failures++
 		}
-		rec.checked(name, ok, detail, failures)
+		rec.checked(name, ok, detail, failures, retries)
 		if failures == retries && unhealthy != nil {
 			select {
 			case unhealthy <- fmt.Sprintf("%d health checks in a row failed: %s", failures, detail):
 			default:
 			}
 		}
+		wait := interval
+		if !passed {
+			wait = startInterval
+		}
 		select {
-		case <-tick.C:
+		case <-time.After(wait):
 		case <-done:
 			return
 		}
 	}
 }
+
+// startInterval is how often a process is checked until a check first
+// passes.
+const startInterval = 250 * time.Millisecond

@@ -56,16 +56,22 @@ import (
 
 const name = "commandcenter-supervisor"
 
-// mode is "watch" in the watcher's build (go build -ldflags "-X main.mode=watch"):
-// the program is then commandcenter-watch, whatever its file is called.
+// mode is "watch" in the watcher's build (go build -ldflags "-X main.mode=watch")
+// and "host" in the host command's: the program is then commandcenter-watch,
+// or commandcenter, whatever its file is called.
 var mode = "supervisor"
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == contract.StaticCommand {
-		os.Exit(serveStatic(os.Args[2:], os.Stderr))
+	switch {
+	case mode == "host" || filepath.Base(os.Args[0]) == hostName:
+		os.Exit(runHost(os.Args[1:], os.Stdout, os.Stderr))
+	case mode == "watch" || filepath.Base(os.Args[0]) == watchName:
+		os.Exit(runWatch(os.Args[1:], os.Stderr))
 	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
+		case contract.StaticCommand:
+			os.Exit(serveStatic(os.Args[2:], os.Stderr))
 		case contract.StatusCommand:
 			os.Exit(runStatus(os.Args[2:], os.Stdout, os.Stderr))
 		case contract.LogsCommand:
@@ -74,13 +80,9 @@ func main() {
 			os.Exit(runRequest(os.Args[2:], os.Stdout, os.Stderr))
 		case contract.ControlCommand:
 			os.Exit(runControl(os.Args[2:], os.Stderr))
+		case "watch":
+			os.Exit(runWatch(os.Args[2:], os.Stderr))
 		}
-	}
-	if mode == "watch" || filepath.Base(os.Args[0]) == watchName {
-		os.Exit(runWatch(os.Args[1:], os.Stderr))
-	}
-	if len(os.Args) > 1 && os.Args[1] == "watch" {
-		os.Exit(runWatch(os.Args[2:], os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
@@ -126,7 +128,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	// The project's data first: a run that cannot have it starts nothing.
-	held, err := takeLocks(o.State, o.Project, logName(o.Name, o.Command), o.Locks)
+	held, err := takeLocks(o.State, o.Project, o.logName(), o.Locks)
 	if err != nil {
 		logger.Print(err)
 		if o.Report != "" {
@@ -152,7 +154,11 @@ func run(args []string, stderr io.Writer) int {
 	// From here on, what the processes and the supervisor say goes through
 	// the output (masked, and into the service's log).
 	units := o.units(stderr)
-	rec, err := newRecorder(o.State, o.Project, unitNames(units), o.ports())
+	record := o.State
+	if o.Quiet {
+		record = ""
+	}
+	rec, err := newRecorder(record, o.Project, unitNames(units), o.ports())
 	if err != nil {
 		logger.Printf("cannot record the run's status in the state volume: %v", err)
 		return 1
@@ -208,13 +214,8 @@ func run(args []string, stderr io.Writer) int {
 			}
 		}()
 	}
-	if o.State != "" && len(units) > 0 {
-		// A stop is the front's to carry out, or a service's alone.
-		var stopsFor chan<- string
-		if o.Report == "" {
-			stopsFor = stops
-		}
-		go takeRequests(o.State, what, unitNames(units), restarts, stopsFor, supervised)
+	if record != "" && len(units) > 0 {
+		go takeRequests(o.State, what, unitNames(units), restarts, stops, supervised)
 	}
 
 	sigs := make(chan os.Signal, 4)
@@ -253,13 +254,18 @@ func run(args []string, stderr io.Writer) int {
 			}
 			go healthLoop(h.Name, h.Target, o.HealthInterval, o.HealthRetries, readyFor, supervised, rec, to)
 		}
+		checked := map[string]bool{}
+		for _, h := range o.Health {
+			checked[h.Name] = true
+		}
 		sv := &supervisor{what: what, command: units[0], also: units[1:], linger: o.Linger, stopGrace: o.StopGrace,
-			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, status: rec}
+			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, status: rec, checked: checked}
 		status, why = sv.run(sigs, stops, restarts, unhealthy)
 	} else {
 		rec.exited(units[0].name, status, why)
 	}
-	if o.Report != "" {
+	// A stop asked for reaches the front too: no report to wait on it for.
+	if o.Report != "" && why != stopAsked {
 		tell(o.Report, o.token, o.Name, status, why, o.Wait, logger)
 	}
 	return status
@@ -280,6 +286,14 @@ func askRestart(restarts chan<- restartRequest, supervised <-chan struct{}, name
 	}
 }
 
+// logName is the name of the command's log and status.
+func (o options) logName() string {
+	if o.LogAs != "" {
+		return o.LogAs
+	}
+	return logName(o.Name, o.Command)
+}
+
 // units are the processes of the run: the command, then the ones next to
 // it, each with its output (masked, and into its log in the state volume).
 func (o options) units(stderr io.Writer) []*unit {
@@ -287,7 +301,7 @@ func (o options) units(stderr io.Writer) []*unit {
 		return nil
 	}
 	open := func(name string) *serviceLog {
-		if o.State == "" {
+		if o.State == "" || o.Quiet {
 			return nil
 		}
 		l, err := openLog(filepath.Join(o.State, "logs"), name)
@@ -297,7 +311,7 @@ func (o options) units(stderr io.Writer) []*unit {
 		}
 		return l
 	}
-	main := logName(o.Name, o.Command)
+	main := o.logName()
 	// A command that may restart runs in a process group of its own, so
 	// that a restart ends what it started too (npm's child, a shell's).
 	group := o.Sync.Root != "" || o.Restart != contract.RestartNo || o.State != ""
@@ -320,7 +334,7 @@ func unitNames(units []*unit) []string {
 func (o options) ports() map[string]int {
 	ports := map[string]int{}
 	if o.ExpectPort != 0 {
-		ports[logName(o.Name, o.Command)] = o.ExpectPort
+		ports[o.logName()] = o.ExpectPort
 	}
 	for _, h := range o.Health {
 		if _, ok := ports[h.Name]; ok {

@@ -158,19 +158,29 @@ func readPasswords(secrets string, names, folders []string) (map[string]string, 
 		}
 		generated = append(generated, name)
 	}
-	if len(generated) == 0 && len(folders) == 0 {
+	if secrets == "" {
+		if len(generated) > 0 {
+			return nil, fmt.Errorf("no password was given for %s, and the run has no secrets volume (--secrets) to keep a generated one in", strings.Join(generated, ", "))
+		}
 		return pw, nil
 	}
-	if secrets == "" {
-		return nil, fmt.Errorf("no password was given for %s, and the run has no secrets volume (--secrets) to keep a generated one in", strings.Join(generated, ", "))
+	if len(names) == 0 && len(folders) == 0 {
+		return pw, nil
 	}
 	err := withSecrets(secrets, func() error {
-		for _, name := range generated {
-			p, err := generatedPassword(filepath.Join(secrets, name))
-			if err != nil {
-				return fmt.Errorf("the project's %s password: %v", name, err)
+		for _, name := range names {
+			source := "given"
+			if slices.Contains(generated, name) {
+				p, err := generatedPassword(filepath.Join(secrets, name))
+				if err != nil {
+					return fmt.Errorf("the project's %s password: %v", name, err)
+				}
+				pw[name], source = p, "generated"
 			}
-			pw[name] = p
+			// What urls says: which password the project runs with.
+			if err := writeFileAtomic(filepath.Join(secrets, name+".source"), []byte(source+"\n"), 0o600); err != nil {
+				return err
+			}
 		}
 		return recordFolders(filepath.Join(secrets, "folders"), folders)
 	})

@@ -34,6 +34,10 @@ type requestResult struct {
 	Error string `json:"error,omitempty"`
 }
 
+// stopAsked is the reason of a stop asked for (down, Ctrl-C under
+// commandcenter up).
+const stopAsked = "a stop was asked for (down)"
+
 // requestPoll is how often a supervisor looks for requests, and
 // requestAge how old a request may be before it is left alone.
 const (
@@ -42,8 +46,8 @@ const (
 )
 
 // takeRequests watches state's requests folder for the requests this run
-// carries out: restarts of the processes of names (sent to restarts), and,
-// with stops set (the front, or a service alone), a stop of the project.
+// carries out: restarts of the processes of names (sent to restarts), and
+// a stop of the project, which every run of it carries out.
 func takeRequests(state, who string, names []string, restarts chan<- restartRequest, stops chan<- string, done <-chan struct{}) {
 	dir := filepath.Join(state, "requests")
 	_ = os.MkdirAll(dir, 0o755)
@@ -75,7 +79,7 @@ func takeRequests(state, who string, names []string, restarts chan<- restartRequ
 			switch {
 			case r.Action == "stop" && stops != nil:
 				answer(result, who, nil)
-				stop(stops, "a stop was asked for (down)")
+				stop(stops, stopAsked)
 			case r.Action == "restart" && slices.Contains(names, r.Service) && restarts != nil:
 				go func() {
 					reply := make(chan error, 1)

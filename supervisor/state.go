@@ -111,7 +111,7 @@ func statusText(project string, all []contract.ServiceStatus, now time.Time) str
 			}
 			hostPorts = strings.Join(ps, ",")
 		}
-		if s.Health != nil {
+		if s.Health != nil && contract.Running(s.State) {
 			health = "ok"
 			if !s.Health.OK {
 				health = fmt.Sprintf("failing (%d): %s", s.Health.Failures, s.Health.Detail)

@@ -134,16 +134,18 @@ func (r *recorder) exited(name string, code int, why string) {
 	})
 }
 
-// checked records a health check's result.
-func (r *recorder) checked(name string, ok bool, detail string, failures int) {
+// checked records a health check's result: a pass makes a starting
+// process (one that has no port to be ready by) or an unhealthy one ready,
+// retries failures in a row make a ready one unhealthy.
+func (r *recorder) checked(name string, ok bool, detail string, failures, retries int) {
 	r.update(name, func(s *contract.ServiceStatus) {
 		now := time.Now().UTC()
 		s.Health = &contract.Health{OK: ok, Checked: now, Detail: detail, Failures: failures}
 		switch {
-		case !ok && failures > 0 && s.State == stateReady:
+		case !ok && failures >= retries && s.State == stateReady:
 			s.State, s.Since = stateUnhealthy, now
-		case ok && s.State == stateUnhealthy:
-			s.State, s.Since = stateReady, now
+		case ok && (s.State == stateUnhealthy || s.State == stateStarting):
+			s.State, s.Since, s.Detail = stateReady, now, ""
 		}
 	})
 }

@@ -23,7 +23,7 @@ type unit struct {
 	outs  outputs
 
 	cmd    *exec.Cmd
-	exited chan error     // the end of the process, for whoever waits for it
+	exited chan error    // the end of the process, for whoever waits for it
 	done   chan struct{} // closed at the end of the process
 }
 
@@ -183,6 +183,9 @@ type supervisor struct {
 	ready <-chan struct{}
 	// status hears of every change of state.
 	status *recorder
+	// checked are the processes next to the command that have a health
+	// check: they are ready when it first passes.
+	checked map[string]bool
 }
 
 // run runs the command and the processes next to it until the command
@@ -207,7 +210,9 @@ func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-ch
 			return 127, ""
 		}
 		s.status.started(a.name, a.cmd.Process.Pid)
-		s.status.set(a.name, stateReady, "")
+		if !s.checked[a.name] {
+			s.status.set(a.name, stateReady, "")
+		}
 	}
 	defer s.endAlso()
 	if err := s.command.start(); err != nil {
@@ -340,7 +345,9 @@ func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-ch
 					continue
 				}
 				s.status.restarted(e.u.name, e.u.cmd.Process.Pid, false)
-				s.status.set(e.u.name, stateReady, "")
+				if !s.checked[e.u.name] {
+					s.status.set(e.u.name, stateReady, "")
+				}
 				watchAlso(e.u)
 				req.reply <- nil
 				continue
@@ -435,5 +442,13 @@ func (s *supervisor) endAlso() {
 			a.signal(syscall.SIGKILL)
 			<-a.done
 		}
+		code := 0
+		if a.cmd.ProcessState != nil {
+			code = statusOf(&exec.ExitError{ProcessState: a.cmd.ProcessState})
+			if a.cmd.ProcessState.Success() {
+				code = 0
+			}
+		}
+		s.status.exited(a.name, code, "stopped with "+s.what)
 	}
 }

@@ -20,22 +20,21 @@ import (
 // syncTestToken is the sync port's token of the tests' supervisors.
 const syncTestToken = "sync-token-0123456789"
 
-// freePort is a local port nothing listens on now.
-func freePort(t *testing.T) int {
+// testPort is a local port nothing listens on now.
+func testPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // syncSupervisor runs a supervisor with a sync port as a child process, and
 // returns the port; it is killed when the test ends.
 func syncSupervisor(t *testing.T, args ...string) (int, *exec.Cmd, *syncBuffer) {
 	t.Helper()
-	port := freePort(t)
+	port := testPort(t)
 	cmd, out := command(append([]string{"--sync", strconv.Itoa(port)}, args...)...)
 	cmd.Env = append(cmd.Env, contract.SyncTokenEnv+"="+syncTestToken)
 	if err := cmd.Start(); err != nil {

@@ -145,7 +145,7 @@ func TestWatcherSendsSavesToTheService(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(src, "backend", "app"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testPort(t)
 	up := filepath.Join(t.TempDir(), "dagger")
 	script := fmt.Sprintf("#!/bin/sh\necho \"dagger got: $*\"\nexec env SUPERVISOR_TEST_RUN=1 %s --sync %d --sync-root %s --sync-dir backend --sync-ignore '*.log' --name backend --sync-restart -- sh -c 'echo \"started $$\"; while :; do sleep 0.05; done'\n",
 		os.Args[0], port, service)

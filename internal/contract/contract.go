@@ -74,6 +74,12 @@ type Run struct {
 	// of its state volume (its locks, and what runs: see state.go), and
 	// Secrets the folder of its secrets volume (its generated passwords).
 	Project, State, Secrets string
+	// LogAs names the command's log and status (default Name): the
+	// Stack's front is "stack" in its messages, and its command Postgres.
+	LogAs string
+	// Quiet runs keep no log or status (a wipe, a snapshot): they only
+	// hold the locks.
+	Quiet bool
 	// Locks are the kinds of the project's data volumes this run holds
 	// (postgres-17, redis): it takes the lock of each in State before
 	// anything starts, and fails at once, saying who holds it, when
@@ -383,8 +389,9 @@ const (
 	DefaultWaitTimeout  = 5 * time.Minute
 	DefaultSyncDir      = "."
 	// A process is checked every DefaultHealthInterval, and unhealthy after
-	// DefaultHealthRetries failures in a row.
-	DefaultHealthInterval = 5 * time.Second
+	// DefaultHealthRetries failures in a row, as compose's healthcheck does by
+	// default.
+	DefaultHealthInterval = 30 * time.Second
 	DefaultHealthRetries  = 3
 	DefaultRestartMax     = 5
 )
@@ -471,6 +478,8 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&r.Project, "project", "", "the project's name, in messages and what the run records")
 	fs.StringVar(&r.State, "state", "", "folder of the project's state volume: locks, and what runs")
 	fs.StringVar(&r.Secrets, "secrets", "", "folder of the project's secrets volume: its generated passwords")
+	fs.StringVar(&r.LogAs, "log-as", "", "name of the command's log and status (default --name)")
+	fs.BoolVar(&r.Quiet, "quiet", false, "keep no log or status of this run (it only holds the locks)")
 	fs.Var(listOf(&r.Locks, ParseKind), "lock", "kind of a project data volume this run holds (repeat for more): its lock is taken before anything starts, or the run fails at once")
 	fs.Var(listOf(&r.Folders, ParseKind), "folder", "kind of a persistent folder the run mounts, recorded for wipe and snapshot (repeat for more)")
 	fs.Var(listOf(&r.Env, ParseEnvVar), "env", "NAME=VALUE set for the command; {{postgres}}, {{redis}} (and {{NAME|url}}) in VALUE are the project's passwords (repeat for more)")

@@ -21,6 +21,8 @@ func full() Run {
 		Control:        ControlPort,
 		Report:         "stack-0a:65432",
 		Project:        "shop",
+		LogAs:          "api",
+		Quiet:          true,
 		State:          "/.commandcenter/state",
 		Secrets:        "/.commandcenter/secrets",
 		Locks:          []string{"postgres-17", "redis"},
