@@ -77,9 +77,9 @@ func dialCheck(addr string, timeout time.Duration) (bool, string) {
 
 // healthLoop checks the process name every interval from the time ready
 // closes, until done closes (every startInterval until a check first
-// passes); results go to rec, and the process's becoming unhealthy to
-// unhealthy.
-func healthLoop(name, target string, interval time.Duration, retries int, ready, done <-chan struct{}, rec *recorder, unhealthy chan<- string) {
+// passes, which calls firstPass); results go to rec, and the process's
+// becoming unhealthy to unhealthy.
+func healthLoop(name, target string, interval time.Duration, retries int, ready, done <-chan struct{}, rec *recorder, unhealthy chan<- string, firstPass func()) {
 	select {
 	case <-ready:
 	case <-done:
@@ -90,12 +90,17 @@ func healthLoop(name, target string, interval time.Duration, retries int, ready,
 	for {
 		ok, detail := c.run()
 		if ok {
+			if !passed && firstPass != nil {
+				firstPass()
+			}
 			failures, passed = 0, true
 		} else {
 			failures++
 		}
-		rec.checked(name, ok, detail, failures, retries)
-		if failures == retries && unhealthy != nil {
+		rec.checked(name, ok, passed, detail, failures, retries)
+		// A process is unhealthy once a check passed and then retries
+		// failed in a row: one that has never passed still starts.
+		if passed && failures == retries && unhealthy != nil {
 			select {
 			case unhealthy <- fmt.Sprintf("%d health checks in a row failed: %s", failures, detail):
 			default:

@@ -67,12 +67,15 @@ func (c daggerCall) expected() []string {
 			if a != "with-worker" {
 				continue
 			}
-			for _, f := range c.argv[i+1:] {
+			rest := c.argv[i+1:]
+			for j, f := range rest {
 				if isFunction(f) {
 					break
 				}
 				if n, ok := strings.CutPrefix(f, "--name="); ok {
 					names = append(names, n)
+				} else if f == "--name" && j+1 < len(rest) {
+					names = append(names, rest[j+1])
 				}
 			}
 		}

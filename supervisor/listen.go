@@ -29,8 +29,10 @@ import (
 // that ignores PORT would otherwise leave every client, and `up`, waiting
 // for a port that never opens. Sockets in before (listening before the
 // command started, such as the engine's own in every container) are not the
-// command's.
-func watchPort(port int, timeout, grace time.Duration, what string, before []socket, stops chan<- string, ready chan<- struct{}, logger *log.Logger) {
+// command's, and neither are those of processes that are not the command's
+// (owner is the command's process ID, 0 until it runs): the verdict does not
+// change with what else runs on the machine.
+func watchPort(port int, timeout, grace time.Duration, what string, before []socket, owner func() int, stops chan<- string, ready chan<- struct{}, logger *log.Logger) {
 	theirs := map[string]bool{}
 	for _, s := range before {
 		theirs[s.String()] = true
@@ -43,12 +45,19 @@ func watchPort(port int, timeout, grace time.Duration, what string, before []soc
 			close(ready) // no /proc here: nothing to check with
 			return
 		}
+		pid := owner()
+		if pid == 0 && time.Since(start) < timeout {
+			// Not started yet: nothing listening is its.
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		owned, known := ownedSockets(pid)
 		var others []string
 		var loopback *socket
 		reachable := false
 		for _, s := range socks {
 			switch {
-			case theirs[s.String()]:
+			case theirs[s.String()] || known && !owned[s.inode]:
 			case s.port != port:
 				others = append(others, s.String())
 			case s.ip.IsLoopback():
@@ -75,7 +84,7 @@ func watchPort(port int, timeout, grace time.Duration, what string, before []soc
 				othersSince = now
 			}
 			if now.Sub(othersSince) >= grace {
-				stop(stops, fmt.Sprintf("%s listens on %s but not on port %d: make it listen on port %d (its PORT variable says so), or set the service's port to the one it uses", what, strings.Join(others, ", "), port, port))
+				stop(stops, fmt.Sprintf("%s listens on %s but not on port %d, after it listened there for %s: make it listen on port %d (its PORT variable says so), or set the service's port to the one it uses", what, strings.Join(others, ", "), port, grace, port))
 				return
 			}
 		}
@@ -115,8 +124,9 @@ func bridgeLoopback(s socket, logger *log.Logger) error {
 }
 
 type socket struct {
-	ip   net.IP
-	port int
+	ip    net.IP
+	port  int
+	inode uint64
 }
 
 func (s socket) String() string { return net.JoinHostPort(s.ip.String(), strconv.Itoa(s.port)) }
@@ -171,7 +181,73 @@ func parseProcNet(sc *bufio.Scanner) ([]socket, error) {
 		for w := 0; w < len(raw); w += 4 {
 			ip[w], ip[w+1], ip[w+2], ip[w+3] = raw[w+3], raw[w+2], raw[w+1], raw[w]
 		}
-		socks = append(socks, socket{ip: ip, port: int(port)})
+		var inode uint64
+		if len(fields) > 9 {
+			inode, _ = strconv.ParseUint(fields[9], 10, 64)
+		}
+		socks = append(socks, socket{ip: ip, port: int(port), inode: inode})
 	}
 	return socks, sc.Err()
+}
+
+// ownedSockets are the inodes of the sockets that process pid and its
+// descendants hold, from /proc; known is false when they cannot be read
+// (no process yet, or no /proc), and then no socket is told apart by its
+// owner.
+func ownedSockets(pid int) (owned map[uint64]bool, known bool) {
+	if pid <= 0 {
+		return nil, false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, false
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil {
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	owned = map[uint64]bool{}
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		p := queue[0]
+		queue = append(queue, children[p]...)
+		dir := "/proc/" + strconv.Itoa(p) + "/fd"
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			if p == pid && !os.IsNotExist(err) {
+				return nil, false // not ours to read
+			}
+			continue
+		}
+		for _, fd := range fds {
+			target, err := os.Readlink(dir + "/" + fd.Name())
+			if err != nil {
+				continue
+			}
+			if n, ok := strings.CutPrefix(target, "socket:["); ok {
+				if inode, err := strconv.ParseUint(strings.TrimSuffix(n, "]"), 10, 64); err == nil {
+					owned[inode] = true
+				}
+			}
+		}
+	}
+	return owned, true
 }

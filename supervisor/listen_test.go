@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"log"
 	"net"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,7 +61,8 @@ func freeLocalPort(t *testing.T) int {
 func watchReady(port int, timeout, grace time.Duration, logs *syncBuffer, before ...socket) (string, bool) {
 	stops := make(chan string, 1)
 	ready := make(chan struct{})
-	watchPort(port, timeout, grace, "frontend", before, stops, ready, log.New(logs, "", 0))
+	// The test's own process is the command whose sockets count.
+	watchPort(port, timeout, grace, "frontend", before, os.Getpid, stops, ready, log.New(logs, "", 0))
 	isReady := false
 	select {
 	case <-ready:
@@ -134,7 +137,7 @@ func TestWatchPortReportsOtherPorts(t *testing.T) {
 	want, other := freeLocalPort(t), freeLocalPort(t)
 	listenOn(t, net.JoinHostPort("0.0.0.0", itoa(other)))
 	why := watch(want, 10*time.Second, 300*time.Millisecond)
-	// The host may have listeners of its own: the report lists them too.
+	// Only the command's own listeners are named: other processes' are not its.
 	if !strings.Contains(why, ":"+itoa(other)) || !strings.Contains(why, "not on port "+itoa(want)) || !strings.Contains(why, "PORT") {
 		t.Errorf("report %q, want one naming port %d, not %d, and PORT", why, other, want)
 	}
@@ -212,3 +215,21 @@ func TestARouteWhoseTargetNeverAnswersStopsTheFront(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Sockets of other processes than the command's are not its: the verdict
+// does not change with what else runs on the machine.
+func TestWatchPortNamesOnlyTheCommandsSockets(t *testing.T) {
+	want, other := freeLocalPort(t), freeLocalPort(t)
+	listenOn(t, net.JoinHostPort("0.0.0.0", itoa(other))) // this test's, not the command's
+	command := exec.Command("sleep", "30")
+	if err := command.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { command.Process.Kill(); command.Wait() }()
+	stops := make(chan string, 1)
+	watchPort(want, 500*time.Millisecond, 100*time.Millisecond, "frontend", nil, func() int { return command.Process.Pid }, stops, make(chan struct{}), log.New(&syncBuffer{}, "", 0))
+	why := <-stops
+	if strings.Contains(why, ":"+itoa(other)) || !strings.Contains(why, "has not listened on port "+itoa(want)) {
+		t.Errorf("report %q, want one that says nothing listened, without another process's port %d", why, other)
+	}
+}

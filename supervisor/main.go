@@ -49,7 +49,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"dagger/commandcenter/internal/contract"
 )
@@ -132,7 +134,7 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		logger.Print(err)
 		if o.Report != "" {
-			tell(o.Report, o.token, o.Name, exitInUse, err.Error(), o.Wait, logger)
+			tell(o.Report, o.token, o.Name, exitInUse, err.Error(), max(o.Wait, o.StartTimeout), logger)
 		}
 		if errors.As(err, new(inUseError)) {
 			return exitInUse
@@ -235,38 +237,55 @@ func run(args []string, stderr io.Writer) int {
 	}
 	status, why := o.prepare(what, units[0].outs, sigs, logger)
 	if status == 0 {
+		// The command's service is ready once it listens on its port;
+		// without one, once its health check first passes, or at once.
 		ready := make(chan struct{})
-		if o.ExpectPort != 0 {
+		var once sync.Once
+		markReady := func() { once.Do(func() { close(ready) }) }
+		commandChecked := false
+		for _, h := range o.Health {
+			commandChecked = commandChecked || h.Name == units[0].name
+		}
+		switch {
+		case o.ExpectPort != 0:
 			before, _ := listening()
-			go watchPort(o.ExpectPort, o.StartTimeout, o.Grace, what, before, stops, ready, logger)
-		} else {
-			close(ready)
+			go watchPort(o.ExpectPort, o.StartTimeout, o.Grace, what, before, units[0].pid, stops, ready, logger)
+		case !commandChecked:
+			markReady()
 		}
 		unhealthy := make(chan string, 1)
+		commandStarted := make(chan struct{})
 		for _, h := range o.Health {
-			var to chan<- string
+			to, start, pass := chan<- string(nil), (<-chan struct{})(closed), func() {}
 			if h.Name == units[0].name {
-				to = unhealthy
+				// Checked from its start on: a pass before it would be
+				// another process's.
+				to, start = unhealthy, commandStarted
+				if o.ExpectPort != 0 {
+					start = ready
+				} else {
+					pass = markReady
+				}
 			}
-			readyFor := ready
-			if h.Name != units[0].name {
-				readyFor = closed
-			}
-			go healthLoop(h.Name, h.Target, o.HealthInterval, o.HealthRetries, readyFor, supervised, rec, to)
+			go healthLoop(h.Name, h.Target, o.HealthInterval, o.HealthRetries, start, supervised, rec, to, pass)
 		}
 		checked := map[string]bool{}
 		for _, h := range o.Health {
 			checked[h.Name] = true
 		}
 		sv := &supervisor{what: what, command: units[0], also: units[1:], linger: o.Linger, stopGrace: o.StopGrace,
-			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, status: rec, checked: checked}
+			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, started: commandStarted, status: rec, checked: checked}
 		status, why = sv.run(sigs, stops, restarts, unhealthy)
 	} else {
 		rec.exited(units[0].name, status, why)
 	}
 	// A stop asked for reaches the front too: no report to wait on it for.
+	// Otherwise the report waits for the front as long as the front may
+	// take to start (its members start first, and under load it can come a
+	// minute later): the member stays up meanwhile, so that the front still
+	// finds it by name.
 	if o.Report != "" && why != stopAsked {
-		tell(o.Report, o.token, o.Name, status, why, o.Wait, logger)
+		tell(o.Report, o.token, o.Name, status, why, max(o.Wait, o.StartTimeout), logger)
 	}
 	return status
 }
@@ -428,12 +447,16 @@ func (o options) prepare(what string, outs outputs, sigs <-chan os.Signal, logge
 	if o.Prestart != "" {
 		cmd := exec.Command("sh", "-c", o.Prestart)
 		cmd.Stdin = os.Stdin
-		release, err := attach(cmd, outs)
+		release, drained, err := attach(cmd, outs)
 		if err == nil {
 			err = cmd.Start()
 			release()
 			if err == nil {
 				err = cmd.Wait()
+				select {
+				case <-drained:
+				case <-time.After(drainGrace):
+				}
 			}
 		}
 		if err != nil {

@@ -205,6 +205,12 @@ func command(args ...string) (*exec.Cmd, *syncBuffer) {
 	cmd.Env = append(os.Environ(), "SUPERVISOR_TEST_RUN=1", contract.StackTokenEnv+"="+testToken)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	// A supervisor killed by a test leaves its children, which hold the
+	// output pipe open: Wait does not wait for them. It is a process group
+	// of its own, for a test to end all of it, as a container's end does;
+	// and it ends with the test binary, even one killed.
+	cmd.WaitDelay = 2 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return cmd, out
 }
 
@@ -398,8 +404,10 @@ func TestARouteOpensWhenItsTargetAnswers(t *testing.T) {
 }
 
 func TestAnAlsoProcessThatEndsStopsTheCommand(t *testing.T) {
-	cmd, out := command("--name", "stack", "--linger", "100ms", "--also", "redis=echo redis up; sleep 0.3; exit 4", "--",
-		"sh", "-c", `trap 'echo postgres got TERM; exit 0' TERM; while :; do sleep 0.05; done`)
+	// Redis ends once the command listens for TERM (its trap is set).
+	trapped := filepath.Join(t.TempDir(), "trapped")
+	cmd, out := command("--name", "stack", "--linger", "100ms", "--also", "redis=echo redis up; while [ ! -e "+trapped+" ]; do sleep 0.02; done; exit 4", "--",
+		"sh", "-c", `trap 'echo postgres got TERM; exit 0' TERM; touch `+trapped+`; while :; do sleep 0.05; done`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -431,8 +439,9 @@ func TestTheCommandsEndStopsTheAlsoProcess(t *testing.T) {
 // A stopped command that lets SIGTERM pass (as a shell running initdb does)
 // is killed --stop-grace later, instead of keeping the service up for good.
 func TestAStopThatIsIgnoredEndsInAKill(t *testing.T) {
-	cmd, out := command("--name", "stack", "--linger", "50ms", "--stop-grace", "500ms", "--also", "redis=sleep 0.2; exit 4", "--",
-		"sh", "-c", `trap 'echo postgres let TERM pass' TERM; while :; do sleep 0.05; done`)
+	trapped := filepath.Join(t.TempDir(), "trapped")
+	cmd, out := command("--name", "stack", "--linger", "50ms", "--stop-grace", "500ms", "--also", "redis=while [ ! -e "+trapped+" ]; do sleep 0.02; done; exit 4", "--",
+		"sh", "-c", `trap 'echo postgres let TERM pass' TERM; touch `+trapped+`; while :; do sleep 0.05; done`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -445,5 +454,22 @@ func TestAStopThatIsIgnoredEndsInAKill(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q in the output:\n%s", want, out)
 		}
+	}
+}
+
+// A command's last lines are written before its end is acted on: a crash's
+// cause is in them.
+func TestTheLastLinesComeBeforeTheEnd(t *testing.T) {
+	cmd, out := command("--", "sh", "-c", "seq 1 50000; echo the last line; exit 3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, cmd); code != 3 {
+		t.Errorf("exit status %d, want the command's 3", code)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out.String()), "the last line") {
+		tail := out.String()
+		tail = tail[max(0, len(tail)-200):]
+		t.Errorf("the output does not end with the command's last line: ...%q", tail)
 	}
 }

@@ -136,13 +136,14 @@ func (r *recorder) exited(name string, code int, why string) {
 
 // checked records a health check's result: a pass makes a starting
 // process (one that has no port to be ready by) or an unhealthy one ready,
-// retries failures in a row make a ready one unhealthy.
-func (r *recorder) checked(name string, ok bool, detail string, failures, retries int) {
+// retries failures in a row make a ready one unhealthy once a check has
+// passed (passed).
+func (r *recorder) checked(name string, ok, passed bool, detail string, failures, retries int) {
 	r.update(name, func(s *contract.ServiceStatus) {
 		now := time.Now().UTC()
 		s.Health = &contract.Health{OK: ok, Checked: now, Detail: detail, Failures: failures}
 		switch {
-		case !ok && failures >= retries && s.State == stateReady:
+		case !ok && passed && failures >= retries && s.State == stateReady:
 			s.State, s.Since = stateUnhealthy, now
 		case ok && (s.State == stateUnhealthy || s.State == stateStarting):
 			s.State, s.Since, s.Detail = stateReady, now, ""

@@ -7,6 +7,8 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,10 +24,14 @@ type unit struct {
 	group bool // in a process group of its own, ended with what it started
 	outs  outputs
 
-	cmd    *exec.Cmd
-	exited chan error    // the end of the process, for whoever waits for it
-	done   chan struct{} // closed at the end of the process
+	cmd     *exec.Cmd
+	exited  chan error    // the end of the process, for whoever waits for it
+	done    chan struct{} // closed at the end of the process
+	lastPid atomic.Int64  // the process ID of its last start, for other goroutines
 }
+
+// pid is the process ID of the unit's last start, 0 before it started.
+func (u *unit) pid() int { return int(u.lastPid.Load()) }
 
 // start starts the unit's process; its end comes on u.exited.
 func (u *unit) start() error {
@@ -34,7 +40,7 @@ func (u *unit) start() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: u.group}
 	// The process writes to pipes of its own, which the supervisor reads:
 	// its end does not wait for what it left running to close them.
-	closers, err := attach(cmd, u.outs)
+	closers, drained, err := attach(cmd, u.outs)
 	if err != nil {
 		return err
 	}
@@ -44,21 +50,30 @@ func (u *unit) start() error {
 	}
 	closers()
 	u.cmd = cmd
+	u.lastPid.Store(int64(cmd.Process.Pid))
 	exited, done := make(chan error, 1), make(chan struct{})
 	u.exited, u.done = exited, done
 	go func() {
 		err := cmd.Wait()
-		close(done)
+		// Its last lines are written before its end is acted on (a
+		// crash's cause is in them).
+		select {
+		case <-drained:
+		case <-time.After(drainGrace):
+		}
 		exited <- err
+		close(done)
 	}()
 	return nil
 }
 
 // attach gives cmd pipes for its stdout and stderr whose other ends feed
 // outs; the returned func closes the supervisor's copies of the child's
-// ends, once the child has them.
-func attach(cmd *exec.Cmd, outs outputs) (func(), error) {
+// ends, once the child has them, and drained closes once both pipes are
+// read to their end.
+func attach(cmd *exec.Cmd, outs outputs) (closers func(), drained <-chan struct{}, err error) {
 	var ends []*os.File
+	var copies sync.WaitGroup
 	for _, p := range []struct {
 		dst io.Writer
 		set **os.File
@@ -68,21 +83,32 @@ func attach(cmd *exec.Cmd, outs outputs) (func(), error) {
 			for _, e := range ends {
 				e.Close()
 			}
-			return nil, err
+			return nil, nil, err
 		}
+		copies.Add(1)
 		go func() {
+			defer copies.Done()
 			_, _ = io.Copy(p.dst, r)
 			r.Close()
 		}()
 		ends = append(ends, w)
 	}
 	cmd.Stdout, cmd.Stderr = ends[0], ends[1]
+	done := make(chan struct{})
+	go func() {
+		copies.Wait()
+		close(done)
+	}()
 	return func() {
 		for _, e := range ends {
 			e.Close()
 		}
-	}, nil
+	}, done, nil
 }
+
+// drainGrace is how long the end of a process waits for its last output
+// when what it started still holds its pipes open.
+const drainGrace = time.Second
 
 // signal sends sig to the unit's process, or its group.
 func (u *unit) signal(sig syscall.Signal) {
@@ -181,6 +207,8 @@ type supervisor struct {
 	// ready comes once the command's service is ready (listens where it
 	// should); before that, its end is a failed start, never restarted.
 	ready <-chan struct{}
+	// started is closed once the command has first started.
+	started chan struct{}
 	// status hears of every change of state.
 	status *recorder
 	// checked are the processes next to the command that have a health
@@ -221,6 +249,9 @@ func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-ch
 		return 127, ""
 	}
 	s.status.started(s.command.name, s.command.cmd.Process.Pid)
+	if s.started != nil {
+		close(s.started)
+	}
 	var (
 		stopAt, killAt <-chan time.Time
 		killAfter      time.Duration // what killAt waits for, for the log
@@ -261,10 +292,11 @@ func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-ch
 		return nil
 	}
 	for {
-		var exited chan error
-		if s.command.running() {
-			exited = s.command.exited
-		}
+		// The command's end, once per start: a new start makes a new
+		// channel, and an end taken leaves this one empty. (Not running()
+		// here: the end can come between that check and the select, and
+		// would be missed for good.)
+		exited := s.command.exited
 		select {
 		case sig := <-sigs:
 			signaled = true

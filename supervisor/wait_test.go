@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,12 +85,14 @@ func realRedis(t *testing.T, dir, password string, args ...string) string {
 	port := strconv.Itoa(freeLocalPort(t))
 	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
 		"--requirepass", password, "--appendonly", "yes", "--save", "", "--enable-debug-command", "yes"}, args...)...)
+	// It ends with the test binary, even one killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	addr := "127.0.0.1:" + port
-	for range 200 {
+	for range 1200 {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
 			return addr
