@@ -155,7 +155,20 @@ func (m *Commandcenter) WithBackend(
 // worker: its links to Postgres and Redis, the project's env for it, and the
 // persistent folders.
 func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []envVar) service {
-	s := service{name: name, ctr: img.ctr, own: true, env: l.env(), folders: m.folderKinds()}
+	// The project's own env wins over the module's variables of the same
+	// name, as a compose file's environment does over an image's: the
+	// supervisor sets only the others, over what the image has.
+	own := map[string]bool{}
+	for _, v := range append(l.given(), env...) {
+		own[v.name] = true
+	}
+	var linked []contract.EnvVar
+	for _, v := range l.env() {
+		if !own[v.Name] {
+			linked = append(linked, v)
+		}
+	}
+	s := service{name: name, ctr: img.ctr, own: true, env: linked, folders: m.folderKinds()}
 	if img.docker == nil {
 		s.ctr = s.ctr.
 			WithFile(launcherPath, entrypoint("launch.py")).
@@ -165,9 +178,6 @@ func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []e
 		s.waits = l.waits()
 	}
 	s.ctr = m.withFolders(s.ctr)
-	// The project's own env comes last: a variable of its own wins over the
-	// module's of the same name (the supervisor sets none the container
-	// has).
 	s.ctr = withEnv(withEnv(s.ctr, l.given()), env)
 	s.mask = secretNames(append(l.given(), env...))
 	return s

@@ -177,7 +177,7 @@ func (m *Commandcenter) environment(ctx context.Context) (environment, error) {
 		case e.SecretFile != nil:
 			text, err := e.SecretFile.Plaintext(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("with-secret-env-file: %w", err)
+				return nil, secretError(ctx, e.SecretFile, "with-secret-env-file --file", err)
 			}
 			vars, err := dotenv.Parse(text)
 			if err != nil {
@@ -187,6 +187,13 @@ func (m *Commandcenter) environment(ctx context.Context) (environment, error) {
 				add(envVar{name: v.Name, secret: newSecret("env", v.Value)})
 			}
 		default:
+			if e.Secret != nil {
+				// Read now: a secret that cannot be read would otherwise fail
+				// the service's start with the engine's words only.
+				if _, err := e.Secret.Plaintext(ctx); err != nil {
+					return nil, secretError(ctx, e.Secret, "with-secret-env --name="+e.Name+" --value", err)
+				}
+			}
 			add(envVar{name: e.Name, value: e.Value, secret: e.Secret})
 		}
 	}
@@ -203,4 +210,20 @@ func (env environment) forService(name string, worker bool) []envVar {
 		}
 	}
 	return vars
+}
+
+// secretError says that the secret given to option cannot be read, and
+// why, naming where it was to come from (env:VAR, file:PATH).
+func secretError(ctx context.Context, s *dagger.Secret, option string, err error) error {
+	uri, _ := s.URI(ctx)
+	switch {
+	case strings.HasPrefix(uri, "env://"):
+		name := strings.TrimPrefix(uri, "env://")
+		return fmt.Errorf("%s=env:%s: the variable %s is not set where dagger runs: export it (export %s=...), or give the value another way (file:PATH)", option, name, name, name)
+	case strings.HasPrefix(uri, "file://"):
+		return fmt.Errorf("%s=file:%s: the file cannot be read (%v): fix the path", option, strings.TrimPrefix(uri, "file://"), err)
+	case uri != "":
+		return fmt.Errorf("%s (%s) cannot be read: %w", option, uri, err)
+	}
+	return fmt.Errorf("%s cannot be read: %w", option, err)
 }

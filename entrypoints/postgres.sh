@@ -49,11 +49,15 @@ apply_password() {
 	say "applied the project's password to role $POSTGRES_USER"
 }
 
+if [ -s "$PGDATA/PG_VERSION" ] && [ ! -s "$PGDATA/global/pg_control" ]; then
+	say "the project's database was never created to the end: it has no global/pg_control (a first start was stopped while initdb ran), so no server can run on it. Nothing in it was ever served; wipe the project to create it again (dagger call --project=PROJECT wipe --confirm=PROJECT), or restore a snapshot."
+	exit 1
+fi
 if [ -s "$PGDATA/PG_VERSION" ]; then
-	# The project's data volume is locked to this container: a postmaster.pid
-	# left in it belongs to a server that was killed, and its PID may be
-	# another process's in this container, which Postgres would take for a
-	# server still running.
+	# The supervisor holds the project's lock of this data directory: a
+	# postmaster.pid left in it belongs to a server that was killed, and its
+	# PID may be another process's in this container, which Postgres would
+	# take for a server still running.
 	rm -f "$PGDATA/postmaster.pid"
 	[ -z "${POSTGRES_PASSWORD:-}" ] || apply_password
 fi

@@ -27,6 +27,16 @@ var keyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 func Parse(text string) ([]Var, error) {
 	text = strings.TrimPrefix(strings.ReplaceAll(text, "\r\n", "\n"), "\ufeff")
 	lines := strings.Split(text, "\n")
+	// A NUL or another control character cannot be in a variable: the
+	// kernel cuts a value at NUL, and the others are a file that is not
+	// text (binary, or saved in another encoding).
+	for i, line := range lines {
+		for _, c := range line {
+			if c < 0x20 && c != '\t' || c == 0x7f {
+				return nil, fmt.Errorf("line %d has a control character (%U): an env file is text, KEY=VALUE lines; save it as UTF-8 text without it", i+1, c)
+			}
+		}
+	}
 	var vars []Var
 	index := map[string]int{}
 	for i := 0; i < len(lines); i++ {

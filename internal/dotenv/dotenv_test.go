@@ -55,3 +55,22 @@ func TestParseNamesTheLineButNeverTheValue(t *testing.T) {
 		}
 	}
 }
+
+func TestControlCharactersAreRefusedWithTheirLine(t *testing.T) {
+	for text, line := range map[string]string{
+		"A=1\nB=x\x00y\n":     "line 2",
+		"A=1\nB=2\nC=\x1b[0m": "line 3",
+		"A=\"x\x01\"":         "line 1",
+	} {
+		_, err := Parse(text)
+		if err == nil || !strings.Contains(err.Error(), line) || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("Parse(%q) = %v, want an error naming %s and the control character", text, err, line)
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "xy") && strings.Contains(err.Error(), "x\x00y") {
+			t.Errorf("the error shows the value: %v", err)
+		}
+	}
+	if _, err := Parse("A=tab\there\r\nB=2\n"); err != nil {
+		t.Errorf("tabs and CRLF are text: %v", err)
+	}
+}
