@@ -15,7 +15,10 @@ import (
 // +cache="never"
 func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 	ex := m.Example
-	cc := project("bad-input")
+	cc, err := emptyProject(ctx, "bad-input")
+	if err != nil {
+		return err
+	}
 	cases := []struct {
 		name  string
 		svc   func() *dagger.Service
@@ -85,6 +88,18 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 		{"frontend whose install fails", func() *dagger.Service {
 			return cc.Frontend(ex.WithNewFile("frontend/package-lock.json", `{"name": "broken", "lockfileVersion": 3, "packages": {"": {"dependencies": {"no-such-package-commandcenter": "9.9.9"}}}}`))
 		}, []string{"`npm ci --no-audit --no-fund` failed", "are in sync", "fix frontend/package.json or its lock file"}, false},
+		{"an env file with a NUL byte", func() *dagger.Service {
+			return cc.WithEnvFile(dag.Directory().WithNewFile("app.env", "A=1\nB=x\x00y\n").File("app.env")).Backend(ex)
+		}, []string{"with-env-file app.env", "line 2 has a control character"}, false},
+		{"a secret env from a variable that is not set", func() *dagger.Service {
+			return cc.WithSecretEnv("RELEASE_TOKEN", dag.Secret("env://COMMANDCENTER_TESTS_NOT_SET")).Backend(ex)
+		}, []string{"with-secret-env --name=RELEASE_TOKEN --value=env:COMMANDCENTER_TESTS_NOT_SET", "is not set where dagger runs"}, false},
+		{"an unknown restart policy", func() *dagger.Service {
+			return dag.Commandcenter(dagger.CommandcenterOpts{Project: "test-bad-input", Restart: "sometimes"}).Postgres()
+		}, []string{"--restart=sometimes", "on-failure, always or no"}, false},
+		{"a health path that is not a path", func() *dagger.Service {
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{HealthPath: "health"}).Backend(ex)
+		}, []string{`health path "health"`, "with-backend --health-path"}, false},
 		// Last: the services it starts hold the project's volumes for a while.
 		{"backend that crashes at start", func() *dagger.Service {
 			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{
@@ -114,7 +129,7 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 		}
 	}
 	// A project name that is not allowed is refused by the constructor.
-	_, err := dag.Commandcenter(dagger.CommandcenterOpts{Project: "Not Valid"}).Postgres().Endpoint(ctx)
+	_, err = dag.Commandcenter(dagger.CommandcenterOpts{Project: "Not Valid"}).Postgres().Endpoint(ctx)
 	if err == nil || !strings.Contains(err.Error(), "--project") {
 		failures = append(failures, fmt.Sprintf("bad project name: %v, want an error naming --project", err))
 	}

@@ -115,7 +115,11 @@ func (m *Tests) BackendReportsBothHealthy(ctx context.Context) error {
 //
 // +cache="never"
 func (m *Tests) FrontendServesPageAndApi(ctx context.Context) error {
-	svc := project("frontend").Frontend(m.Example)
+	cc, err := emptyProject(ctx, "frontend")
+	if err != nil {
+		return err
+	}
+	svc := cc.Frontend(m.Example)
 	code, body, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/", "")
 	if err != nil {
 		return err
@@ -359,6 +363,27 @@ func (m *Tests) SourceLeavesOutWhatDockerignoreSays(ctx context.Context) error {
 	}
 	if !strings.Contains(report, "1 passed: ignored files left out") {
 		return fmt.Errorf("report %q", report)
+	}
+	return nil
+}
+
+// ProjectEnvWinsOverTheModules: a variable the project gives (with-env)
+// reaches the backend as given, even one the module sets for its peers
+// (REDIS_HOST); the module's other variables are still there.
+//
+// +cache="never"
+func (m *Tests) ProjectEnvWinsOverTheModules(ctx context.Context) error {
+	serveEnv := `mkdir -p /tmp/env && printf '%s|%s' "$REDIS_HOST" "$POSTGRES_USER" > /tmp/env/vars && cd /tmp/env && exec python3 -m http.server "$PORT"`
+	svc := project("env-wins").
+		WithBackend(dagger.CommandcenterWithBackendOpts{Command: serveEnv}).
+		WithEnv("REDIS_HOST", "cache.project.example").
+		Backend(m.Example)
+	code, body, err := httpDo(ctx, svc, "backend", "GET", "http://backend:8000/vars", "")
+	if err != nil {
+		return err
+	}
+	if want := "cache.project.example|commandcenter"; code != 200 || strings.TrimSpace(body) != want {
+		return fmt.Errorf("GET /vars: %d %q, want the project's REDIS_HOST and the module's POSTGRES_USER: %q", code, body, want)
 	}
 	return nil
 }
