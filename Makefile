@@ -1,6 +1,7 @@
 # commandcenter: the README's set-up commands.
 #
-#   make up            the example stack on host ports 15000-15003
+#   make cli           the host command, bin/commandcenter (up, ps, logs, restart, down)
+#   make up            the example stack on host ports 15000-15003, under bin/commandcenter
 #   make up-monorepo   the monorepo example's stack (workers, migrations, secrets)
 #   make watch         the example stack with live reload: edits under
 #                      examples/commandcenter reach the running services
@@ -18,7 +19,7 @@
 KIT := bash enginekit/kit.sh
 PORTS ?= 15000:5432,15001:6379,15002:8000,15003:3000
 
-.PHONY: engine engine-stop engine-status engine-uninstall up up-monorepo watch test bench load
+.PHONY: engine engine-stop engine-status engine-uninstall cli up up-monorepo watch test bench load
 
 engine:
 	$(KIT) up
@@ -32,11 +33,18 @@ engine-status:
 engine-uninstall:
 	$(KIT) uninstall
 
-up: engine
-	dagger call stack --src=examples/commandcenter up --ports $(PORTS)
-
-# The watcher is built by the module for this machine, into bin/.
+# The host command and the watcher are built by the module for this
+# machine, into bin/.
+CLI := bin/commandcenter
 WATCHER := bin/commandcenter-watch
+
+cli: engine
+	dagger call cli export --path=$(CLI)
+
+# The stack runs under the host command: it says when every service is
+# ready, stops the stack cleanly on Ctrl-C, and ends when the stack ends.
+up: cli
+	$(CLI) up -- dagger call stack --src=examples/commandcenter up --ports $(PORTS)
 
 watch: engine
 	dagger call watcher export --path=$(WATCHER)
@@ -46,9 +54,9 @@ watch: engine
 # random key is made when there is none.
 MONOREPO_SECRETS := examples/monorepo/secrets.env
 
-up-monorepo: engine
+up-monorepo: cli
 	@test -f $(MONOREPO_SECRETS) || { printf 'SECRET_KEY=%s\n' "$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > $(MONOREPO_SECRETS); chmod 600 $(MONOREPO_SECRETS); echo "made $(MONOREPO_SECRETS) with a random SECRET_KEY"; }
-	dagger call --project=monorepo \
+	$(CLI) up -- dagger call --project=monorepo \
 	  with-backend --database-scheme=postgresql+asyncpg --prestart="alembic upgrade head" \
 	  with-worker --name=worker --command="celery -A app.worker worker --pool=solo --loglevel=INFO" \
 	  with-worker --name=beat --command="celery -A app.worker beat --loglevel=INFO --schedule=/app/storage/celerybeat-schedule" \

@@ -17,10 +17,10 @@ if ! command -v redis-check-rdb >/dev/null && ! command -v redis-server >/dev/nu
   echo "apt: install redis-tools (a Redis server for the launcher's tests)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-tools >/dev/null
 fi
-go test -count=1 ./internal/check/ ./internal/manifest/ ./internal/dotenv/
-(cd supervisor && go test -count=1 ./...)
-# The same program is the live-reload watcher, built for macOS too.
-(cd supervisor && GOOS=darwin go vet ./...)
+go test -count=1 ./internal/... ./supervisor/
+# The same program is the host command and the live-reload watcher, built
+# for macOS too.
+GOOS=darwin go vet ./supervisor/
 python3 -m unittest discover -s entrypoints -v 2>&1 | tail -n 15
 
 section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"
