@@ -206,11 +206,9 @@ func command(args ...string) (*exec.Cmd, *syncBuffer) {
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	// A supervisor killed by a test leaves its children, which hold the
-	// output pipe open: Wait does not wait for them. It is a process group
-	// of its own, for a test to end all of it, as a container's end does;
-	// and it ends with the test binary, even one killed.
+	// output pipe open: Wait does not wait for them.
 	cmd.WaitDelay = 2 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = testProcAttr()
 	return cmd, out
 }
 

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,8 +84,7 @@ func realRedis(t *testing.T, dir, password string, args ...string) string {
 	port := strconv.Itoa(freeLocalPort(t))
 	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
 		"--requirepass", password, "--appendonly", "yes", "--save", "", "--enable-debug-command", "yes"}, args...)...)
-	// It ends with the test binary, even one killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = testProcAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
