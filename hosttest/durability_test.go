@@ -2,6 +2,7 @@ package hosttest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -176,6 +177,7 @@ func TestKilledUpLosesNoCommittedRow(t *testing.T) {
 	killUp(t, up)
 	wg.Wait()
 	waitReleased(t, durablePgPort)
+	waitNothingRuns(t, ctx, durableProject)
 
 	up = upPostgres(t, durableProject, durablePgPort)
 	conn = connectPostgres(t, ctx, durablePgPort)
@@ -197,4 +199,25 @@ func TestKilledUpLosesNoCommittedRow(t *testing.T) {
 	_, _ = conn.Exec(ctx, "DROP TABLE "+table)
 	stopUp(t, up)
 	waitReleased(t, durablePgPort)
+}
+
+// waitNothingRuns waits until nothing of project runs, as its status
+// reads the services' locks: after a killed `up`, the engine ends that
+// session's services a moment later, and until then a new `up` of the
+// project is refused as in use.
+func waitNothingRuns(t *testing.T, ctx context.Context, project string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("the end of project %s's services", project), 3*time.Minute, func() error {
+		var s struct {
+			Running bool `json:"running"`
+		}
+		out := dagger(t, ctx, "call", "--project="+project, "status", "--format=json")
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			return fmt.Errorf("status is not JSON: %v: %q", err, out)
+		}
+		if s.Running {
+			return fmt.Errorf("still running")
+		}
+		return nil
+	})
 }
