@@ -185,7 +185,8 @@ func carryOut(q contract.Query) (string, int, error) {
 		if !slices.Contains(names, q.Services[0]) {
 			return "", 2, fmt.Errorf("project %q runs no service %q (it runs %s)", q.Project, q.Services[0], strings.Join(names, ", "))
 		}
-		res, err := ask(q.State, request{Action: "restart", Service: q.Services[0]}, q.Timeout)
+		res, withdraw, err := ask(q.State, request{Action: "restart", Service: q.Services[0]}, q.Timeout)
+		withdraw()
 		if err != nil {
 			return "", 1, err
 		}
@@ -194,7 +195,10 @@ func carryOut(q contract.Query) (string, int, error) {
 		}
 		return fmt.Sprintf("restarted %s of project %q\n", q.Services[0], q.Project), 0, nil
 	case "stop":
-		if _, err := ask(q.State, request{Action: "stop"}, 30*time.Second); err != nil {
+		// Withdrawn once every run has ended, or the wait has.
+		_, withdraw, err := ask(q.State, request{Action: "stop"}, 30*time.Second)
+		defer withdraw()
+		if err != nil {
 			return "", 1, err
 		}
 		deadline := time.Now().Add(q.Timeout)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -276,5 +277,34 @@ func TestControlTakesItsTokenOnly(t *testing.T) {
 				t.Errorf("status of a project that never ran: %v %+v", err, rep)
 			}
 		}
+	}
+}
+
+// A stop is carried out by every run of the project, also by those that
+// see it after the first has answered.
+func TestAStopEndsEveryRunOfTheProject(t *testing.T) {
+	state := t.TempDir()
+	var runs []*exec.Cmd
+	var outs []*syncBuffer
+	for _, name := range []string{"backend", "worker", "frontend"} {
+		cmd, out := command("--project", "shop", "--state", state, "--name", name, "--",
+			"sh", "-c", `trap 'exit 0' TERM; echo "`+name+` up"; while :; do sleep 0.05; done`)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitOutput(t, cmd, out, name+" up")
+		runs, outs = append(runs, cmd), append(outs, out)
+	}
+	var out strings.Builder
+	if code := runRequest([]string{"--state", state, "--project", "shop", "--action", "stop", "--timeout", "60s"}, &out, &out); code != 0 || !strings.Contains(out.String(), "stopped project") {
+		t.Errorf("stop: exit %d %q", code, out.String())
+	}
+	for i, cmd := range runs {
+		// One that never saw the stop is killed, and fails the test.
+		timer := time.AfterFunc(30*time.Second, func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+		if code := exitStatus(t, cmd); code != 1 || !strings.Contains(outs[i].String(), stopAsked) {
+			t.Errorf("run %d after the stop: exit %d (-1: it never saw the stop)\n%s", i, code, outs[i])
+		}
+		timer.Stop()
 	}
 }

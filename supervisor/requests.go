@@ -104,21 +104,32 @@ func answer(file, who string, err error) {
 	_ = writeFileAtomic(file, text, 0o644)
 }
 
-// ask writes a request in state and waits up to timeout for its result.
-func ask(state string, r request, timeout time.Duration) (requestResult, error) {
+// ask writes a request in state and waits up to timeout for its first
+// result. The request stays until withdraw is called: a stop is carried
+// out by every run of the project, and those that have not seen it yet
+// when the first answers must still find it.
+func ask(state string, r request, timeout time.Duration) (res requestResult, withdraw func(), err error) {
 	dir := filepath.Join(state, "requests")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return requestResult{}, err
+		return requestResult{}, func() {}, err
 	}
 	id := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
 	r.At = time.Now().UTC()
 	text, _ := json.Marshal(r)
-	if err := writeFileAtomic(filepath.Join(dir, id+".json"), text, 0o644); err != nil {
-		return requestResult{}, err
-	}
-	defer os.Remove(filepath.Join(dir, id+".json"))
 	resultFile := filepath.Join(dir, id+".result")
-	defer os.Remove(resultFile)
+	withdraw = func() {
+		os.Remove(filepath.Join(dir, id+".json"))
+		os.Remove(resultFile)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, id+".json"), text, 0o644); err != nil {
+		return requestResult{}, withdraw, err
+	}
+	res, err = waitResult(resultFile, r.Action, timeout)
+	return res, withdraw, err
+}
+
+// waitResult waits up to timeout for the first result of a request.
+func waitResult(resultFile, action string, timeout time.Duration) (requestResult, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		text, err := os.ReadFile(resultFile)
@@ -134,5 +145,5 @@ func ask(state string, r request, timeout time.Duration) (requestResult, error) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return requestResult{}, fmt.Errorf("no service of the project took the %s request within %s", r.Action, timeout)
+	return requestResult{}, fmt.Errorf("no service of the project took the %s request within %s", action, timeout)
 }
