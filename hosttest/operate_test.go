@@ -277,7 +277,9 @@ func TestUpEndsWhenAWorkerEnds(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("up ended with %v, want exit status 1", err)
 	}
-	for _, want := range []string{`project "hostop-ends" is up`, "w ended (exit status 3)", marker} {
+	// The worker may end before or after every service is ready (the start
+	// takes as long as the machine makes it): up ends either way.
+	for _, want := range []string{"w ended (exit status 3)", marker} {
 		if !strings.Contains(log, want) {
 			t.Errorf("up's output does not say %q:\n%s", want, tail(log, 30))
 		}
