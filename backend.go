@@ -158,8 +158,9 @@ func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []e
 	// The project's own env wins over the module's variables of the same
 	// name, as a compose file's environment does over an image's: the
 	// supervisor sets only the others, over what the image has.
+	projectVars := append(l.given(), env...)
 	own := map[string]bool{}
-	for _, v := range append(l.given(), env...) {
+	for _, v := range projectVars {
 		own[v.name] = true
 	}
 	var linked []contract.EnvVar
@@ -179,7 +180,7 @@ func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []e
 	}
 	s.ctr = m.withFolders(s.ctr)
 	s.ctr = withEnv(withEnv(s.ctr, l.given()), env)
-	s.mask = secretNames(append(l.given(), env...))
+	s.mask = secretNames(projectVars)
 	return s
 }
 

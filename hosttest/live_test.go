@@ -34,10 +34,18 @@ var liveEnv = []string{"LIVE_PG=" + livePgPassword, "LIVE_REDIS=" + liveRedisPas
 // buildWatcher exports the watcher as the README says, once per run.
 func buildWatcher(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "commandcenter-watch")
+	return exportProgram(t, "watcher", "commandcenter-watch")
+}
+
+// exportProgram exports the host program the module's function builds
+// for this machine (dagger call FUNCTION export), as the README says, and
+// returns its path.
+func exportProgram(t *testing.T, function, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dagger(t, ctx, "call", "watcher", "export", "--path="+path)
+	dagger(t, ctx, "call", function, "export", "--path="+path)
 	return path
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,11 +25,7 @@ import (
 // buildHostCommand builds the host command for this machine.
 func buildHostCommand(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "commandcenter")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	dagger(t, ctx, "call", "cli", "export", "--path="+path)
-	return path
+	return exportProgram(t, "cli", "commandcenter")
 }
 
 // hostCommand runs the host command to its end, with its records under

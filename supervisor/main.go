@@ -51,7 +51,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"dagger/commandcenter/internal/contract"
 )
@@ -242,15 +241,15 @@ func run(args []string, stderr io.Writer) int {
 		ready := make(chan struct{})
 		var once sync.Once
 		markReady := func() { once.Do(func() { close(ready) }) }
-		commandChecked := false
+		checked := map[string]bool{}
 		for _, h := range o.Health {
-			commandChecked = commandChecked || h.Name == units[0].name
+			checked[h.Name] = true
 		}
 		switch {
 		case o.ExpectPort != 0:
 			before, _ := listening()
 			go watchPort(o.ExpectPort, o.StartTimeout, o.Grace, what, before, units[0].pid, stops, ready, logger)
-		case !commandChecked:
+		case !checked[units[0].name]:
 			markReady()
 		}
 		unhealthy := make(chan string, 1)
@@ -268,10 +267,6 @@ func run(args []string, stderr io.Writer) int {
 				}
 			}
 			go healthLoop(h.Name, h.Target, o.HealthInterval, o.HealthRetries, start, supervised, rec, to, pass)
-		}
-		checked := map[string]bool{}
-		for _, h := range o.Health {
-			checked[h.Name] = true
 		}
 		sv := &supervisor{what: what, command: units[0], also: units[1:], linger: o.Linger, stopGrace: o.StopGrace,
 			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, started: commandStarted, status: rec, checked: checked}
@@ -453,10 +448,7 @@ func (o options) prepare(what string, outs outputs, sigs <-chan os.Signal, logge
 			release()
 			if err == nil {
 				err = cmd.Wait()
-				select {
-				case <-drained:
-				case <-time.After(drainGrace):
-				}
+				waitDrained(drained)
 			}
 		}
 		if err != nil {

@@ -57,10 +57,7 @@ func (u *unit) start() error {
 		err := cmd.Wait()
 		// Its last lines are written before its end is acted on (a
 		// crash's cause is in them).
-		select {
-		case <-drained:
-		case <-time.After(drainGrace):
-		}
+		waitDrained(drained)
 		exited <- err
 		close(done)
 	}()
@@ -109,6 +106,15 @@ func attach(cmd *exec.Cmd, outs outputs) (closers func(), drained <-chan struct{
 // drainGrace is how long the end of a process waits for its last output
 // when what it started still holds its pipes open.
 const drainGrace = time.Second
+
+// waitDrained waits, after a process ended, until its output (attach's
+// drained) is read to its end, or drainGrace.
+func waitDrained(drained <-chan struct{}) {
+	select {
+	case <-drained:
+	case <-time.After(drainGrace):
+	}
+}
 
 // signal sends sig to the unit's process, or its group.
 func (u *unit) signal(sig syscall.Signal) {
