@@ -18,6 +18,9 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"dagger/commandcenter/internal/check"
@@ -53,11 +56,16 @@ type Commandcenter struct {
 	RestartPolicy string
 	// +private
 	RestartMax int
+	// KeyID names the project's volumes for its key (New's --key): a
+	// digest of the project and the key, never the key itself.
+	// +private
+	KeyID string
 }
 
 // New configures the module for one project, with every setting at its
 // default; the With* functions change them.
 func New(
+	ctx context.Context,
 	// Name of the project: lowercase letters, digits and dashes. Cache volumes
 	// holding its data (database, Redis, generated passwords, persistent
 	// folders) are named after it, so two projects with different names never
@@ -77,6 +85,13 @@ func New(
 	// +optional
 	// +default=5
 	restartMax int,
+	// A secret of the project's (16 characters or more, such as
+	// env:SHOP_KEY): its data, state and logs are then kept apart from
+	// every call without it. A call without the key, or with another one,
+	// sees another project of the same name: it cannot read this one's
+	// passwords, status or logs, nor restart or stop it.
+	// +optional
+	key *dagger.Secret,
 ) (*Commandcenter, error) {
 	if err := check.ProjectName(project); err != nil {
 		return nil, err
@@ -87,8 +102,13 @@ func New(
 	if restartMax < 1 || restartMax > 100 {
 		return nil, fmt.Errorf("--restart-max=%d: give a number from 1 to 100", restartMax)
 	}
+	keyID, err := projectKeyID(ctx, project, key)
+	if err != nil {
+		return nil, err
+	}
 	return &Commandcenter{
 		Project:       project,
+		KeyID:         keyID,
 		Pg:            defaultPostgres(),
 		Rd:            defaultRedis(),
 		Be:            defaultBackend(),
@@ -96,6 +116,23 @@ func New(
 		RestartPolicy: restart,
 		RestartMax:    restartMax,
 	}, nil
+}
+
+// projectKeyID is the name the project's volumes carry for its key: ""
+// without one.
+func projectKeyID(ctx context.Context, project string, key *dagger.Secret) (string, error) {
+	if key == nil {
+		return "", nil
+	}
+	plain, err := key.Plaintext(ctx)
+	if err != nil {
+		return "", fmt.Errorf("--key: %w", err)
+	}
+	if len(plain) < 16 {
+		return "", fmt.Errorf("--key: the key has %d characters: give one of 16 or more (such as env:VAR, with the output of openssl rand -hex 16)", len(plain))
+	}
+	sum := sha256.Sum256([]byte("commandcenter project key\x00" + project + "\x00" + plain))
+	return hex.EncodeToString(sum[:8]), nil
 }
 
 // checkSettings checks the settings every service function depends on, so

@@ -10,7 +10,8 @@ import (
 )
 
 // A project's data lives in cache volumes named for it,
-// commandcenter-PROJECT-KIND: a database for each Postgres version
+// commandcenter-PROJECT-KIND (commandcenter-PROJECT-KEYID-KIND for a
+// project with a key): a database for each Postgres version
 // (postgres-17), Redis's (redis), the generated passwords (secrets), each
 // persistent folder (files-...), and, not data, what runs (state: locks,
 // status, logs).
@@ -36,6 +37,9 @@ func (m *Commandcenter) volume(kind string) *dagger.CacheVolume {
 }
 
 func (m *Commandcenter) volumeName(kind string) string {
+	if m.KeyID != "" {
+		return fmt.Sprintf("commandcenter-%s-%s-%s", m.Project, m.KeyID, kind)
+	}
 	return fmt.Sprintf("commandcenter-%s-%s", m.Project, kind)
 }
 

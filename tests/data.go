@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -309,6 +310,67 @@ func (m *Tests) PostgresRunsInAnImageOfYourOwn(ctx context.Context) error {
 	_, err = cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Version: "16", Container: own}).Postgres().Endpoint(ctx)
 	if err == nil || !strings.Contains(err.Error(), "runs PostgreSQL 17, and --version is 16: set --version=17") {
 		return fmt.Errorf("a container of another version than --version: %v, want an error that names both", err)
+	}
+	return nil
+}
+
+// ProjectKeyKeepsItApart: a project started with --key is reached only with
+// its key. A call without it, or with another key, sees nothing running,
+// cannot stop it and reads none of its logs, while the project runs on; a
+// key too short to keep anything apart is refused.
+//
+// +cache="never"
+func (m *Tests) ProjectKeyKeepsItApart(ctx context.Context) error {
+	const name = "test-keyed"
+	key := dag.SetSecret("keyed-key", fmt.Sprintf("key-%d", time.Now().UnixNano()))
+	keyed := dag.Commandcenter(dagger.CommandcenterOpts{Project: name, Key: key})
+	pw := secret("keyed-redis")
+	since := time.Now().UTC().Format(time.RFC3339)
+	svc, err := keyed.WithRedis(dagger.CommandcenterWithRedisOpts{Password: pw}).Redis().Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer svc.Stop(ctx)
+	if err := expectOutput(ctx, redisCli(svc, pw, 6379, "ping"), 0, "PONG"); err != nil {
+		return err
+	}
+	running := func(cc *dagger.Commandcenter) (bool, error) {
+		out, err := cc.Status(ctx, dagger.CommandcenterStatusOpts{Format: "json"})
+		if err != nil {
+			return false, err
+		}
+		var st struct {
+			Running bool `json:"running"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return false, fmt.Errorf("status --format=json is not JSON: %w: %s", err, out)
+		}
+		return st.Running, nil
+	}
+	if r, err := running(keyed); err != nil || !r {
+		return fmt.Errorf("status with the project's key: running %v (%v), want running", r, err)
+	}
+	others := map[string]*dagger.Commandcenter{
+		"without the key":  dag.Commandcenter(dagger.CommandcenterOpts{Project: name}),
+		"with another key": dag.Commandcenter(dagger.CommandcenterOpts{Project: name, Key: dag.SetSecret("other-key", "another-key-of-16-or-more")}),
+	}
+	for who, cc := range others {
+		if r, err := running(cc); err != nil || r {
+			return fmt.Errorf("status %s: running %v (%v), want nothing running", who, r, err)
+		}
+		if logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{"redis"}, Since: since}); err == nil && strings.TrimSpace(logs) != "" {
+			return fmt.Errorf("logs %s show the project's Redis:\n%s", who, logs)
+		}
+		if out, err := cc.Down(ctx); err == nil {
+			return fmt.Errorf("down %s: %q, want a refusal (nothing of the project runs)", who, out)
+		}
+	}
+	if err := expectOutput(ctx, redisCli(svc, pw, 6379, "ping"), 0, "PONG"); err != nil {
+		return fmt.Errorf("the project's Redis after the others' down: %w", err)
+	}
+	_, err = dag.Commandcenter(dagger.CommandcenterOpts{Project: name, Key: dag.SetSecret("short-key", "short")}).Status(ctx)
+	if err == nil || !strings.Contains(err.Error(), "--key: the key has 5 characters") {
+		return fmt.Errorf("a key of 5 characters: %v, want an error that says it is too short", err)
 	}
 	return nil
 }
