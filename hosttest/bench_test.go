@@ -206,6 +206,7 @@ func TestBenchmarkStack(t *testing.T) {
 	b.WriteString("| measurement | runs (s) |\n| --- | --- |\n")
 	fmt.Fprintf(&b, "| the README's command | %s |\n", joinDurations(warm.times))
 	b.WriteString("\n")
+	b.WriteString(operateSection(t, src, ports))
 
 	// The ports' cost: the same load through the Stack and through a lone
 	// service forwarded directly, in the same run.
