@@ -102,6 +102,23 @@ type runRecord struct {
 	State   string         `json:"state"` // starting, ready, ended
 	Message string         `json:"message,omitempty"`
 	Log     string         `json:"log,omitempty"` // a detached up's output
+	// Control is the base URL of the control service up runs next to the
+	// stack, and Token its token: ps, logs, restart and down ask it while
+	// that up runs, instead of a dagger command of their own. The record
+	// is the user's alone (0600).
+	Control string `json:"control,omitempty"`
+	Token   string `json:"token,omitempty"`
+}
+
+// runningControl is the control service of the up that runs project on
+// this machine, as its record says, when it runs and no other module was
+// named (-m): nil otherwise.
+func runningControl(project string, pf projectFlags) *control {
+	r, ok := readRecord(project)
+	if pf.module != "" || !ok || r.State == "ended" || r.Control == "" || !processAlive(r.PID) {
+		return nil
+	}
+	return &control{base: r.Control, token: r.Token, client: &http.Client{}}
 }
 
 // stateHome is the folder of the host command's records.
@@ -176,8 +193,15 @@ func daggerOutput(argv []string) (string, error) {
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return "", fmt.Errorf("cannot run %s (%v): install the dagger CLI, or put it on the PATH", argv[0], err)
+	}
 	if err != nil {
 		said := strings.TrimSpace(errOut.String())
+		if said == "" {
+			said = fmt.Sprintf("%s ended with %v and said nothing", strings.Join(argv[:min(len(argv), 4)], " "), err)
+		}
 		// dagger's last lines say it; its trace id is no help here.
 		said = strings.TrimSpace(strings.Split(said, " [traceparent:")[0])
 		said = strings.TrimPrefix(said, "Error: ")
@@ -205,15 +229,22 @@ func hostPs(args []string, stdout io.Writer, logger *log.Logger) int {
 		return 2
 	}
 	project, module := pf.command()
-	out, err := daggerOutput(append(module, "status", "--format=json"))
-	if err != nil {
-		logger.Print(err)
-		return 1
-	}
 	var rep statusReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		logger.Printf("the module's status is not JSON: %v", err)
-		return 1
+	if ctl := runningControl(project, pf); ctl != nil {
+		if r, err := ctl.status(); err == nil {
+			rep = r
+		}
+	}
+	if rep.Project == "" {
+		out, err := daggerOutput(append(module, "status", "--format=json"))
+		if err != nil {
+			logger.Print(err)
+			return 1
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			logger.Printf("the module's status is not JSON: %v", err)
+			return 1
+		}
 	}
 	if r, ok := readRecord(project); ok && r.State != "ended" && rep.Running {
 		addHostPorts(rep.Services, r)
@@ -252,14 +283,28 @@ func hostAsk(args []string, what string, stdout io.Writer, logger *log.Logger) i
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_, module := pf.command()
+	project, module := pf.command()
 	argv := append(module, what)
+	path := "/stop"
 	if what == "restart" {
 		if fs.NArg() != 1 {
 			logger.Print("restart: give the service to restart, such as: commandcenter restart backend")
 			return 2
 		}
 		argv = append(argv, "--service="+fs.Arg(0))
+		path = "/restart?" + url.Values{"service": {fs.Arg(0)}}.Encode()
+	}
+	if ctl := runningControl(project, pf); ctl != nil {
+		out, err := ctl.post(context.Background(), path)
+		if err == nil {
+			fmt.Fprint(stdout, out)
+			return 0
+		}
+		var refused *refusal
+		if errors.As(err, &refused) {
+			logger.Print(err)
+			return 1
+		}
 	}
 	out, err := daggerOutput(argv)
 	if err != nil {
@@ -305,12 +350,15 @@ func hostLogs(args []string, stdout io.Writer, logger *log.Logger) int {
 	if *tail == 0 && *since == "" {
 		*tail = 20
 	}
-	ctl, err := startControl(module, logger)
-	if err != nil {
-		logger.Print(err)
-		return 1
+	ctl := runningControl(project, pf)
+	if ctl == nil {
+		var err error
+		if ctl, err = startControl(module, logger); err != nil {
+			logger.Print(err)
+			return 1
+		}
+		defer ctl.stop()
 	}
-	defer ctl.stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 1)
@@ -449,10 +497,16 @@ func (c *control) post(ctx context.Context, p string) (string, error) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusOK {
-		return "", errors.New(strings.TrimSpace(string(b)))
+		return "", &refusal{strings.TrimSpace(string(b))}
 	}
 	return string(b), nil
 }
+
+// refusal is the control service's answer to a request it did not carry
+// out, as it said it.
+type refusal struct{ said string }
+
+func (r *refusal) Error() string { return r.said }
 
 // stop ends the control service's dagger command.
 func (c *control) stop() {

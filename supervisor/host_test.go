@@ -2,8 +2,11 @@ package main
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,4 +77,54 @@ func TestCauseNamesTheServiceThatEndedTheStack(t *testing.T) {
 // httpClientThatFails reaches nothing: the cause has no last lines then.
 func httpClientThatFails() *http.Client {
 	return &http.Client{Timeout: 100 * time.Millisecond}
+}
+
+// While an up of the project runs on this machine, ps, restart and down
+// ask the control service it runs (as its record says), with no dagger
+// command of their own; a refusal is said, not retried.
+func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
+	state := t.TempDir()
+	cmd, cmdOut := command("--project", "shop", "--state", state, "--name", "backend", "--",
+		"sh", "-c", `echo "started $$"; trap 'exit 0' TERM; while :; do sleep 0.05; done`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, cmd, cmdOut, "started")
+	const token = "the-control-token-0123"
+	srv := httptest.NewServer(controlHandler(contract.Query{State: state, Project: "shop"}, token))
+	defer srv.Close()
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	// No dagger on the PATH: a command that runs one fails.
+	t.Setenv("PATH", t.TempDir())
+	writeRecord(runRecord{Project: "shop", Module: []string{"dagger", "call", "--project=shop"}, PID: os.Getpid(),
+		State: "ready", Control: srv.URL, Token: token})
+
+	host := func(args ...string) (string, int) {
+		var out strings.Builder
+		code := runHost(args, &out, &out)
+		return out.String(), code
+	}
+	if out, code := host("ps", "-p", "shop", "--json"); code != 0 || !strings.Contains(out, `"name": "backend"`) {
+		t.Errorf("ps: exit %d\n%s", code, out)
+	}
+	if out, code := host("restart", "-p", "shop", "backend"); code != 0 || !strings.Contains(out, "restarted backend") {
+		t.Errorf("restart: exit %d\n%s", code, out)
+	}
+	if out, code := host("restart", "-p", "shop", "nope"); code != 1 || !strings.Contains(out, `runs no service "nope"`) || strings.Contains(out, "dagger") {
+		t.Errorf("restart of a service that does not run: exit %d\n%s", code, out)
+	}
+	if out, code := host("down", "-p", "shop"); code != 0 || !strings.Contains(out, "stopped project") {
+		t.Errorf("down: exit %d\n%s", code, out)
+	}
+	// A run that was not stopped is ended here, so the test ends too.
+	stopped := time.AfterFunc(30*time.Second, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	defer stopped.Stop()
+	if code := exitStatus(t, cmd); code != 1 || strings.Count(cmdOut.String(), "started ") != 2 {
+		t.Errorf("the run after a restart and a stop: exit %d\n%s", code, cmdOut)
+	}
+	// With its up gone, ps runs the module's status (here: no dagger).
+	writeRecord(runRecord{Project: "shop", PID: os.Getpid(), State: "ended", Control: srv.URL, Token: token})
+	if out, code := host("ps", "-p", "shop"); code != 1 || !strings.Contains(out, "dagger") {
+		t.Errorf("ps with no up running: exit %d\n%s", code, out)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -110,6 +111,8 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 		return 1
 	}
 	defer ctl.stop()
+	rec.Control, rec.Token = ctl.base, ctl.token
+	writeRecord(rec)
 
 	argv := call.argv
 	if o.watch {
@@ -156,6 +159,9 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 	)
 	finish := func(state, message string) {
 		rec.State, rec.Message = state, message
+		if state == "ended" {
+			rec.Control, rec.Token = "", ""
+		}
 		writeRecord(rec)
 	}
 	for {
@@ -314,6 +320,10 @@ func (c *control) status() (statusReport, error) {
 		return rep, err
 	}
 	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		return rep, fmt.Errorf("the control service answered %s: %s", res.Status, strings.TrimSpace(string(b)))
+	}
 	return rep, json.NewDecoder(res.Body).Decode(&rep)
 }
 
