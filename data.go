@@ -49,6 +49,9 @@ func (m *Commandcenter) Snapshot(ctx context.Context) (*dagger.Directory, error)
 	if err != nil {
 		return nil, opError(err, fmt.Sprintf("snapshot of project %q", m.Project))
 	}
+	if strings.TrimSpace(saved) == "" {
+		return nil, fmt.Errorf("snapshot: project %q has no data (it never ran, or it was wiped), so there is nothing to save: check --project", m.Project)
+	}
 	manifest, err := json.MarshalIndent(snapshotManifest{
 		Module:  snapshotModule,
 		Project: m.Project,
