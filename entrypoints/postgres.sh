@@ -53,6 +53,11 @@ if [ -s "$PGDATA/PG_VERSION" ] && [ ! -s "$PGDATA/global/pg_control" ]; then
 	say "the project's database was never created to the end: it has no global/pg_control (a first start was stopped while initdb ran), so no server can run on it. Nothing in it was ever served; wipe the project to create it again (dagger call --project=PROJECT wipe --confirm=PROJECT), or restore a snapshot."
 	exit 1
 fi
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+	# The host command reads this line (contract.DatabaseCreatedLine) to
+	# tell a project whose data the engine lost.
+	say "the project's database volume is empty: creating the database"
+fi
 if [ -s "$PGDATA/PG_VERSION" ]; then
 	# The supervisor holds the project's lock of this data directory: a
 	# postmaster.pid left in it belongs to a server that was killed, and its

@@ -57,6 +57,8 @@ const hostUsage = `usage: commandcenter COMMAND [options]
                        the services' output; -f: follow it
   restart SERVICE      restart one service of the running project
   down                 stop the running project cleanly
+  restore [--from DIR] load a snapshot (default: the project's latest
+                       automatic one) into the project, which has no data
 
 Options of ps, logs, restart and down: -p PROJECT (default: the one this
 machine last brought up, else commandcenter) and -m MODULE (the module
@@ -81,6 +83,8 @@ func runHost(args []string, stdout, stderr io.Writer) int {
 		return hostAsk(args[1:], "restart", stdout, logger)
 	case "down", "stop":
 		return hostAsk(args[1:], "down", stdout, logger)
+	case "restore":
+		return hostRestore(args[1:], stdout, logger)
 	case "watch":
 		return runWatch(args[1:], stderr)
 	case "-h", "--help", "help":

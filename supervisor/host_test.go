@@ -128,3 +128,15 @@ func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
 		t.Errorf("ps with no up running: exit %d\n%s", code, out)
 	}
 }
+
+// The line the host command looks for in Postgres's log is the one the
+// module's Postgres start says.
+func TestPostgresSaysTheLineTheHostCommandReads(t *testing.T) {
+	script, err := os.ReadFile("../entrypoints/postgres.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `say "`+contract.DatabaseCreatedLine+`"`) {
+		t.Errorf("entrypoints/postgres.sh does not say %q", contract.DatabaseCreatedLine)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +31,10 @@ type upOptions struct {
 	syncPort int
 	timeout  time.Duration
 	stopWait time.Duration
+	// Automatic snapshots at a clean stop: at most one every
+	// snapshotEvery (0: none), the last snapshotKeep kept.
+	snapshotEvery time.Duration
+	snapshotKeep  int
 }
 
 // hostUp is up.
@@ -42,7 +47,13 @@ func hostUp(args []string, stdout io.Writer, logger *log.Logger) int {
 	fs.IntVar(&o.syncPort, "sync-port", contract.SyncPort, "with --watch, the host port of the sync port")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "how long every service may take to be ready (a first start builds images)")
 	fs.DurationVar(&o.stopWait, "stop-timeout", 2*time.Minute, "how long a clean stop may take before the stack is killed")
+	fs.DurationVar(&o.snapshotEvery, "snapshot-every", time.Hour, "at a clean stop, a snapshot of the project's data when the last is older than this (0: none)")
+	fs.IntVar(&o.snapshotKeep, "snapshot-keep", 5, "how many automatic snapshots to keep")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if o.snapshotKeep < 1 {
+		logger.Printf("--snapshot-keep=%d: keep 1 or more (--snapshot-every=0 takes none)", o.snapshotKeep)
 		return 2
 	}
 	call, err := parseDaggerCall(fs.Args())
@@ -148,10 +159,12 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	signal.Ignore(syscall.SIGHUP)
 
+	had := readDataRecord(call.project)
 	var (
 		last     statusReport
 		ran      bool
 		ready    bool
+		lost     bool // the project had data, and came up with a new database
 		stopping bool
 		stopDue  <-chan time.Time
 		deadline = time.After(o.timeout)
@@ -192,8 +205,18 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 			if !ready && ran && allReady(rep, expected) && portsListen(call.ports) {
 				ready = true
 				msg := readyLine(call, rep, time.Since(start))
-				fmt.Fprintln(stdout, hostName+": "+msg)
-				finish("ready", msg)
+				if slices.Contains(expected, "postgres") {
+					created, err := ctl.createdDatabase(start)
+					if err != nil {
+						logger.Printf("could not read Postgres's log to see whether its database is new: %v", err)
+					}
+					if lost = created && had.HadData; lost {
+						msg += "\n" + lossWarning(call.project, call.module(), had)
+					}
+					writeDataRecord(dataRecord{Project: call.project, HadData: true, LastReady: time.Now()})
+				}
+				fmt.Fprintln(stdout, hostName+": "+strings.TrimSpace(msg))
+				finish("ready", strings.TrimSpace(msg))
 				deadline = nil
 			}
 			if ran && !rep.Running {
@@ -201,6 +224,13 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 				endGroup(child, exited, 10*time.Second)
 				if asked {
 					logger.Printf("project %q stopped", call.project)
+					// The record says "ended" once the snapshot is taken:
+					// until then, the snapshot holds the project's data.
+					if lost {
+						logger.Printf("no automatic snapshot: this run's database was new and empty, and the snapshots in %s are of the data before", snapshotRoot(call.project))
+					} else if ready {
+						autoSnapshot(call.project, call.module(), o.snapshotEvery, o.snapshotKeep, logger)
+					}
 					finish("ended", "stopped")
 					return 0
 				}

@@ -38,6 +38,11 @@ const (
 	ControlPort = 65432
 	// SyncPort is where services take the live-reload watcher's files.
 	SyncPort = 65433
+	// DatabaseCreatedLine is what the project's Postgres says (in its log)
+	// when it creates the database, its volume being empty
+	// (entrypoints/postgres.sh): the host command warns when a project
+	// that had data says it.
+	DatabaseCreatedLine = "the project's database volume is empty: creating the database"
 )
 
 // Run is one run of the supervisor: the command it runs and everything it
