@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/contract"
@@ -130,8 +131,9 @@ func (m *Commandcenter) stackService(st stack, front service, members []service)
 			ctr = ctr.WithExposedPort(redisPort, dagger.ContainerWithExposedPortOpts{Description: "redis"})
 		}
 	}
+	aliases := st.hostAliases(members)
 	for _, s := range members {
-		ctr = ctr.WithServiceBinding(s.name, m.member(st, s))
+		ctr = ctr.WithServiceBinding(s.name, m.member(st, s, aliases))
 		if s.port != 0 {
 			ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name + ", forwarded"})
 			run.Routes = append(run.Routes, contract.Route{Port: s.port, Target: fmt.Sprintf("%s:%d", st.host(s.name), s.port)})
@@ -152,11 +154,33 @@ func (m *Commandcenter) stackService(st stack, front service, members []service)
 		WithHostname(st.host(frontName))
 }
 
+// hostAliasesPath is where a member's container has the Stack's compose
+// host names, for HOSTALIASES.
+const hostAliasesPath = "/usr/local/share/commandcenter/hostaliases"
+
+// hostAliases are the host names compose's network gives a project's
+// services (postgres, redis, backend, frontend, each worker's name), each
+// with the Stack's host of that service, in the format of glibc's
+// HOSTALIASES file ("ALIAS HOST" lines). A member's container gets them
+// through HOSTALIASES: its programs that resolve names with glibc
+// (Python, Node, nginx on Debian) reach `postgres` and `backend:8000` as
+// under compose, with no write to /etc/hosts, which the engine mounts
+// read-only.
+func (st stack) hostAliases(members []service) string {
+	lines := []string{"postgres " + st.peers.postgres, "redis " + st.peers.redis}
+	for _, s := range members {
+		lines = append(lines, s.name+" "+st.host(s.name))
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
 // member runs s under the supervisor, which reports its end to the front.
-func (m *Commandcenter) member(st stack, s service) *dagger.Service {
+func (m *Commandcenter) member(st stack, s service, aliases string) *dagger.Service {
 	run := m.supervision(s)
 	run.Report = fmt.Sprintf("%s:%d", st.peers.postgres, contract.ControlPort)
-	ctr := m.prepared(s, st.supervisor).WithSecretVariable(contract.StackTokenEnv, st.token)
+	ctr := m.prepared(s, st.supervisor).WithSecretVariable(contract.StackTokenEnv, st.token).
+		WithNewFile(hostAliasesPath, aliases).
+		WithEnvVariable("HOSTALIASES", hostAliasesPath)
 	if s.port != 0 {
 		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true})
 	}

@@ -387,3 +387,61 @@ func (m *Tests) ProjectEnvWinsOverTheModules(ctx context.Context) error {
 	}
 	return nil
 }
+
+// composeProbe is a worker that connects to every service of the Stack by
+// the host name compose would give it, and says whether all answered.
+const composeProbe = `python3 -c "
+import socket, time
+names = [('postgres', 5432), ('redis', 6379), ('backend', 8000), ('frontend', 3000)]
+err = None
+for _ in range(600):
+    try:
+        for name in names:
+            socket.create_connection(name, 2).close()
+        socket.gethostbyname('prober')
+        print('compose names: all answer', flush=True)
+        break
+    except OSError as e:
+        err = e
+        time.sleep(0.5)
+else:
+    print('compose names: not all answer:', err, flush=True)
+time.sleep(3600)
+"`
+
+// StackMembersReachComposeHostNames: in the Stack, a worker reaches
+// Postgres, Redis, the backend and the frontend by the host names compose
+// gives them (postgres, redis, backend, frontend) and itself by its own
+// name, as a project written for compose names them.
+//
+// +cache="never"
+func (m *Tests) StackMembersReachComposeHostNames(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "compose-names")
+	if err != nil {
+		return err
+	}
+	pgPW, rdPW := secret("compose-names-pg"), secret("compose-names-redis")
+	stack := cc.
+		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
+		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
+		WithWorker("prober", composeProbe).
+		Stack(m.Example)
+	if err := checkHealth(ctx, stack, "stack", "http://stack:3000/api/health"); err != nil {
+		return err
+	}
+	defer stack.Stop(ctx)
+	deadline := time.Now().Add(6 * time.Minute)
+	for {
+		logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{"prober"}})
+		if err != nil {
+			return err
+		}
+		if strings.Contains(logs, "compose names: all answer") {
+			return nil
+		}
+		if strings.Contains(logs, "compose names: not all answer") || time.Now().After(deadline) {
+			return fmt.Errorf("the worker did not reach every service by its compose host name:\n%s", logs)
+		}
+		time.Sleep(time.Second)
+	}
+}
