@@ -261,15 +261,21 @@ func (m *Commandcenter) Backend(
 		return nil, err
 	}
 	l := links{postgres: givenLink("DATABASE_URL", databaseUrl), redis: givenLink("REDIS_URL", redisUrl)}
+	// The module's own Postgres and Redis answer at localhost too, as on a
+	// developer's machine.
+	var local []contract.Route
 	if postgres == nil {
 		postgres = m.run(m.postgres(r.postgres, true), r.supervisor)
 		l.postgres = m.postgresLink(boundPeers.postgres)
+		local = append(local, contract.Route{Port: postgresPort, Target: fmt.Sprintf("%s:%d", boundPeers.postgres, postgresPort)})
 	}
 	if redis == nil {
 		redis = m.run(m.redis(true), r.supervisor)
 		l.redis = m.redisLink(boundPeers.redis)
+		local = append(local, contract.Route{Port: redisPort, Target: fmt.Sprintf("%s:%d", boundPeers.redis, redisPort)})
 	}
 	be := m.backend(r.backend, l, r.env)
+	be.local = local
 	be.ctr = be.ctr.WithServiceBinding(boundPeers.postgres, postgres).WithServiceBinding(boundPeers.redis, redis)
 	return m.run(be, r.supervisor), nil
 }

@@ -52,6 +52,9 @@ type service struct {
 	mask []string
 	// health are its checks while it runs.
 	health []contract.HealthCheck
+	// local are other services it reaches at localhost too, as a program
+	// written for a developer's machine calls them.
+	local []contract.Route
 }
 
 // peers are the host names under which a service reaches the project's
@@ -70,7 +73,7 @@ var boundPeers = peers{postgres: "postgres", redis: "redis", backend: "backend"}
 func (m *Commandcenter) supervision(s service) contract.Run {
 	r := contract.Run{
 		Name: s.name, Command: s.args, WaitFor: s.waits, Prestart: s.prestart, Also: s.also,
-		Locks: s.locks, Folders: s.folders, Env: s.env, Health: s.health,
+		Locks: s.locks, Folders: s.folders, Env: s.env, Health: s.health, Local: s.local,
 		Mask: append(slices.Clone(s.mask), contract.StackTokenEnv, contract.SyncTokenEnv),
 	}
 	if s.own && s.port != 0 {

@@ -131,9 +131,9 @@ func (m *Commandcenter) stackService(st stack, front service, members []service)
 			ctr = ctr.WithExposedPort(redisPort, dagger.ContainerWithExposedPortOpts{Description: "redis"})
 		}
 	}
-	aliases := st.hostAliases(members)
+	aliases, peers := st.hostAliases(members), st.localPeers(members)
 	for _, s := range members {
-		ctr = ctr.WithServiceBinding(s.name, m.member(st, s, aliases))
+		ctr = ctr.WithServiceBinding(s.name, m.member(st, s, aliases, peers))
 		if s.port != 0 {
 			ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name + ", forwarded"})
 			run.Routes = append(run.Routes, contract.Route{Port: s.port, Target: fmt.Sprintf("%s:%d", st.host(s.name), s.port)})
@@ -174,8 +174,38 @@ func (st stack) hostAliases(members []service) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
+// A localPeer is a service of the Stack as a program written for a
+// developer's machine calls it: at localhost:PORT.
+type localPeer struct {
+	name  string
+	route contract.Route
+}
+
+// localPeers are the Stack's services with a port (Postgres, Redis, the
+// backend, the frontend, workers with a port), each at its host.
+func (st stack) localPeers(members []service) []localPeer {
+	peers := []localPeer{
+		{"postgres", contract.Route{Port: postgresPort, Target: fmt.Sprintf("%s:%d", st.peers.postgres, postgresPort)}},
+		{"redis", contract.Route{Port: redisPort, Target: fmt.Sprintf("%s:%d", st.peers.redis, redisPort)}},
+	}
+	for _, s := range members {
+		if s.port != 0 {
+			peers = append(peers, localPeer{s.name, contract.Route{Port: s.port, Target: fmt.Sprintf("%s:%d", st.host(s.name), s.port)}})
+		}
+	}
+	return peers
+}
+
 // member runs s under the supervisor, which reports its end to the front.
-func (m *Commandcenter) member(st stack, s service, aliases string) *dagger.Service {
+// Its programs reach the other services at localhost too, as on a
+// developer's machine (the frontend's dev server proxying to
+// localhost:8000), on every port but its own.
+func (m *Commandcenter) member(st stack, s service, aliases string, peers []localPeer) *dagger.Service {
+	for _, p := range peers {
+		if p.name != s.name && p.route.Port != s.port {
+			s.local = append(s.local, p.route)
+		}
+	}
 	run := m.supervision(s)
 	run.Report = fmt.Sprintf("%s:%d", st.peers.postgres, contract.ControlPort)
 	ctr := m.prepared(s, st.supervisor).WithSecretVariable(contract.StackTokenEnv, st.token).

@@ -196,6 +196,9 @@ func run(args []string, stderr io.Writer) int {
 		f := &forwarder{target: r.Target, wait: o.Wait, log: logger}
 		go f.open(r, o.StartTimeout, stops)
 	}
+	for _, l := range serveLocal(o.Local, o.Wait, logger) {
+		defer l.Close()
+	}
 	restarts := make(chan restartRequest)
 	supervised := make(chan struct{})
 	defer close(supervised)
@@ -417,6 +420,9 @@ func (o options) check() string {
 	}
 	if o.Sync.Port != 0 && (o.Sync.Port == o.Control || o.Sync.Port == o.ExpectPort) {
 		return fmt.Sprintf("--sync %d: the port is the control port or the command's; give the sync port a port of its own", o.Sync.Port)
+	}
+	if why := checkLocal(o); why != "" {
+		return why
 	}
 	return ""
 }

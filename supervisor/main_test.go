@@ -281,6 +281,8 @@ func TestBadInputSaysWhatToDo(t *testing.T) {
 		{[]string{"--report", "front", "--name", "backend", "--", "true"}, 2, "give the front's HOST:PORT"},
 		{[]string{"--route", "6379=redis:6379", "--control", "6379"}, 2, "give the control port a port of its own"},
 		{[]string{"--route", port + "=127.0.0.1:1", "--", "true"}, 1, "cannot listen on port " + port},
+		{[]string{"--localhost", "8000=backend:8000", "--expect-port", "8000", "--", "true"}, 2, "port 8000 is the command's own"},
+		{[]string{"--localhost", "8000=backend:8000", "--localhost", "8000=api:8000", "--", "true"}, 2, "port 8000 is forwarded twice"},
 		{[]string{"--", "/nonexistent/postgres"}, 127, "cannot run /nonexistent/postgres"},
 	} {
 		var out bytes.Buffer
@@ -469,5 +471,42 @@ func TestTheLastLinesComeBeforeTheEnd(t *testing.T) {
 		tail := out.String()
 		tail = tail[max(0, len(tail)-200):]
 		t.Errorf("the output does not end with the command's last line: ...%q", tail)
+	}
+}
+
+// A peer given with --localhost answers at localhost:PORT while the command
+// runs, on 127.0.0.1 and on ::1 where the machine has IPv6, and the
+// redirection is said once; a port another process has stays with it, and
+// the command runs all the same.
+func TestAPeerAnswersOnLocalhost(t *testing.T) {
+	peer := listenLocal(t)
+	upperServer(t, peer)
+	free := unusedTargets(t, 1)[0]
+	_, port, _ := net.SplitHostPort(free)
+	taken := listenLocal(t)
+	defer taken.Close()
+	_, takenPort, _ := net.SplitHostPort(taken.Addr().String())
+	cmd, out := command("--localhost", port+"="+peer.Addr().String(), "--localhost", takenPort+"=127.0.0.1:1", "--",
+		"sh", "-c", `echo ready; while :; do sleep 0.05; done`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		exitStatus(t, cmd)
+	}()
+	waitOutput(t, cmd, out, "ready")
+	waitOutput(t, cmd, out, "localhost:"+port+" -> "+peer.Addr().String()+" (on 127.0.0.1")
+	waitOutput(t, cmd, out, "localhost:"+takenPort+" stays with the process of this container that has it")
+	if got := roundTrip(t, "127.0.0.1:"+port, "ping"); got != "PING" {
+		t.Errorf("127.0.0.1:%s: got %q, want the peer's PING", port, got)
+	}
+	if strings.Contains(out.String(), "on 127.0.0.1 and ::1") {
+		if got := roundTrip(t, "[::1]:"+port, "pong"); got != "PONG" {
+			t.Errorf("[::1]:%s: got %q, want the peer's PONG", port, got)
+		}
+	}
+	if n := strings.Count(out.String(), "localhost:"+port+" -> "); n != 1 {
+		t.Errorf("the redirection is said %d times, want once:\n%s", n, out)
 	}
 }

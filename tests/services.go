@@ -388,31 +388,48 @@ func (m *Tests) ProjectEnvWinsOverTheModules(ctx context.Context) error {
 	return nil
 }
 
-// composeProbe is a worker that connects to every service of the Stack by
-// the host name compose would give it, and says whether all answered.
+// composeProbe is a worker that reaches every service of the Stack by the
+// host name compose would give it, and at localhost as on a developer's
+// machine, each checked for what answers (Redis's NOAUTH, the backend's
+// /api/health, the frontend's page), and says whether all did.
 const composeProbe = `python3 -c "
-import socket, time
-names = [('postgres', 5432), ('redis', 6379), ('backend', 8000), ('frontend', 3000)]
+import socket, time, urllib.request
+def redis(host):
+    with socket.create_connection((host, 6379), 2) as c:
+        c.sendall(b'PING\\r\\n')
+        got = c.recv(64)
+        assert got.startswith(b'-NOAUTH'), (host, got)
+def http(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert r.status == 200, (url, r.status)
+def check(host):
+    socket.create_connection((host, 5432), 2).close()
+    redis(host)
+    http('http://%s:8000/api/health' % host)
+    http('http://%s:3000/' % host)
 err = None
 for _ in range(600):
     try:
-        for name in names:
-            socket.create_connection(name, 2).close()
+        for host in ['postgres', 'redis', 'backend', 'frontend']:
+            socket.create_connection((host, {'postgres': 5432, 'redis': 6379, 'backend': 8000, 'frontend': 3000}[host]), 2).close()
         socket.gethostbyname('prober')
+        check('localhost')
+        check('127.0.0.1')
         print('compose names: all answer', flush=True)
         break
-    except OSError as e:
+    except (OSError, AssertionError) as e:
         err = e
         time.sleep(0.5)
 else:
-    print('compose names: not all answer:', err, flush=True)
+    print('compose names: not all answer:', repr(err), flush=True)
 time.sleep(3600)
 "`
 
 // StackMembersReachComposeHostNames: in the Stack, a worker reaches
 // Postgres, Redis, the backend and the frontend by the host names compose
 // gives them (postgres, redis, backend, frontend) and itself by its own
-// name, as a project written for compose names them.
+// name, as a project written for compose names them; and it reaches each
+// at localhost too, as a program written for a developer's machine does.
 //
 // +cache="never"
 func (m *Tests) StackMembersReachComposeHostNames(ctx context.Context) error {
@@ -440,7 +457,7 @@ func (m *Tests) StackMembersReachComposeHostNames(ctx context.Context) error {
 			return nil
 		}
 		if strings.Contains(logs, "compose names: not all answer") || time.Now().After(deadline) {
-			return fmt.Errorf("the worker did not reach every service by its compose host name:\n%s", logs)
+			return fmt.Errorf("the worker did not reach every service by its compose host name and at localhost:\n%s", logs)
 		}
 		time.Sleep(time.Second)
 	}

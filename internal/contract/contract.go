@@ -67,6 +67,11 @@ type Run struct {
 
 	// Routes forward ports of this container to other hosts (the front).
 	Routes []Route
+	// Local forward ports of this container's loopback (127.0.0.1 and ::1)
+	// to other hosts: a program written for a developer's machine that
+	// calls a peer at localhost:PORT (a dev server's proxy to
+	// localhost:8000) reaches it.
+	Local []Route
 	// Control is the port the front takes its members' reports on.
 	Control int
 	// Report is the front's HOST:PORT a member reports its end to.
@@ -459,6 +464,7 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.Var(listOf(&r.Routes, ParseRoute), "route", "LISTEN=HOST:PORT: forward connections to port LISTEN to HOST:PORT (repeat for more ports)")
+	fs.Var(listOf(&r.Local, ParseRoute), "localhost", "PORT=HOST:PORT: forward connections to localhost:PORT in this container (127.0.0.1 and ::1) to HOST:PORT, for programs that call a peer on their own machine (repeat for more ports)")
 	fs.DurationVar(&r.Wait, "wait", DefaultWait, "how long a connection waits for its target to answer before it is closed, and a report for the front")
 	fs.IntVar(&r.Control, "control", 0, "port to take other services' reports on: a report stops the command")
 	fs.StringVar(&r.Report, "report", "", "HOST:PORT of a front's control port, told the command's exit status when it ends")
