@@ -418,6 +418,28 @@ clean_network() {
   ((n == 0)) || say "network: removed $((n / 2)) containers' leftovers of an earlier engine"
 }
 
+# The engine runs in the host's network namespace, with its containers on a
+# bridge of the host: every local process could open connections to them at
+# 10.87.x.y, to a project's Postgres, Redis and backend, with no `up`. This
+# rule lets only root (the engine, which opens `up`'s tunnels, and the
+# machine's administrator) open new connections there; answers to the
+# containers' own connections (DNS from dnsmasq) pass as before.
+GUARD_RULE=(OUTPUT -d "${ENGINE_NET_PREFIX}0.0/16" -m conntrack --ctstate NEW -m owner ! --uid-owner 0
+  -m comment --comment "commandcenter kit: only root reaches the engine's containers" -j REJECT)
+
+guard_network() {
+  if iptables -w -C "${GUARD_RULE[@]}" 2>/dev/null; then
+    return 0
+  fi
+  iptables -w -I "${GUARD_RULE[@]}" ||
+    die "cannot add the firewall rule that keeps users other than root away from the engine's containers (iptables -I ${GUARD_RULE[*]}); the kernel needs the owner and conntrack matches"
+  say "network: only root opens connections to the engine's containers (${ENGINE_NET_PREFIX}0.0/16)"
+}
+
+unguard_network() {
+  while iptables -w -D "${GUARD_RULE[@]}" 2>/dev/null; do :; done
+}
+
 start_engine() {
   local pidf=$RUN_DIR/engine.pid digest="" want
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
@@ -435,6 +457,7 @@ start_engine() {
     mkdir -p "$KIT_DIR"
     printf '%s\n' "$KIT_ENGINE_TCP" >"$ENGINE_TCP_FILE"
   fi
+  guard_network
   if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
     say "engine: running (pid $(cat "$pidf")), $(engine_addresses "$KIT_ENGINE_TCP")"
@@ -698,6 +721,7 @@ cmd_uninstall() {
   need_root
   cmd_stop
   clean_network
+  unguard_network
   local f
   if [[ -f $PLACED ]]; then
     while read -r f; do

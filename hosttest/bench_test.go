@@ -478,10 +478,3 @@ func rssKiB(pid int) int {
 	}
 	return 0
 }
-
-func kitDir() string {
-	if d := os.Getenv("KIT_DIR"); d != "" {
-		return d
-	}
-	return "/var/lib/commandcenter-kit"
-}
