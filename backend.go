@@ -23,6 +23,7 @@ type BackendSettings struct {
 	DatabaseScheme string
 	Requirements   []string
 	Extras         []string
+	Packages       []string
 	HealthPath     string
 	Build          DockerfileSettings
 }
@@ -51,6 +52,12 @@ func (s BackendSettings) check() error {
 	}
 	if err := s.Build.check("with-backend"); err != nil {
 		return err
+	}
+	if err := checkPackages(s.Packages, "with-backend --packages"); err != nil {
+		return err
+	}
+	if len(s.Packages) > 0 && s.Build.Dockerfile != "" {
+		return fmt.Errorf("with-backend --packages installs into the module's own image; a backend built from its Dockerfile installs its packages there (RUN apt-get install ...)")
 	}
 	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\n") {
 		return fmt.Errorf("health path %q is not a URL path: set with-backend --health-path to one such as /health", s.HealthPath)
@@ -127,6 +134,11 @@ func (m *Commandcenter) WithBackend(
 	// Stage of the Dockerfile to build (default: the last).
 	// +optional
 	target string,
+	// Debian packages installed before the dependencies, such as the
+	// compiler and headers a wheel builds with (gcc, libpq-dev) or a C
+	// library a package binds to; kept in a layer of their own.
+	// +optional
+	packages []string,
 ) (*Commandcenter, error) {
 	setIf(&m.Be.Dir, dir)
 	setIf(&m.Be.PythonVersion, pythonVersion)
@@ -143,6 +155,9 @@ func (m *Commandcenter) WithBackend(
 	}
 	if len(extras) > 0 {
 		m.Be.Extras = extras
+	}
+	if len(packages) > 0 {
+		m.Be.Packages = packages
 	}
 	m.Be.Build.set(dockerfile, buildArgs, target)
 	if err := m.Be.check(); err != nil {

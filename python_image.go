@@ -46,6 +46,10 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 		WithEnvVariable("PIP_DISABLE_PIP_VERSION_CHECK", "1").
 		WithEnvVariable("PIP_ROOT_USER_ACTION", "ignore").
 		WithMountedCache("/root/.cache/pip", dag.CacheVolume("commandcenter-pip"))
+	deps, err := withPackages(ctx, deps, m.Be.Packages, "backend", "with-backend --packages")
+	if err != nil {
+		return nil, nil, err
+	}
 	listed, err := listFolder(ctx, src, m.Be.Dir, "with-backend --dir")
 	if err != nil {
 		return nil, nil, fmt.Errorf("backend: %w", err)

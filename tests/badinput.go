@@ -50,6 +50,12 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 			return cc.Backend(ex.WithoutFile("backend/requirements.txt").
 				WithNewFile("backend/pyproject.toml", "[project]\nname = \"x\"\ndynamic = [\"dependencies\"]\n"))
 		}, []string{"backend/pyproject.toml", "dynamic"}, false},
+		{"a system package Debian does not have", func() *dagger.Service {
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{Packages: []string{"libsodium23", "commandcenter-no-such-package"}}).Backend(ex)
+		}, []string{"with-backend --packages", `no package "commandcenter-no-such-package"`}, false},
+		{"a system package name that is not one", func() *dagger.Service {
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{Packages: []string{"gcc g++"}}).Backend(ex)
+		}, []string{`with-backend --packages "gcc g++" is not a Debian package name`, "one name per item"}, false},
 		{"no dev script", func() *dagger.Service {
 			return cc.Frontend(ex.WithNewFile("frontend/package.json", `{"name": "x", "scripts": {"build": "vite build"}}`))
 		}, []string{`no "dev" script`, "with-frontend --command"}, false},

@@ -344,6 +344,26 @@ func (m *Tests) BackendBuiltFromItsDockerfile(ctx context.Context) error {
 	return errors.Join(runAll(checks)...)
 }
 
+// BackendInstallsSystemPackages: a Debian package given to with-backend
+// --packages (a C library a Python package binds to, which the Python
+// image lacks) is there when the backend starts, alone and in a stack.
+//
+// +cache="never"
+func (m *Tests) BackendInstallsSystemPackages(ctx context.Context) error {
+	// Fails, and with it the start, unless the library is installed.
+	const needsSodium = `python -c "import ctypes, ctypes.util, sys; name = ctypes.util.find_library('sodium'); print('libsodium:', name); ctypes.CDLL(name).sodium_init"`
+	settings := dagger.CommandcenterWithBackendOpts{Packages: []string{"libsodium23"}, Prestart: needsSodium}
+	checks := map[string]func() error{
+		"alone": func() error {
+			return checkHealth(ctx, project("packages").WithBackend(settings).Backend(m.Example), "backend", "http://backend:8000/health")
+		},
+		"in a stack": func() error {
+			return checkHealth(ctx, project("packages-stack").WithBackend(settings).Stack(m.Example), "stack", "http://stack:8000/health")
+		},
+	}
+	return errors.Join(runAll(checks)...)
+}
+
 // SourceLeavesOutWhatDockerignoreSays: a file the backend folder's
 // .dockerignore names does not reach the backend's image; the others do.
 //
