@@ -3,7 +3,7 @@
 #   scripts/measure.sh bench   start-up times, rebuilds, the ports' cost, memory -> bench/results.md
 #   scripts/measure.sh load    pgbench, redis-benchmark and HTTP load      -> bench/load.md
 # `make bench` and `make load` run them after `make engine`. They install the
-# clients they need (redis-tools from apt; pgbench unpacked from Debian's
+# clients they need (redis-tools and chromium from apt; pgbench unpacked from Debian's
 # PostgreSQL server package, which is not installed, so no server starts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,12 @@ tools=${KIT_DIR:-/var/lib/commandcenter-kit}/tools
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+# The live-reload rows watch the page in a real browser: Debian's chromium,
+# headless.
+if [[ $what == bench ]] && ! command -v chromium >/dev/null; then
+  say "apt: install chromium (a browser for the live-reload rows)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 if ! command -v redis-benchmark >/dev/null; then
   say "apt: install redis-tools (redis-benchmark)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-tools >/dev/null
