@@ -122,12 +122,18 @@ func (m *Commandcenter) WithBackend(
 	// port instead).
 	// +optional
 	healthPath string,
-	// Build the backend from this Dockerfile of its folder (the build's
-	// context), as compose's build: does, instead of from its manifests; it
-	// runs the image's entrypoint and command unless --command says
-	// otherwise, and gets the same env.
+	// Build the backend from this Dockerfile, a path in the build's
+	// context (--context, default its folder), as compose's build: does,
+	// instead of from its manifests; it runs the image's entrypoint and
+	// command unless --command says otherwise, and gets the same env.
 	// +optional
 	dockerfile string,
+	// Folder of the source the Dockerfile builds in (default the backend's
+	// folder), as compose's build: context:, such as "." when the
+	// Dockerfile copies libs/ and backend/; --dockerfile is then a path in it
+	// (backend/Dockerfile). Its .dockerignore applies.
+	// +optional
+	context string,
 	// Build arguments of the Dockerfile, KEY=VALUE.
 	// +optional
 	buildArgs []string,
@@ -159,7 +165,7 @@ func (m *Commandcenter) WithBackend(
 	if len(packages) > 0 {
 		m.Be.Packages = packages
 	}
-	m.Be.Build.set(dockerfile, buildArgs, target)
+	m.Be.Build.set(dockerfile, context, buildArgs, target)
 	if err := m.Be.check(); err != nil {
 		return nil, fmt.Errorf("with-backend: %w", err)
 	}
@@ -290,7 +296,18 @@ func (m *Commandcenter) Backend(
 		local = append(local, contract.Route{Port: redisPort, Target: fmt.Sprintf("%s:%d", boundPeers.redis, redisPort)})
 	}
 	be := m.backend(r.backend, l, r.env)
-	be.local = local
 	be.ctr = be.ctr.WithServiceBinding(boundPeers.postgres, postgres).WithServiceBinding(boundPeers.redis, redis)
+	// The project's services of with-service, each bound by its name.
+	extras, err := m.extras(ctx, src, r.env)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range extras {
+		be.ctr = be.ctr.WithServiceBinding(x.name, m.run(x, r.supervisor))
+		if x.port != 0 && x.port != be.port {
+			local = append(local, contract.Route{Port: x.port, Target: fmt.Sprintf("%s:%d", x.name, x.port)})
+		}
+	}
+	be.local = local
 	return m.run(be, r.supervisor), nil
 }

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 	"dagger/commandcenter/internal/manifest"
@@ -14,9 +15,11 @@ import (
 // DockerfileSettings say how a service is built from a Dockerfile of the
 // project's own, as compose's build: does, instead of from its manifests.
 type DockerfileSettings struct {
-	// Dockerfile, in the service's folder (the build's context); empty: the
-	// module builds the service.
+	// Dockerfile, a path in Context; empty: the module builds the service.
 	Dockerfile string
+	// Context is the folder of the source the build runs in, as compose's
+	// build: context:; empty: the service's folder.
+	Context string
 	// BuildArgs are KEY=VALUE.
 	BuildArgs []string
 	// Target is the stage to build; empty: the last one.
@@ -28,7 +31,12 @@ func (s DockerfileSettings) check(option string) error {
 		return nil
 	}
 	if strings.HasPrefix(s.Dockerfile, "/") || strings.Contains("/"+s.Dockerfile+"/", "/../") {
-		return fmt.Errorf("%s --dockerfile %q is not a path inside the service's folder: give one such as Dockerfile", option, s.Dockerfile)
+		return fmt.Errorf("%s --dockerfile %q is not a path inside the build's context (--context, default the service's folder): give one such as Dockerfile", option, s.Dockerfile)
+	}
+	if s.Context != "" {
+		if err := check.Subdir(s.Context, option+" --context"); err != nil {
+			return err
+		}
 	}
 	for _, a := range s.BuildArgs {
 		if k, _, ok := strings.Cut(a, "="); !ok || k == "" {
@@ -38,8 +46,9 @@ func (s DockerfileSettings) check(option string) error {
 	return nil
 }
 
-func (s *DockerfileSettings) set(dockerfile string, buildArgs []string, target string) {
+func (s *DockerfileSettings) set(dockerfile, context string, buildArgs []string, target string) {
 	setIf(&s.Dockerfile, dockerfile)
+	setIf(&s.Context, context)
 	setIf(&s.Target, target)
 	if len(buildArgs) > 0 {
 		s.BuildArgs = buildArgs
@@ -66,10 +75,13 @@ type dockerBuilt struct {
 	args []string
 }
 
-// dockerBuild builds the service in dir of src from its Dockerfile, with
-// the engine's own Dockerfile support; a failed step is reported with its
-// output.
+// dockerBuild builds the service in dir of src (or s.Context) from its
+// Dockerfile, with the engine's own Dockerfile support; a failed step is
+// reported with its output.
 func dockerBuild(ctx context.Context, src *dagger.Directory, dir string, s DockerfileSettings, what, option string) (dockerBuilt, error) {
+	if s.Context != "" {
+		dir = s.Context
+	}
 	if err := fileExists(ctx, src, path.Join(dir, s.Dockerfile),
 		fmt.Errorf("%s has no %s: add it, or fix %s --dockerfile", dir, s.Dockerfile, option)); err != nil {
 		return dockerBuilt{}, fmt.Errorf("%s: %w", what, err)

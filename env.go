@@ -102,9 +102,13 @@ func (m *Commandcenter) checkEnv() error {
 		known[w.Name] = true
 		names = append(names, w.Name)
 	}
+	for _, x := range m.Extras {
+		known[x.Name] = true
+		names = append(names, x.Name)
+	}
 	for _, e := range m.Env {
 		if !known[e.Service] {
-			return fmt.Errorf("environment for service %q: the project has no such service (it has %s): fix --service, or add the worker first (with-worker)",
+			return fmt.Errorf("environment for service %q: the project has no such service (it has %s): fix --service, or add the worker or service first (with-worker, with-service)",
 				e.Service, strings.Join(names, ", "))
 		}
 	}
@@ -206,6 +210,18 @@ func (env environment) forService(name string, worker bool) []envVar {
 	var vars []envVar
 	for _, v := range env {
 		if v.service == "" || v.service == name || worker && v.service == "backend" {
+			vars = append(vars, v.envVar)
+		}
+	}
+	return vars
+}
+
+// forExtra is the part of the environment given to service name of
+// with-service by its name: nothing meant for every service reaches it.
+func (env environment) forExtra(name string) []envVar {
+	var vars []envVar
+	for _, v := range env {
+		if v.service == name {
 			vars = append(vars, v.envVar)
 		}
 	}

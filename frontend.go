@@ -19,6 +19,7 @@ type FrontendSettings struct {
 	Command     string
 	Production  bool
 	Dist        string
+	Packages    []string
 	Build       DockerfileSettings
 }
 
@@ -38,6 +39,12 @@ func (s FrontendSettings) check() error {
 	}
 	if err := s.Build.check("with-frontend"); err != nil {
 		return err
+	}
+	if err := checkPackages(s.Packages, "with-frontend --packages"); err != nil {
+		return err
+	}
+	if len(s.Packages) > 0 && s.Build.Dockerfile != "" {
+		return fmt.Errorf("with-frontend --packages installs into the module's own image; a frontend built from its Dockerfile installs its packages there (RUN apt-get install ...)")
 	}
 	return check.Port(s.Port, "with-frontend --port")
 }
@@ -69,18 +76,30 @@ func (m *Commandcenter) WithFrontend(
 	// Folder the build script writes, inside the frontend's folder.
 	// +optional
 	dist string,
-	// Build the frontend from this Dockerfile of its folder (the build's
-	// context), as compose's build: does; it runs the image's entrypoint and
-	// command, which must listen on --port. Its tests (test) still run in
-	// the module's build, which has Node and the dev dependencies.
+	// Build the frontend from this Dockerfile, a path in the build's
+	// context (--context, default its folder), as compose's build: does; it
+	// runs the image's entrypoint and command, which must listen on --port.
+	// Its tests (test) still run in the module's build, which has Node and
+	// the dev dependencies.
 	// +optional
 	dockerfile string,
+	// Folder of the source the Dockerfile builds in (default the frontend's
+	// folder), as compose's build: context:, such as "." when the
+	// Dockerfile copies libs/ and frontend/; --dockerfile is then a path in it
+	// (frontend/Dockerfile). Its .dockerignore applies.
+	// +optional
+	context string,
 	// Build arguments of the Dockerfile, KEY=VALUE.
 	// +optional
 	buildArgs []string,
 	// Stage of the Dockerfile to build (default: the last), such as production.
 	// +optional
 	target string,
+	// Debian packages installed before the dependencies, such as what
+	// node-gyp builds native modules with (python3, make, g++); kept in a
+	// layer of their own.
+	// +optional
+	packages []string,
 ) (*Commandcenter, error) {
 	setIf(&m.Fe.Dir, dir)
 	setIf(&m.Fe.NodeVersion, nodeVersion)
@@ -89,7 +108,10 @@ func (m *Commandcenter) WithFrontend(
 	if production {
 		m.Fe.Production = true
 	}
-	m.Fe.Build.set(dockerfile, buildArgs, target)
+	m.Fe.Build.set(dockerfile, context, buildArgs, target)
+	if len(packages) > 0 {
+		m.Fe.Packages = packages
+	}
 	if port != 0 {
 		m.Fe.Port = port
 	}

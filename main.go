@@ -44,6 +44,8 @@ type Commandcenter struct {
 	// +private
 	Workers []WorkerSettings
 	// +private
+	Extras []ExtraSettings
+	// +private
 	Env []EnvSetting
 	// +private
 	Folders []string
@@ -138,7 +140,7 @@ func projectKeyID(ctx context.Context, project string, key *dagger.Secret) (stri
 // checkSettings checks the settings every service function depends on, so
 // that a mistake in one With* call fails before anything starts.
 func (m *Commandcenter) checkSettings() error {
-	for _, c := range []func() error{m.Pg.check, m.Rd.check, m.Be.check, m.Fe.check, m.checkWorkers, m.checkEnv} {
+	for _, c := range []func() error{m.Pg.check, m.Rd.check, m.Be.check, m.Fe.check, m.checkWorkers, m.checkExtras, m.checkEnv} {
 		if err := c(); err != nil {
 			return err
 		}

@@ -74,7 +74,10 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 	if err != nil {
 		return builtImage{}, fmt.Errorf("frontend: %s: %w", dir, err)
 	}
-	ctr := dag.Container().From(ref)
+	ctr, err := withPackages(ctx, dag.Container().From(ref), m.Fe.Packages, "frontend", "with-frontend --packages")
+	if err != nil {
+		return builtImage{}, err
+	}
 	for _, k := range check.SortedKeys(pm.Env) {
 		ctr = ctr.WithEnvVariable(k, pm.Env[k])
 	}

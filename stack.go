@@ -50,6 +50,16 @@ func (m *Commandcenter) Stack(
 	if m.LiveToken != nil {
 		ports = append(ports, check.PortUse{Port: contract.SyncPort, Option: "the live-reload port (65433)"})
 	}
+	for _, w := range m.Workers {
+		if w.Port != 0 {
+			ports = append(ports, check.PortUse{Port: w.Port, Option: "with-worker " + w.Name + " --port"})
+		}
+	}
+	for _, x := range m.Extras {
+		if x.Port != 0 {
+			ports = append(ports, check.PortUse{Port: x.Port, Option: "with-service " + x.Name + " --port"})
+		}
+	}
 	if err := check.Ports(ports...); err != nil {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
@@ -68,6 +78,11 @@ func (m *Commandcenter) Stack(
 	for _, w := range m.Workers {
 		members = append(members, m.worker(r.backend, w, links, r.env))
 	}
+	extras, err := m.extras(ctx, src, r.env)
+	if err != nil {
+		return nil, err
+	}
+	members = append(members, extras...)
 	// Redis runs in the front too, next to Postgres: its port is served
 	// with no hop in between, and one container fewer starts.
 	return m.stackService(st, m.withRedis(m.postgres(r.postgres, true), r.redisRuntime), members), nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
 )
 
@@ -14,6 +15,8 @@ import (
 type WorkerSettings struct {
 	Name    string
 	Command string
+	// Port it serves, such as flower's 5555; 0: none.
+	Port int
 }
 
 // WithWorker adds a process run from the backend's image: a Celery worker
@@ -28,9 +31,18 @@ func (m *Commandcenter) WithWorker(
 	// Command it runs, with sh, from the backend's folder: such as
 	// "celery -A app.worker worker --loglevel=INFO".
 	command string,
+	// Port the worker serves, such as a Celery UI's (flower, 5555): forwarded
+	// in the Stack, which is ready once it answers there.
+	// +optional
+	port int,
 ) (*Commandcenter, error) {
 	if err := check.ServiceName(name, "with-worker --name"); err != nil {
 		return nil, err
+	}
+	if port != 0 {
+		if err := check.Port(port, "with-worker --port"); err != nil {
+			return nil, err
+		}
 	}
 	if strings.TrimSpace(command) == "" {
 		return nil, fmt.Errorf("with-worker %s: the command is empty: give the command the worker runs, such as --command=\"celery -A app.worker worker\"", name)
@@ -40,7 +52,7 @@ func (m *Commandcenter) WithWorker(
 			return nil, fmt.Errorf("with-worker: there is a worker named %q already: give this one another name", name)
 		}
 	}
-	m.Workers = append(m.Workers, WorkerSettings{Name: name, Command: command})
+	m.Workers = append(m.Workers, WorkerSettings{Name: name, Command: command, Port: port})
 	return m, nil
 }
 
@@ -59,6 +71,10 @@ func (m *Commandcenter) checkWorkers() error {
 // supervisor once Postgres and Redis are ready.
 func (m *Commandcenter) worker(img builtImage, w WorkerSettings, l links, env environment) service {
 	s := m.appProcess(img, w.Name, l, env.forService(w.Name, true))
+	if w.Port != 0 {
+		s.port = w.Port
+		s.health = []contract.HealthCheck{{Name: w.Name, Target: fmt.Sprintf("127.0.0.1:%d", w.Port)}}
+	}
 	if img.docker != nil {
 		s.args = shell(w.Command)
 	} else {
@@ -83,8 +99,9 @@ func (m *Commandcenter) findWorker(name string) (WorkerSettings, error) {
 }
 
 // Worker starts one of the project's workers alone (with-worker), bound to
-// the project's Postgres and Redis as the backend is. It listens on no
-// port: `up` runs it until it ends or you stop it.
+// the project's Postgres and Redis as the backend is, serving its port if
+// it has one (with-worker --port); `up` runs it until it ends or you stop
+// it.
 //
 // +cache="session"
 func (m *Commandcenter) Worker(

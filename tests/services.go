@@ -344,21 +344,33 @@ func (m *Tests) BackendBuiltFromItsDockerfile(ctx context.Context) error {
 	return errors.Join(runAll(checks)...)
 }
 
-// BackendInstallsSystemPackages: a Debian package given to with-backend
-// --packages (a C library a Python package binds to, which the Python
-// image lacks) is there when the backend starts, alone and in a stack.
+// ServicesInstallSystemPackages: a Debian package given to with-backend
+// --packages or with-frontend --packages (a C library a package binds to,
+// which the Python and Node images lack) is there when the service starts:
+// the backend alone and in a stack, the frontend.
 //
 // +cache="never"
-func (m *Tests) BackendInstallsSystemPackages(ctx context.Context) error {
+func (m *Tests) ServicesInstallSystemPackages(ctx context.Context) error {
 	// Fails, and with it the start, unless the library is installed.
 	const needsSodium = `python -c "import ctypes, ctypes.util, sys; name = ctypes.util.find_library('sodium'); print('libsodium:', name); ctypes.CDLL(name).sodium_init"`
 	settings := dagger.CommandcenterWithBackendOpts{Packages: []string{"libsodium23"}, Prestart: needsSodium}
 	checks := map[string]func() error{
-		"alone": func() error {
+		"backend alone": func() error {
 			return checkHealth(ctx, project("packages").WithBackend(settings).Backend(m.Example), "backend", "http://backend:8000/health")
 		},
-		"in a stack": func() error {
+		"backend in a stack": func() error {
 			return checkHealth(ctx, project("packages-stack").WithBackend(settings).Stack(m.Example), "stack", "http://stack:8000/health")
+		},
+		"frontend": func() error {
+			svc := project("packages-frontend").WithFrontend(dagger.CommandcenterWithFrontendOpts{
+				Packages: []string{"libsodium23"},
+				Command:  `ls /usr/lib/*/libsodium.so.* && exec npm run dev`,
+			}).Frontend(m.Example)
+			code, _, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/", "")
+			if err == nil && code != 200 {
+				err = fmt.Errorf("GET http://frontend:3000/: %d, want 200", code)
+			}
+			return err
 		},
 	}
 	return errors.Join(runAll(checks)...)
@@ -408,42 +420,72 @@ func (m *Tests) ProjectEnvWinsOverTheModules(ctx context.Context) error {
 	return nil
 }
 
-// composeProbe is a worker that reaches every service of the Stack by the
-// host name compose would give it, and at localhost as on a developer's
-// machine, each checked for what answers (Redis's NOAUTH, the backend's
-// /api/health, the frontend's page), and says whether all did.
-const composeProbe = `python3 -c "
+// probe is a worker that runs check, Python code that raises OSError or
+// AssertionError until what it checks answers, again every half second,
+// and prints "NAME: all answer" once it passes, or "NAME: not all answer"
+// with the last error after 5 minutes. Its helpers: get(url) is the body
+// of a 200 answer; ping(host, port) Redis's first answer to PING.
+func probe(name, check string) string {
+	return `python3 -c "
 import socket, time, urllib.request
-def redis(host):
-    with socket.create_connection((host, 6379), 2) as c:
-        c.sendall(b'PING\\r\\n')
-        got = c.recv(64)
-        assert got.startswith(b'-NOAUTH'), (host, got)
-def http(url):
+def get(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         assert r.status == 200, (url, r.status)
-def check(host):
-    socket.create_connection((host, 5432), 2).close()
-    redis(host)
-    http('http://%s:8000/api/health' % host)
-    http('http://%s:3000/' % host)
+        return r.read().decode().strip()
+def ping(host, port):
+    with socket.create_connection((host, port), 2) as c:
+        c.sendall(b'PING\\r\\n')
+        return c.recv(64)
+def check():
+` + check + `
 err = None
 for _ in range(600):
     try:
-        for host in ['postgres', 'redis', 'backend', 'frontend']:
-            socket.create_connection((host, {'postgres': 5432, 'redis': 6379, 'backend': 8000, 'frontend': 3000}[host]), 2).close()
-        socket.gethostbyname('prober')
-        check('localhost')
-        check('127.0.0.1')
-        print('compose names: all answer', flush=True)
+        check()
+        print('` + name + `: all answer', flush=True)
         break
     except (OSError, AssertionError) as e:
         err = e
         time.sleep(0.5)
 else:
-    print('compose names: not all answer:', repr(err), flush=True)
+    print('` + name + `: not all answer:', repr(err), flush=True)
 time.sleep(3600)
 "`
+}
+
+// waitProbe waits until the probe worker of project cc says it passed (or
+// failed, or did not say within 6 minutes).
+func waitProbe(ctx context.Context, cc *dagger.Commandcenter, worker, name string) error {
+	deadline := time.Now().Add(6 * time.Minute)
+	for {
+		logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{worker}})
+		if err != nil {
+			return err
+		}
+		if strings.Contains(logs, name+": all answer") {
+			return nil
+		}
+		if strings.Contains(logs, name+": not all answer") || time.Now().After(deadline) {
+			return fmt.Errorf("%s: not every service answered as it should:\n%s", name, logs)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// composeProbe reaches every service of the Stack by the host name compose
+// would give it, and at localhost as on a developer's machine, each checked
+// for what answers (Redis's NOAUTH, the backend's /api/health, the
+// frontend's page).
+var composeProbe = probe("compose names", `
+    for host, port in [('postgres', 5432), ('redis', 6379), ('backend', 8000), ('frontend', 3000)]:
+        socket.create_connection((host, port), 2).close()
+    socket.gethostbyname('prober')
+    for host in ['localhost', '127.0.0.1']:
+        socket.create_connection((host, 5432), 2).close()
+        got = ping(host, 6379)
+        assert got.startswith(b'-NOAUTH'), (host, got)
+        get('http://%s:8000/api/health' % host)
+        get('http://%s:3000/' % host)`)
 
 // StackMembersReachComposeHostNames: in the Stack, a worker reaches
 // Postgres, Redis, the backend and the frontend by the host names compose
@@ -467,18 +509,77 @@ func (m *Tests) StackMembersReachComposeHostNames(ctx context.Context) error {
 		return err
 	}
 	defer stack.Stop(ctx)
-	deadline := time.Now().Add(6 * time.Minute)
-	for {
-		logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{"prober"}})
-		if err != nil {
-			return err
-		}
-		if strings.Contains(logs, "compose names: all answer") {
-			return nil
-		}
-		if strings.Contains(logs, "compose names: not all answer") || time.Now().After(deadline) {
-			return fmt.Errorf("the worker did not reach every service by its compose host name and at localhost:\n%s", logs)
-		}
-		time.Sleep(time.Second)
+	return waitProbe(ctx, cc, "prober", "compose names")
+}
+
+// extrasProbe reaches the project's services of with-service by name and
+// at localhost: a Redis from an image, with a command of the project's, and
+// a server built from a Dockerfile in the repository's root context, with
+// its build argument and the env given to it by name; and a worker with a
+// port (as flower serves 5555).
+var extrasProbe = probe("extras", `
+    for host in ['broker', 'localhost']:
+        got = ping(host, 4222)
+        assert got.startswith(b'+PONG'), (host, got)
+    for base in ['http://built:5555', 'http://localhost:5555']:
+        assert get(base + '/hello.txt') == 'hello from the build context', base
+        assert get(base + '/message.txt') == 'from-build-args', base
+        assert get(base + '/greeting.txt') == 'hi-built', base
+    get('http://ui:5556/')
+    get('http://localhost:5556/')`)
+
+// StackRunsServicesOfItsOwn: services of the project's own (with-service)
+// run in the Stack, one from an image and one built from a Dockerfile with
+// the repository as its context; a worker reaches both by name and at
+// localhost, the Stack forwards their ports (and a worker's), and the
+// built one also runs alone. The Stack's env for every service does not reach them.
+//
+// +cache="never"
+func (m *Tests) StackRunsServicesOfItsOwn(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "extras")
+	if err != nil {
+		return err
 	}
+	src := m.Example.
+		WithFile("extra/Dockerfile", m.Fixtures.File("extra.Dockerfile")).
+		WithNewFile("extra/hello.txt", "hello from the build context\n")
+	cc = cc.
+		WithService("broker", dagger.CommandcenterWithServiceOpts{
+			Image: redisCliImage, Command: "redis-server --port 4222 --dir /data --appendonly yes", Port: 4222, Volume: "/data",
+		}).
+		WithService("built", dagger.CommandcenterWithServiceOpts{
+			Dockerfile: "extra/Dockerfile", Context: ".", BuildArgs: []string{"MESSAGE=from-build-args"}, Port: 5555, HealthPath: "/hello.txt",
+		}).
+		WithEnv("GREETING", "hi-built", dagger.CommandcenterWithEnvOpts{Service: "built"}).
+		WithEnv("EVERY_SERVICE", "1").
+		WithWorker("ui", "python3 -m http.server 5556", dagger.CommandcenterWithWorkerOpts{Port: 5556}).
+		WithWorker("prober", extrasProbe)
+	stack := cc.Stack(src)
+	code, body, err := httpDo(ctx, stack, "stack", "GET", "http://stack:5555/hello.txt", "")
+	if err != nil {
+		return err
+	}
+	defer stack.Stop(ctx)
+	if code != 200 || strings.TrimSpace(body) != "hello from the build context" {
+		return fmt.Errorf("GET http://stack:5555/hello.txt through the Stack: %d %q, want the built service's file", code, body)
+	}
+	if code, _, err := httpDo(ctx, stack, "stack", "GET", "http://stack:5556/", ""); err != nil || code != 200 {
+		return fmt.Errorf("GET http://stack:5556/ through the Stack (the worker ui's port): %d %v, want 200", code, err)
+	}
+	if err := waitProbe(ctx, cc, "prober", "extras"); err != nil {
+		return err
+	}
+	if _, err := stack.Stop(ctx); err != nil {
+		return err
+	}
+	alone := cc.Service(src, "built")
+	code, body, err = httpDo(ctx, alone, "built", "GET", "http://built:5555/every.txt", "")
+	if err != nil {
+		return err
+	}
+	defer alone.Stop(ctx)
+	if code != 200 || strings.TrimSpace(body) != "unset" {
+		return fmt.Errorf("GET /every.txt of the service alone: %d %q, want \"unset\": an env for every service reached a service of with-service", code, body)
+	}
+	return nil
 }
