@@ -197,8 +197,12 @@ func (m *Commandcenter) extra(ctx context.Context, src *dagger.Directory, e Extr
 		}
 	}
 	if e.Volume != "" {
+		// The folder is a link to the project's volume, mounted where the
+		// engine's GC policies recognise the project's data; what the image
+		// has at the path (often an empty folder its VOLUME declares) gives
+		// way to it.
 		kind := e.folderKind()
-		s.ctr = m.withVolumes(s.ctr, kind).WithSymlink(keepPath(kind), e.Volume)
+		s.ctr = m.withVolumes(s.ctr.WithoutDirectory(e.Volume), kind).WithSymlink(keepPath(kind), e.Volume)
 		s.folders = []string{kind}
 	}
 	if e.Port != 0 {

@@ -340,6 +340,15 @@ func (m *Tests) BackendBuiltFromItsDockerfile(ctx context.Context) error {
 				Prestart: `test "$GREETING" = hello-from-build-args`,
 			}).Stack(src), "stack", "http://stack:8000/health")
 		},
+		// Fails unless the build ran in the repository's root, where libs/ is.
+		"with the repository as its context": func() error {
+			root := m.Example.
+				WithFile("backend/Dockerfile.root", m.Fixtures.File("backend-root.Dockerfile")).
+				WithNewFile("libs/marker.txt", "a library next to the backend\n")
+			return checkHealth(ctx, project("dockerfile-context").WithBackend(dagger.CommandcenterWithBackendOpts{
+				Dockerfile: "backend/Dockerfile.root", Context: ".", Prestart: "test -f /opt/libs/marker.txt",
+			}).Backend(root), "backend", "http://backend:8000/health")
+		},
 	}
 	return errors.Join(runAll(checks)...)
 }
@@ -545,7 +554,7 @@ func (m *Tests) StackRunsServicesOfItsOwn(ctx context.Context) error {
 		WithNewFile("extra/hello.txt", "hello from the build context\n")
 	cc = cc.
 		WithService("broker", dagger.CommandcenterWithServiceOpts{
-			Image: redisCliImage, Command: "redis-server --port 4222 --dir /data --appendonly yes", Port: 4222, Volume: "/data",
+			Image: redisCliImage, Command: "redis-server --port 4222 --dir /data --appendonly yes --protected-mode no", Port: 4222, Volume: "/data",
 		}).
 		WithService("built", dagger.CommandcenterWithServiceOpts{
 			Dockerfile: "extra/Dockerfile", Context: ".", BuildArgs: []string{"MESSAGE=from-build-args"}, Port: 5555, HealthPath: "/hello.txt",
