@@ -50,8 +50,8 @@ func (e inUseError) Error() string {
 	if e.known {
 		by = fmt.Sprintf("%s (in %s, since %s)", e.by.Service, e.by.Host, e.by.Since)
 	}
-	return fmt.Sprintf("project %q is in use: its data (commandcenter-%s-%s) is held by %s, such as another `up` of its stack, its postgres or backend alone, or a wipe, snapshot or restore. Stop that first, or give this one another project (--project)",
-		e.project, e.project, e.kind, by)
+	return fmt.Sprintf("project %q is in use: its %s data is held by %s, such as another `up` of its stack, its postgres or backend alone, or a wipe, snapshot or restore. Stop that first, or give this one another project (--project)",
+		e.project, e.kind, by)
 }
 
 // takeLocks takes the lock of each kind in state, without waiting, and

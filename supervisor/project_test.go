@@ -35,7 +35,7 @@ func TestASecondRunOfAProjectFailsAtOnce(t *testing.T) {
 		t.Errorf("the second run exited %d, want %d (in use)\n%s", code, exitInUse, secondOut)
 	}
 	took := time.Since(start)
-	for _, want := range []string{`project "shop" is in use`, "commandcenter-shop-redis", "held by postgres (in ", "Stop that first"} {
+	for _, want := range []string{`project "shop" is in use`, "its redis data", "held by postgres (in ", "Stop that first"} {
 		if !strings.Contains(secondOut.String(), want) {
 			t.Errorf("the second run's message has no %q:\n%s", want, secondOut)
 		}

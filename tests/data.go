@@ -124,7 +124,7 @@ func (m *Tests) StackOfAProjectWhoseRedisRunsSaysItIsInUse(ctx context.Context) 
 }
 
 // refusedInUse runs what, which must fail saying that project is in use
-// and naming its volume of kind: the project's lock is taken without
+// and naming its data of kind: the project's lock is taken without
 // waiting, so it fails instead of waiting for the volume (the test gives it
 // ten minutes, which a wait would take up).
 func refusedInUse(ctx context.Context, what, project, kind string, run func(context.Context) error) error {
@@ -135,10 +135,10 @@ func refusedInUse(ctx context.Context, what, project, kind string, run func(cont
 		return fmt.Errorf("%s succeeded while a service of project %s held its %s volume", what, project, kind)
 	}
 	said := withOutput(err).Error()
-	volume := "commandcenter-" + project + "-" + kind
-	if !strings.Contains(said, fmt.Sprintf("project %q is in use", project)) || !strings.Contains(said, volume) ||
+	data := "its " + kind
+	if !strings.Contains(said, fmt.Sprintf("project %q is in use", project)) || !strings.Contains(said, data) ||
 		!strings.Contains(said, "Stop that first") {
-		return fmt.Errorf("%s failed without saying that %s is in use: %s", what, volume, said)
+		return fmt.Errorf("%s failed without saying that %s data of project %s is in use: %s", what, data, project, said)
 	}
 	return nil
 }
