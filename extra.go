@@ -21,8 +21,11 @@ type ExtraSettings struct {
 	// Dockerfile, a path in it (default: Dockerfile).
 	Image, Dockerfile, Context string
 	BuildArgs                  []string
-	// Command run with sh instead of the image's entrypoint and command.
+	// Command run with sh instead of the image's entrypoint and command;
+	// Args are arguments of the image's entrypoint in place of its command
+	// (compose's command: for an image).
 	Command string
+	Args    []string
 	// Port it listens on; 0: none (not forwarded, not waited for).
 	Port int
 	// Volume is a folder of its container kept per project.
@@ -60,6 +63,10 @@ func (m *Commandcenter) WithService(
 	// Command run with sh instead of the image's entrypoint and command.
 	// +optional
 	command string,
+	// Arguments of the image's entrypoint in place of its command, as
+	// compose's command: (an image with no shell, such as nats, takes these).
+	// +optional
+	args []string,
 	// Port the service listens on, forwarded in the Stack.
 	// +optional
 	port int,
@@ -73,7 +80,7 @@ func (m *Commandcenter) WithService(
 	healthPath string,
 ) (*Commandcenter, error) {
 	e := ExtraSettings{Name: name, Image: image, Dockerfile: dockerfile, Context: context, BuildArgs: buildArgs,
-		Command: command, Port: port, Volume: volume, HealthPath: healthPath}
+		Command: command, Args: args, Port: port, Volume: volume, HealthPath: healthPath}
 	if err := e.check(); err != nil {
 		return nil, fmt.Errorf("with-service %s: %w", name, err)
 	}
@@ -92,6 +99,8 @@ func (e ExtraSettings) check() error {
 	}
 	built := e.Dockerfile != "" || e.Context != ""
 	switch {
+	case e.Command != "" && len(e.Args) > 0:
+		return fmt.Errorf("--command replaces the image's entrypoint and --args its command: give one of them")
 	case e.Image == "" && !built:
 		return fmt.Errorf("give the image it runs (--image=nats:2), or the build it comes from (--context=FOLDER, --dockerfile=PATH in it)")
 	case e.Image != "" && (built || len(e.BuildArgs) > 0):
@@ -174,6 +183,9 @@ func (m *Commandcenter) extra(ctx context.Context, src *dagger.Directory, e Extr
 		if err != nil {
 			return service{}, fmt.Errorf("%s: cannot read image %s: %w (fix with-service --image)", what, e.Image, err)
 		}
+		if len(e.Args) > 0 {
+			cmd = e.Args
+		}
 		args = append(append([]string{}, entrypoint...), cmd...)
 		if len(args) == 0 && e.Command == "" {
 			return service{}, fmt.Errorf("%s: image %s has no ENTRYPOINT or CMD: give the service a command (with-service --command)", what, e.Image)
@@ -185,6 +197,13 @@ func (m *Commandcenter) extra(ctx context.Context, src *dagger.Directory, e Extr
 			return service{}, err
 		}
 		ctr, args = built.ctr, built.args
+		if len(e.Args) > 0 {
+			entrypoint, err := ctr.Entrypoint(ctx)
+			if err != nil {
+				return service{}, err
+			}
+			args = append(append([]string{}, entrypoint...), e.Args...)
+		}
 	}
 	if e.Command != "" {
 		args = shell(e.Command)

@@ -592,3 +592,45 @@ func (m *Tests) StackRunsServicesOfItsOwn(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ComposePlanMapsAComposeFile: compose-plan reads a compose file written
+// for docker compose from the project's source (with a variable given for
+// its interpolation) and prints each service's mapping, the call that runs
+// it and the keys not honoured; a file with a bad line fails naming the
+// file and the line.
+//
+// +cache="never"
+func (m *Tests) ComposePlanMapsAComposeFile(ctx context.Context) error {
+	src := m.Example.WithFile("docker-compose.yml", m.Fixtures.File("compose/docker-compose.yml"))
+	plan, err := project("compose-plan").ComposePlan(ctx, src, dagger.CommandcenterComposePlanOpts{Env: []string{"DB_USER=hub"}})
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, want := range []string{
+		"db             -> the project's Postgres 17 with vector",
+		"cache          -> the project's Redis 8",
+		"backend        -> the backend, built by the module from backend",
+		"worker         -> a worker of the backend's image: celery -A app.worker worker",
+		"nats           -> a service of the project's own: nats:2",
+		"with-postgres --version=17 --extensions=vector --user=hub --database=app --password=env:POSTGRES_PASSWORD",
+		"with-worker --name=worker --command='celery -A app.worker worker'",
+		"with-service --name=nats --image=nats:2 --args=-js",
+		"stack --src=. up --ports 18000:8000,13000:3000",
+		"service backend: volumes ",
+		"service nats: network_mode host: not honoured",
+	} {
+		if !strings.Contains(plan, want) {
+			missing = append(missing, want)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the plan does not say %q:\n%s", missing, plan)
+	}
+	bad := src.WithNewFile("docker-compose.yml", "services:\n  backend:\n    image: x\n   bad: [\n")
+	_, err = project("compose-plan").ComposePlan(ctx, bad)
+	if err == nil || !strings.Contains(err.Error(), "docker-compose.yml") || !strings.Contains(err.Error(), "line 3") {
+		return fmt.Errorf("a file with a bad line: %v, want an error naming docker-compose.yml and line 3", err)
+	}
+	return nil
+}

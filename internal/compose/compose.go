@@ -1,0 +1,524 @@
+// Package compose reads a project's compose files with the compose
+// specification's own library (interpolation, extends within the files,
+// profiles, merges of several files, the specification's validation) and
+// maps their services to the module's settings: the project's Postgres and
+// Redis, its backend and workers, its frontend and services of its own.
+// What the module cannot honour is named, one line a key, never dropped.
+package compose
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"dagger/commandcenter/internal/dotenv"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// Source is the project's source folder, as the planner reads it: a file's
+// content (relative to the folder), and whether a file is there.
+type Source interface {
+	Read(p string) ([]byte, error)
+	Exists(p string) bool
+}
+
+// Options say which files to read and how.
+type Options struct {
+	// Files are the compose files, in the order they merge (paths in the
+	// source; default docker-compose.yml).
+	Files []string
+	// Env are variables for interpolation (${VAR:-default}), over the
+	// source's .env.
+	Env map[string]string
+	// Profiles to enable.
+	Profiles []string
+	// Strict makes every key the module cannot honour an error.
+	Strict bool
+}
+
+// Plan is what a compose project becomes.
+type Plan struct {
+	Postgres *Postgres
+	Redis    *Redis
+	Backend  *App
+	Workers  []Worker
+	Frontend *App
+	Extras   []Extra
+	// Env are variables of a service's environment, EnvFiles its env_files.
+	Env      []Env
+	EnvFiles []EnvFile
+	// Folders are named volumes of the backend and workers.
+	Folders []string
+	// Ports are what `up --ports` forwards: the compose file's published
+	// ports of the services.
+	Ports []Port
+	// Notes are the keys the module does not honour, one line each; Info
+	// what it does in their place where it is not obvious.
+	Notes, Info []string
+}
+
+// Postgres is the compose service that runs the project's database.
+type Postgres struct {
+	Service, Version   string
+	Extensions         []string
+	User, Database     string
+	Password           string // the file's literal POSTGRES_PASSWORD, if any
+	HasPasswordLiteral bool
+}
+
+// Redis is the compose service that runs the project's Redis.
+type Redis struct {
+	Service, Version string
+}
+
+// App is the backend or the frontend: built by the module from its folder
+// (Dir), or from its Dockerfile (Dockerfile in Context).
+type App struct {
+	Service                     string
+	Dir                         string
+	Dockerfile, Context, Target string
+	BuildArgs                   []string
+	Command                     string
+	Port                        int
+}
+
+// Worker is a service of the backend's build with a command of its own.
+type Worker struct {
+	Service, Command string
+	Port             int
+}
+
+// Extra is any other service.
+type Extra struct {
+	Service, Image      string
+	Dockerfile, Context string
+	BuildArgs           []string
+	// Args are compose's command: the entrypoint's arguments.
+	Args   []string
+	Port   int
+	Volume string
+}
+
+// Env is one variable of a service's environment.
+type Env struct{ Service, Name, Value string }
+
+// EnvFile is one env_file of a service.
+type EnvFile struct{ Service, Path string }
+
+// Port is a published port: Host on the machine, Container in the Stack.
+type Port struct {
+	Service         string
+	Host, Container int
+}
+
+// Load reads the compose files from src and plans them.
+func Load(ctx context.Context, src Source, o Options) (Plan, error) {
+	if len(o.Files) == 0 {
+		o.Files = []string{"docker-compose.yml"}
+	}
+	env := map[string]string{}
+	if src.Exists(".env") {
+		text, err := src.Read(".env")
+		if err != nil {
+			return Plan{}, fmt.Errorf(".env: %w", err)
+		}
+		vars, err := dotenv.Parse(string(text))
+		if err != nil {
+			return Plan{}, fmt.Errorf(".env: %w", err)
+		}
+		for _, v := range vars {
+			env[v.Name] = v.Value
+		}
+	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	var files []types.ConfigFile
+	for _, f := range o.Files {
+		text, err := src.Read(f)
+		if err != nil {
+			return Plan{}, fmt.Errorf("compose file %s: %w: give --file a path in --src", f, err)
+		}
+		files = append(files, types.ConfigFile{Filename: f, Content: text})
+	}
+	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{WorkingDir: ".", ConfigFiles: files, Environment: env},
+		func(lo *loader.Options) {
+			lo.SetProjectName("commandcenter", false)
+			lo.Profiles = o.Profiles
+			// env_file is read from --src, not from this process's folder.
+			lo.SkipResolveEnvironment = true
+			lo.ResolvePaths = false
+		})
+	if err != nil {
+		return Plan{}, fmt.Errorf("%s: %w", strings.Join(o.Files, ", "), err)
+	}
+	p, err := plan(project, src)
+	if err != nil {
+		return Plan{}, err
+	}
+	if o.Strict && len(p.Notes) > 0 {
+		return p, fmt.Errorf("--strict: %d keys of %s are not honoured:\n  %s", len(p.Notes), strings.Join(o.Files, ", "), strings.Join(p.Notes, "\n  "))
+	}
+	return p, nil
+}
+
+var (
+	postgresImage = regexp.MustCompile(`^(?:docker\.io/)?(?:library/)?postgres:(\d+)`)
+	pgvectorImage = regexp.MustCompile(`^(?:docker\.io/)?pgvector/pgvector:pg(\d+)`)
+	postgisImage  = regexp.MustCompile(`^(?:docker\.io/)?postgis/postgis:(\d+)`)
+	redisImage    = regexp.MustCompile(`^(?:docker\.io/)?(?:library/)?redis:(\d+)`)
+)
+
+func plan(project *types.Project, src Source) (Plan, error) {
+	var p Plan
+	names := slices.Sorted(func(yield func(string) bool) {
+		for name := range project.Services {
+			if !yield(name) {
+				return
+			}
+		}
+	})
+	// Postgres and Redis first, then the builds, then the rest.
+	kinds := map[string]string{}
+	for _, name := range names {
+		s := project.Services[name]
+		switch {
+		case s.Build == nil && p.Postgres == nil && isPostgres(s.Image):
+			p.Postgres = postgresOf(s)
+			kinds[name] = "postgres"
+		case s.Build == nil && p.Redis == nil && redisImage.MatchString(s.Image):
+			p.Redis = &Redis{Service: name, Version: redisImage.FindStringSubmatch(s.Image)[1]}
+			kinds[name] = "redis"
+		}
+	}
+	// The backend: a Python build, the one called backend if there are
+	// several; its build's other services are workers. The frontend: a
+	// Node build, the one called frontend first.
+	pick := func(role, language string) *App {
+		for _, named := range []bool{true, false} {
+			for _, name := range names {
+				s := project.Services[name]
+				if kinds[name] != "" || s.Build == nil || (named && name != role) || lang(src, s.Build) != language {
+					continue
+				}
+				kinds[name] = role
+				return appOf(s, src)
+			}
+		}
+		return nil
+	}
+	var backendBuild string
+	if p.Backend = pick("backend", "python"); p.Backend != nil {
+		backendBuild = buildKey(project.Services[p.Backend.Service].Build)
+	}
+	p.Frontend = pick("frontend", "node")
+	for _, name := range names {
+		s := project.Services[name]
+		if kinds[name] != "" {
+			continue
+		}
+		if s.Build != nil && backendBuild != "" && buildKey(s.Build) == backendBuild {
+			w := Worker{Service: name, Command: shellLine(s.Command), Port: firstPort(s)}
+			if w.Command == "" {
+				p.Notes = append(p.Notes, fmt.Sprintf("service %s: the backend's build with no command of its own: not run (give it a command: to run it as a worker)", name))
+				kinds[name] = "skipped"
+				continue
+			}
+			p.Workers = append(p.Workers, w)
+			kinds[name] = "worker"
+			continue
+		}
+		p.Extras = append(p.Extras, extraOf(s))
+		kinds[name] = "extra"
+	}
+	for _, name := range names {
+		if kinds[name] == "skipped" {
+			continue
+		}
+		if err := p.service(project.Services[name], kinds[name], src); err != nil {
+			return Plan{}, err
+		}
+	}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for n := range project.Secrets {
+			if !yield(n) {
+				return
+			}
+		}
+	}) {
+		p.Notes = append(p.Notes, fmt.Sprintf("secrets: %s: not honoured: compose mounts it as a file; give it as a variable instead (with-secret-env or with-secret-env-file)", name))
+	}
+	return p, nil
+}
+
+func isPostgres(image string) bool {
+	return postgresImage.MatchString(image) || pgvectorImage.MatchString(image) || postgisImage.MatchString(image)
+}
+
+func postgresOf(s types.ServiceConfig) *Postgres {
+	pg := &Postgres{Service: s.Name}
+	switch {
+	case pgvectorImage.MatchString(s.Image):
+		pg.Version = pgvectorImage.FindStringSubmatch(s.Image)[1]
+		pg.Extensions = []string{"vector"}
+	case postgisImage.MatchString(s.Image):
+		pg.Version = postgisImage.FindStringSubmatch(s.Image)[1]
+		pg.Extensions = []string{"postgis"}
+	default:
+		pg.Version = postgresImage.FindStringSubmatch(s.Image)[1]
+	}
+	for k, v := range s.Environment {
+		if v == nil {
+			continue
+		}
+		switch k {
+		case "POSTGRES_USER":
+			pg.User = *v
+		case "POSTGRES_DB":
+			pg.Database = *v
+		case "POSTGRES_PASSWORD":
+			pg.Password, pg.HasPasswordLiteral = *v, true
+		}
+	}
+	return pg
+}
+
+// lang tells a Python build from a Node build by what its context holds
+// (or its Dockerfile's base image).
+func lang(src Source, b *types.BuildConfig) string {
+	dir := cleanDir(b.Context)
+	dockerfileDir := path.Dir(path.Join(dir, dockerfileOf(b)))
+	for _, d := range []string{dir, dockerfileDir} {
+		for _, f := range []string{"requirements.txt", "pyproject.toml"} {
+			if src.Exists(path.Join(d, f)) {
+				return "python"
+			}
+		}
+		if src.Exists(path.Join(d, "package.json")) {
+			return "node"
+		}
+	}
+	if text, err := src.Read(path.Join(dir, dockerfileOf(b))); err == nil {
+		for _, line := range strings.Split(string(text), "\n") {
+			f := strings.Fields(strings.ToLower(line))
+			if len(f) >= 2 && f[0] == "from" {
+				base := f[1]
+				if len(f) >= 3 && strings.HasPrefix(f[1], "--platform") {
+					base = f[2]
+				}
+				switch {
+				case strings.Contains(base, "python"):
+					return "python"
+				case strings.Contains(base, "node"):
+					return "node"
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func dockerfileOf(b *types.BuildConfig) string {
+	if b.Dockerfile == "" {
+		return "Dockerfile"
+	}
+	return b.Dockerfile
+}
+
+func cleanDir(d string) string {
+	d = path.Clean(strings.TrimPrefix(d, "./"))
+	if d == "" {
+		return "."
+	}
+	return d
+}
+
+func buildKey(b *types.BuildConfig) string {
+	return cleanDir(b.Context) + "|" + dockerfileOf(b) + "|" + b.Target
+}
+
+// appOf maps a build service to the backend or frontend: built by the
+// module from the folder that holds its manifest, the Dockerfile's
+// settings kept beside for a build from it.
+func appOf(s types.ServiceConfig, src Source) *App {
+	a := &App{Service: s.Name, Command: shellLine(s.Command), Port: firstPort(s)}
+	ctxDir := cleanDir(s.Build.Context)
+	a.Dir = ctxDir
+	if d := path.Dir(path.Join(ctxDir, dockerfileOf(s.Build))); d != ctxDir && (src.Exists(path.Join(d, "requirements.txt")) || src.Exists(path.Join(d, "pyproject.toml")) || src.Exists(path.Join(d, "package.json"))) {
+		a.Dir = d
+	}
+	a.Dockerfile, a.Context, a.Target = dockerfileOf(s.Build), ctxDir, s.Build.Target
+	a.BuildArgs = buildArgs(s.Build)
+	return a
+}
+
+func extraOf(s types.ServiceConfig) Extra {
+	e := Extra{Service: s.Name, Image: s.Image, Args: s.Command, Port: firstPort(s)}
+	if s.Build != nil {
+		e.Image = ""
+		e.Context, e.Dockerfile = cleanDir(s.Build.Context), dockerfileOf(s.Build)
+		e.BuildArgs = buildArgs(s.Build)
+	}
+	return e
+}
+
+func buildArgs(b *types.BuildConfig) []string {
+	var args []string
+	for k, v := range b.Args {
+		if v != nil {
+			args = append(args, k+"="+*v)
+		}
+	}
+	sort.Strings(args)
+	return args
+}
+
+// firstPort is the container port a service serves: its first port or
+// expose.
+func firstPort(s types.ServiceConfig) int {
+	if len(s.Ports) > 0 {
+		return int(s.Ports[0].Target)
+	}
+	if len(s.Expose) > 0 {
+		n, _ := strconv.Atoi(strings.Split(s.Expose[0], "/")[0])
+		return n
+	}
+	return 0
+}
+
+// shellLine is a command as one shell line.
+func shellLine(c types.ShellCommand) string {
+	var words []string
+	for _, w := range c {
+		if w == "" || strings.ContainsAny(w, " \t\n'\"$`\\;&|<>()*?") {
+			w = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+		words = append(words, w)
+	}
+	return strings.Join(words, " ")
+}
+
+// service records what one service brings beyond its kind: env, env
+// files, ports, volumes, and the keys that are not honoured.
+func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
+	note := func(key, why string) {
+		p.Notes = append(p.Notes, fmt.Sprintf("service %s: %s: not honoured: %s", s.Name, key, why))
+	}
+	target := s.Name
+	switch kind {
+	case "backend":
+		target = "backend"
+	case "frontend":
+		target = "frontend"
+	}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range s.Environment {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		v := s.Environment[name]
+		if v == nil {
+			continue
+		}
+		switch {
+		case kind == "postgres" && strings.HasPrefix(name, "POSTGRES_"), kind == "redis":
+			if kind == "redis" {
+				note("environment "+name, "the module runs Redis with the project's password")
+			}
+			continue
+		case kind == "postgres":
+			note("environment "+name, "the module's Postgres takes POSTGRES_USER, POSTGRES_DB and POSTGRES_PASSWORD (with-postgres)")
+			continue
+		}
+		p.Env = append(p.Env, Env{Service: target, Name: name, Value: *v})
+	}
+	for _, f := range s.EnvFiles {
+		file := cleanDir(f.Path)
+		if !src.Exists(file) {
+			if !bool(f.Required) {
+				continue
+			}
+			return fmt.Errorf("service %s: env_file %s: no such file in --src: create it, or mark it required: false", s.Name, f.Path)
+		}
+		if kind == "postgres" || kind == "redis" {
+			note("env_file "+f.Path, "the module's "+kind+" takes its settings from with-"+kind)
+			continue
+		}
+		p.EnvFiles = append(p.EnvFiles, EnvFile{Service: target, Path: file})
+	}
+	for _, port := range s.Ports {
+		host, err := strconv.Atoi(port.Published)
+		if port.Published == "" || err != nil {
+			p.Info = append(p.Info, fmt.Sprintf("service %s: port %d has no fixed host port: give one with up --ports", s.Name, port.Target))
+			continue
+		}
+		if port.HostIP != "" && port.HostIP != "0.0.0.0" {
+			note(fmt.Sprintf("ports %s:%s:%d", port.HostIP, port.Published, port.Target), "up listens on every address of the machine (see Security in the README)")
+		}
+		p.Ports = append(p.Ports, Port{Service: s.Name, Host: host, Container: int(port.Target)})
+	}
+	extra := slices.IndexFunc(p.Extras, func(e Extra) bool { return e.Service == s.Name })
+	for _, v := range s.Volumes {
+		switch {
+		case v.Type == types.VolumeTypeVolume && (kind == "postgres" || kind == "redis"):
+			p.Info = append(p.Info, fmt.Sprintf("service %s: volume %s: the module keeps %s's data in the project's own volume", s.Name, v.Source, kind))
+		case v.Type == types.VolumeTypeVolume && (kind == "backend" || kind == "worker"):
+			if !slices.Contains(p.Folders, v.Target) {
+				p.Folders = append(p.Folders, v.Target)
+			}
+		case v.Type == types.VolumeTypeVolume && extra >= 0 && p.Extras[extra].Volume == "":
+			p.Extras[extra].Volume = v.Target
+		case v.Type == types.VolumeTypeBind:
+			note("volumes "+v.Source+":"+v.Target, "a host bind mount; the module copies --src into the build (live reload carries edits: commandcenter-watch)")
+		default:
+			note("volumes "+v.Source+":"+v.Target, "only one kept folder a service, and only named volumes")
+		}
+	}
+	switch {
+	case s.NetworkMode != "":
+		note("network_mode "+s.NetworkMode, "every service runs on the engine's network, reached by its name")
+	}
+	if s.Privileged {
+		note("privileged", "the module runs no privileged containers")
+	}
+	if len(s.CapAdd) > 0 {
+		note("cap_add", "the module adds no capabilities")
+	}
+	if len(s.Devices) > 0 {
+		note("devices", "no host devices reach the engine's containers")
+	}
+	if len(s.ExtraHosts) > 0 {
+		note("extra_hosts", "the engine mounts /etc/hosts read-only; services reach each other by name")
+	}
+	if s.Deploy != nil && (s.Deploy.Resources.Limits != nil || s.Deploy.Resources.Reservations != nil) {
+		note("deploy.resources", "the module sets no CPU or memory limits yet")
+	}
+	if s.MemLimit != 0 || s.CPUS != 0 {
+		note("mem_limit/cpus", "the module sets no CPU or memory limits yet")
+	}
+	if s.User != "" {
+		note("user "+s.User, "services run as their image's user")
+	}
+	if s.Entrypoint != nil && kind != "extra" {
+		note("entrypoint", "the module starts the backend, workers and frontend itself (give --command)")
+	}
+	if s.HealthCheck != nil && !s.HealthCheck.Disable && kind != "postgres" && kind != "redis" {
+		p.Info = append(p.Info, fmt.Sprintf("service %s: healthcheck: the module checks its port (or --health-path) instead of the command", s.Name))
+	}
+	if s.Develop != nil && len(s.Develop.Watch) > 0 {
+		p.Info = append(p.Info, fmt.Sprintf("service %s: develop.watch: run under commandcenter-watch for live reload", s.Name))
+	}
+	if len(s.Secrets) > 0 {
+		note("secrets", "compose mounts them as files; give them as variables (with-secret-env)")
+	}
+	return nil
+}
