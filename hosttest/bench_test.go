@@ -130,8 +130,19 @@ func TestBenchmarkStack(t *testing.T) {
 	fmt.Fprintf(&b, "Times run from the `dagger call ... stack ... up --ports ...` command to all four services answering on their host ports, polled every 50 ms: Postgres runs a query, Redis answers PING, the backend's /health is ok, the frontend serves its page. Each `up` is stopped as a person stops it (Ctrl-C: SIGINT to the CLI), and the next one starts %s after the ports are free.\n\n", restartPause)
 	fmt.Fprintf(&b, "| measurement | median | p90 | slowest | runs | target | reinstalled; what slow runs waited for |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 
+	// The machine's floor first: every start below is also a ratio to it.
+	floorText, floor := floorSection(t)
+	type start struct {
+		name, target string
+		s            series
+	}
+	var starts []start
 	measure := func(name string, runs int, args func() []string, pw passwordsOf, p stackPorts, change func(run int)) series {
 		return measureUps(t, name, runs, args, pw, p, change)
+	}
+	row := func(s series, name, target, floorTarget string) string {
+		starts = append(starts, start{name, floorTarget, s})
+		return s.row(name, target)
 	}
 
 	// The README's command as written, with the project's generated passwords.
@@ -140,21 +151,20 @@ func TestBenchmarkStack(t *testing.T) {
 	readmePW := passwordsOf{passwordIn(t, env["DATABASE_URL"]), passwordIn(t, env["REDIS_URL"])}
 	measure("warm-up", 1, readme, readmePW, readmePorts, nil)
 	warm := measure("readme", warmRuns, readme, readmePW, readmePorts, nil)
-	b.WriteString(warm.row("warm `up`, the README's command (generated passwords)", "median at most 2.5 s, p90 at most 4 s"))
+	b.WriteString(row(warm, "warm `up`, the README's command (generated passwords)", "median at most 2.5 s, p90 at most 4 s", "at most 1.4"))
 
 	given := func() []string { return stackArgs(project, src, ports, true) }
 	measure("warm-up", 1, given, benchPasswords, ports, nil)
-	b.WriteString(measure("given", warmRuns, given, benchPasswords, ports, nil).
-		row("warm `up`, passwords given", ""))
-	b.WriteString(measure("backend change", changeRuns, given, benchPasswords, ports, func(run int) {
+	b.WriteString(row(measure("given", warmRuns, given, benchPasswords, ports, nil), "warm `up`, passwords given", "", ""))
+	b.WriteString(row(measure("backend change", changeRuns, given, benchPasswords, ports, func(run int) {
 		appendLine(t, filepath.Join(src, "backend", "app", "main.py"), fmt.Sprintf("# bench change %d %d", run, time.Now().UnixNano()))
-	}).row("one backend source file changed", "at most 3 s, nothing reinstalled"))
-	b.WriteString(measure("frontend change", changeRuns, given, benchPasswords, ports, func(run int) {
+	}), "one backend source file changed", "at most 3 s, nothing reinstalled", ""))
+	b.WriteString(row(measure("frontend change", changeRuns, given, benchPasswords, ports, func(run int) {
 		appendLine(t, filepath.Join(src, "frontend", "src", "format.js"), fmt.Sprintf("// bench change %d %d", run, time.Now().UnixNano()))
-	}).row("one frontend source file changed", "at most 3 s, nothing reinstalled"))
-	b.WriteString(measure("requirements change", 3, given, benchPasswords, ports, func(run int) {
+	}), "one frontend source file changed", "at most 3 s, nothing reinstalled", ""))
+	b.WriteString(row(measure("requirements change", 3, given, benchPasswords, ports, func(run int) {
 		appendLine(t, filepath.Join(src, "backend", "requirements.txt"), fmt.Sprintf("# bench change %d %d", run, time.Now().UnixNano()))
-	}).row("requirements.txt changed", "(pip runs again)"))
+	}), "requirements.txt changed", "(pip runs again)", ""))
 	// A frontend folder with a large node_modules of the developer's own:
 	// --src leaves it out, so it costs no upload.
 	bulky := filepath.Join(src, "frontend", "node_modules", "bulky")
@@ -166,8 +176,8 @@ func TestBenchmarkStack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.WriteString(measure("node_modules", changeRuns, given, benchPasswords, ports, nil).
-		row("warm `up` with 400 MB in frontend/node_modules", "as fast as without"))
+	b.WriteString(row(measure("node_modules", changeRuns, given, benchPasswords, ports, nil),
+		"warm `up` with 400 MB in frontend/node_modules", "as fast as without", ""))
 	if err := os.RemoveAll(filepath.Join(src, "frontend", "node_modules")); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +186,7 @@ func TestBenchmarkStack(t *testing.T) {
 	// not only the benchmark's. So the cold runs are asked for by name.
 	const cold = "cold `up`: engine cache pruned, images in the mirror"
 	if os.Getenv("BENCH_PRUNE") == "yes" {
-		b.WriteString(measure("cold", coldRuns, given, benchPasswords, ports, func(int) { pruneEngineCache(t) }).row(cold, ""))
+		b.WriteString(row(measure("cold", coldRuns, given, benchPasswords, ports, func(int) { pruneEngineCache(t) }), cold, "", ""))
 	} else {
 		t.Logf("%s: not measured; it deletes every project's data on this engine: run `make bench BENCH_PRUNE=yes` to measure it", cold)
 		fmt.Fprintf(&b, "| %s | not measured | | | | | pruning deletes every project's data on the engine: `make bench BENCH_PRUNE=yes` measures it |\n", cold)
@@ -205,6 +215,11 @@ func TestBenchmarkStack(t *testing.T) {
 	b.WriteString("## Startup runs\n\n")
 	b.WriteString("| measurement | runs (s) |\n| --- | --- |\n")
 	fmt.Fprintf(&b, "| the README's command | %s |\n", joinDurations(warm.times))
+	b.WriteString(floorText)
+	b.WriteString("\nThe starts above as ratios to the floor's median (" + secs(floor) + "):\n\n| start | median / floor | p90 / floor | target |\n| --- | --- | --- | --- |\n")
+	for _, st := range starts {
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %s |\n", st.name, float64(median(st.s.times))/float64(floor), float64(percentile(st.s.times, 90))/float64(floor), st.target)
+	}
 	b.WriteString("\n")
 	b.WriteString(operateSection(t, src, ports))
 

@@ -100,7 +100,7 @@ func operateSection(t *testing.T, src string, ports stackPorts) string {
 	}
 
 	var b strings.Builder
-	b.WriteString("## Operating a running stack\n\nThe stack of the example project under `commandcenter up -d`, operated from a second terminal with the host command as the README shows it. Each `ps` and `restart` runs a `dagger call` of its own (a new session of the engine).\n\n")
+	b.WriteString("## Operating a running stack\n\nThe stack of the example project under `commandcenter up -d`, operated from a second terminal with the host command as the README shows it. `ps` and `restart` ask the control service of the running `up` (its address and token in the run's record), with no `dagger call`.\n\n")
 	b.WriteString("| measurement | median | p90 | slowest | runs | target | |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	b.WriteString(ps.row("`commandcenter ps`, called to its answer", ""))
 	b.WriteString(restart.row("`commandcenter restart backend`, called to the backend answering /health on its host port again", ""))
