@@ -50,17 +50,129 @@ func (m *Commandcenter) ComposePlan(
 	// +optional
 	strict bool,
 ) (string, error) {
-	vars := map[string]string{}
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return "", fmt.Errorf("compose-plan --env %q is not KEY=VALUE", kv)
-		}
-		vars[k] = v
-	}
-	p, err := compose.Load(ctx, composeSource{ctx, src}, compose.Options{Files: file, Env: vars, Profiles: profile, Strict: strict})
+	p, err := m.composePlan(ctx, src, file, env, profile, strict)
 	if err != nil {
 		return "", err
 	}
 	return p.String(), nil
+}
+
+// composePlan plans the compose files of src.
+func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, file, env, profile []string, strict bool) (compose.Plan, error) {
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return compose.Plan{}, fmt.Errorf("--env %q is not KEY=VALUE", kv)
+		}
+		vars[k] = v
+	}
+	return compose.Load(ctx, composeSource{ctx, src}, compose.Options{Files: file, Env: vars, Profiles: profile, Strict: strict})
+}
+
+// FromCompose sets the project's settings from its compose files, as
+// compose-plan prints them: a later with-* call still overrides them, and
+// every key the module does not honour is printed (or, with --strict, an
+// error). A literal POSTGRES_PASSWORD of the file is the database's
+// password; without one, the project's generated password is.
+//
+//	dagger call from-compose --src=. stack --src=. up --ports 8000:8000,3000:3000
+func (m *Commandcenter) FromCompose(
+	ctx context.Context,
+	// The project's source folder, with the compose files.
+	// +ignore=[".git", "**/node_modules", "**/.venv", "**/__pycache__", "**/.pytest_cache", "**/.mypy_cache", "**/dist", "**/.next"]
+	src *dagger.Directory,
+	// Compose files in --src, merged in order (default docker-compose.yml).
+	// +optional
+	file []string,
+	// Variables for the files' ${VAR} (KEY=VALUE), over the source's .env.
+	// +optional
+	env []string,
+	// Profiles to enable.
+	// +optional
+	profile []string,
+	// Fail on every key the module does not honour.
+	// +optional
+	strict bool,
+) (*Commandcenter, error) {
+	p, err := m.composePlan(ctx, src, file, env, profile, strict)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range p.Notes {
+		fmt.Println("from-compose: " + line)
+	}
+	if pg := p.Postgres; pg != nil {
+		m.Pg.Version = keepVersion(m.Pg.Version, pg.Version, "postgres", func(v string) error {
+			s := m.Pg
+			s.Version = v
+			return s.check()
+		})
+		setIf(&m.Pg.User, pg.User)
+		setIf(&m.Pg.Database, pg.Database)
+		if len(pg.Extensions) > 0 {
+			m.Pg.Extensions = pg.Extensions
+		}
+		if pg.HasPasswordLiteral {
+			m.Pg.Password = dag.SetSecret("commandcenter-compose-postgres-"+m.volumeName("password"), pg.Password)
+		}
+	}
+	if rd := p.Redis; rd != nil {
+		m.Rd.Version = keepVersion(m.Rd.Version, rd.Version, "redis", func(v string) error {
+			s := m.Rd
+			s.Version = v
+			return s.check()
+		})
+	}
+	if be := p.Backend; be != nil {
+		m.Be.Dir = be.Dir
+		setIf(&m.Be.Command, be.Command)
+		if be.Port != 0 {
+			m.Be.Port = be.Port
+		}
+	}
+	for _, w := range p.Workers {
+		if _, err := m.WithWorker(w.Service, w.Command, w.Port); err != nil {
+			return nil, fmt.Errorf("from-compose: service %s: %w", w.Service, err)
+		}
+	}
+	if fe := p.Frontend; fe != nil {
+		m.Fe.Dir = fe.Dir
+		setIf(&m.Fe.Command, fe.Command)
+		if fe.Port != 0 {
+			m.Fe.Port = fe.Port
+		}
+	}
+	for _, e := range p.Extras {
+		if _, err := m.WithService(e.Service, e.Image, e.Dockerfile, e.Context, e.BuildArgs, "", e.Args, e.Port, e.Volume, ""); err != nil {
+			return nil, fmt.Errorf("from-compose: %w", err)
+		}
+	}
+	for _, f := range p.Folders {
+		if _, err := m.WithVolume(f); err != nil {
+			return nil, fmt.Errorf("from-compose: %w", err)
+		}
+	}
+	for _, f := range p.EnvFiles {
+		m = m.WithEnvFile(src.File(f.Path), f.Service)
+	}
+	for _, e := range p.Env {
+		if _, err := m.WithEnv(e.Name, e.Value, e.Service); err != nil {
+			return nil, fmt.Errorf("from-compose: service %s: %w", e.Service, err)
+		}
+	}
+	if err := m.checkSettings(); err != nil {
+		return nil, fmt.Errorf("from-compose: %w", err)
+	}
+	return m, nil
+}
+
+// keepVersion is the compose file's version of a service where the module
+// runs it (check), else the module's, saying so.
+func keepVersion(current, wanted, what string, check func(string) error) string {
+	if err := check(wanted); err != nil {
+		fmt.Printf("from-compose: %s %s: not honoured: %v; the module runs %s %s\n", what, wanted, err, what, current)
+		return current
+	}
+	return wanted
 }

@@ -634,3 +634,23 @@ func (m *Tests) ComposePlanMapsAComposeFile(ctx context.Context) error {
 	}
 	return nil
 }
+
+// StackFromAComposeFile: from-compose sets the project from a compose file
+// (its literal database password among them), and the Stack it gives runs:
+// the backend reports Postgres and Redis healthy, and psql logs in with the
+// file's password.
+//
+// +cache="never"
+func (m *Tests) StackFromAComposeFile(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "from-compose")
+	if err != nil {
+		return err
+	}
+	src := m.Example.WithFile("stack.yml", m.Fixtures.File("compose/stack.yml"))
+	stack := cc.FromCompose(src, dagger.CommandcenterFromComposeOpts{File: []string{"stack.yml"}, Env: []string{"DB_PASSWORD=from-the-compose-env"}}).Stack(src)
+	if err := checkHealth(ctx, stack, "stack", "http://stack:8000/health"); err != nil {
+		return err
+	}
+	defer stack.Stop(ctx)
+	return expectOutput(ctx, psql(stack, dag.SetSecret("from-compose-password", "from-the-compose-env"), 5432, "SELECT 'logged in'"), 0, "logged in")
+}

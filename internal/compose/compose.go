@@ -62,6 +62,8 @@ type Plan struct {
 	// Notes are the keys the module does not honour, one line each; Info
 	// what it does in their place where it is not obvious.
 	Notes, Info []string
+	// names are the module's names of compose's services, where they differ.
+	names map[string]string
 }
 
 // Postgres is the compose service that runs the project's database.
@@ -225,7 +227,7 @@ func plan(project *types.Project, src Source) (Plan, error) {
 			continue
 		}
 		if s.Build != nil && backendBuild != "" && buildKey(s.Build) == backendBuild {
-			w := Worker{Service: name, Command: shellLine(s.Command), Port: firstPort(s)}
+			w := Worker{Service: p.moduleName(name), Command: shellLine(s.Command), Port: firstPort(s)}
 			if w.Command == "" {
 				p.Notes = append(p.Notes, fmt.Sprintf("service %s: the backend's build with no command of its own: not run (give it a command: to run it as a worker)", name))
 				kinds[name] = "skipped"
@@ -235,7 +237,9 @@ func plan(project *types.Project, src Source) (Plan, error) {
 			kinds[name] = "worker"
 			continue
 		}
-		p.Extras = append(p.Extras, extraOf(s))
+		e := extraOf(s)
+		e.Service = p.moduleName(name)
+		p.Extras = append(p.Extras, e)
 		kinds[name] = "extra"
 	}
 	for _, name := range names {
@@ -256,6 +260,28 @@ func plan(project *types.Project, src Source) (Plan, error) {
 		p.Notes = append(p.Notes, fmt.Sprintf("secrets: %s: not honoured: compose mounts it as a file; give it as a variable instead (with-secret-env or with-secret-env-file)", name))
 	}
 	return p, nil
+}
+
+// moduleName is a compose service's name as the module takes it (lowercase
+// letters, digits and dashes, a letter first, at most 20), said once where
+// it differs.
+func (p *Plan) moduleName(name string) string {
+	n := strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(name))
+	n = strings.TrimLeft(n, "0123456789-")
+	if len(n) > 20 {
+		n = strings.TrimRight(n[:20], "-")
+	}
+	if n == "" {
+		n = "svc"
+	}
+	if p.names == nil {
+		p.names = map[string]string{}
+	}
+	p.names[name] = n
+	if n != name {
+		p.Info = append(p.Info, fmt.Sprintf("service %s: named %s in the module (lowercase letters, digits and dashes, at most 20)", name, n))
+	}
+	return n
 }
 
 func isPostgres(image string) bool {
@@ -412,6 +438,9 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 		p.Notes = append(p.Notes, fmt.Sprintf("service %s: %s: not honoured: %s", s.Name, key, why))
 	}
 	target := s.Name
+	if n, ok := p.names[s.Name]; ok {
+		target = n
+	}
 	switch kind {
 	case "backend":
 		target = "backend"
@@ -466,7 +495,7 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 		}
 		p.Ports = append(p.Ports, Port{Service: s.Name, Host: host, Container: int(port.Target)})
 	}
-	extra := slices.IndexFunc(p.Extras, func(e Extra) bool { return e.Service == s.Name })
+	extra := slices.IndexFunc(p.Extras, func(e Extra) bool { return e.Service == target })
 	for _, v := range s.Volumes {
 		switch {
 		case v.Type == types.VolumeTypeVolume && (kind == "postgres" || kind == "redis"):

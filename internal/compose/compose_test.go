@@ -67,7 +67,7 @@ services:
     command: celery -A app.tasks worker --loglevel=info
     volumes:
       - rag_storage:/app/rag_storage
-  celery-beat:
+  celery_beat:
     build:
       context: .
       dockerfile: backend/Dockerfile
@@ -161,9 +161,13 @@ func TestCommandCenterShapedFilePlans(t *testing.T) {
 	for _, w := range p.Workers {
 		workers = append(workers, w.Service+"="+w.Command)
 	}
-	want := []string{"celery-beat=celery -A app.tasks beat", "celery-worker=celery -A app.tasks worker --loglevel=info", "flower=celery -A app.tasks flower --port=5555"}
+	// In the order of compose's names (celery-worker before celery_beat).
+	want := []string{"celery-worker=celery -A app.tasks worker --loglevel=info", "celery-beat=celery -A app.tasks beat", "flower=celery -A app.tasks flower --port=5555"}
 	if !slices.Equal(workers, want) {
 		t.Errorf("workers: %q, want %q", workers, want)
+	}
+	if !slices.Contains(p.Info, "service celery_beat: named celery-beat in the module (lowercase letters, digits and dashes, at most 20)") {
+		t.Errorf("the renamed service is not said: %q", p.Info)
 	}
 	if i := slices.IndexFunc(p.Workers, func(w Worker) bool { return w.Service == "flower" }); i < 0 || p.Workers[i].Port != 5555 {
 		t.Errorf("flower's port: %+v, want 5555", p.Workers)
