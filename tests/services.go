@@ -654,3 +654,41 @@ func (m *Tests) StackFromAComposeFile(ctx context.Context) error {
 	defer stack.Stop(ctx)
 	return expectOutput(ctx, psql(stack, dag.SetSecret("from-compose-password", "from-the-compose-env"), 5432, "SELECT 'logged in'"), 0, "logged in")
 }
+
+// hostViteConfig is a Vite configuration written for a developer's
+// machine, as CommandCenter's is: no host (Vite listens on loopback only)
+// and /api proxied to the backend at localhost:8000.
+const hostViteConfig = `import { defineConfig } from 'vite'
+
+export default defineConfig({
+  server: {
+    port: 3000,
+    proxy: {
+      '/api': { target: 'http://localhost:8000', changeOrigin: true },
+    },
+  },
+})
+`
+
+// FrontendWrittenForTheHostRunsUnchanged: in the Stack, a frontend whose
+// dev server listens on loopback only and proxies /api to localhost:8000
+// serves its page on the Stack's port, and /api reaches the backend, with
+// no change to the project.
+//
+// +cache="never"
+func (m *Tests) FrontendWrittenForTheHostRunsUnchanged(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "host-written")
+	if err != nil {
+		return err
+	}
+	stack := cc.Stack(m.Example.WithNewFile("frontend/vite.config.js", hostViteConfig))
+	code, body, err := httpDo(ctx, stack, "stack", "GET", "http://stack:3000/", "")
+	if err != nil {
+		return err
+	}
+	defer stack.Stop(ctx)
+	if code != 200 || !strings.Contains(body, "<title>CommandCenter</title>") {
+		return fmt.Errorf("GET /: %d %q, want 200 and the page", code, body)
+	}
+	return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health")
+}
