@@ -76,38 +76,54 @@ type dockerBuilt struct {
 }
 
 // dockerBuild builds the service in dir of src (or s.Context) from its
-// Dockerfile, with the engine's own Dockerfile support; a failed step is
-// reported with its output.
+// Dockerfile, with the engine's own Dockerfile support, and reads what its
+// image runs; a failed step is reported with its output.
 func dockerBuild(ctx context.Context, src *dagger.Directory, dir string, s DockerfileSettings, what, option string) (dockerBuilt, error) {
 	if s.Context != "" {
 		dir = s.Context
 	}
+	ctr, err := dockerImage(ctx, src, dir, s, what, option)
+	if err != nil {
+		return dockerBuilt{}, err
+	}
+	run, err := imageCommand(ctx, ctr, nil)
+	if err != nil {
+		return dockerBuilt{}, err
+	}
+	if len(run) == 0 {
+		return dockerBuilt{}, fmt.Errorf("%s: %s/%s gives the image no ENTRYPOINT or CMD: add one, or give the service a command of its own (%s --command)", what, dir, s.Dockerfile, option)
+	}
+	return dockerBuilt{ctr: ctr, args: run}, nil
+}
+
+// dockerImage builds the image of the Dockerfile s.Dockerfile in the
+// folder dir of src, its context.
+func dockerImage(ctx context.Context, src *dagger.Directory, dir string, s DockerfileSettings, what, option string) (*dagger.Container, error) {
 	if err := fileExists(ctx, src, path.Join(dir, s.Dockerfile),
 		fmt.Errorf("%s has no %s: add it, or fix %s --dockerfile", dir, s.Dockerfile, option)); err != nil {
-		return dockerBuilt{}, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	var args []dagger.BuildArg
 	for _, a := range s.BuildArgs {
 		k, v, _ := strings.Cut(a, "=")
 		args = append(args, dagger.BuildArg{Name: k, Value: v})
 	}
-	ctr, err := installed(ctx, src.Directory(dir).DockerBuild(dagger.DirectoryDockerBuildOpts{
+	return installed(ctx, src.Directory(dir).DockerBuild(dagger.DirectoryDockerBuildOpts{
 		Dockerfile: s.Dockerfile, BuildArgs: args, Target: s.Target,
 	}), what, fmt.Sprintf("fix %s/%s (the build's output below)", dir, s.Dockerfile))
-	if err != nil {
-		return dockerBuilt{}, err
-	}
+}
+
+// imageCommand is what ctr runs: its entrypoint, then args, or its
+// default arguments (CMD) where args is empty.
+func imageCommand(ctx context.Context, ctr *dagger.Container, args []string) ([]string, error) {
 	entrypoint, err := ctr.Entrypoint(ctx)
 	if err != nil {
-		return dockerBuilt{}, err
+		return nil, err
 	}
-	cmd, err := ctr.DefaultArgs(ctx)
-	if err != nil {
-		return dockerBuilt{}, err
+	if len(args) == 0 {
+		if args, err = ctr.DefaultArgs(ctx); err != nil {
+			return nil, err
+		}
 	}
-	run := append(append([]string{}, entrypoint...), cmd...)
-	if len(run) == 0 {
-		return dockerBuilt{}, fmt.Errorf("%s: %s/%s gives the image no ENTRYPOINT or CMD: add one, or give the service a command of its own (%s --command)", what, dir, s.Dockerfile, option)
-	}
-	return dockerBuilt{ctr: ctr, args: run}, nil
+	return append(append([]string{}, entrypoint...), args...), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"dagger/commandcenter/internal/check"
@@ -149,14 +150,11 @@ func (e ExtraSettings) build() (context, dockerfile string, err error) {
 // checkExtras refuses a service named like another of the project's.
 func (m *Commandcenter) checkExtras() error {
 	for _, e := range m.Extras {
-		switch e.Name {
-		case "postgres", "redis", "backend", "frontend", "stack":
+		if slices.Contains(stackNames, e.Name) {
 			return fmt.Errorf("with-service: %q is the name of one of the stack's services: give the service another name", e.Name)
 		}
-		for _, w := range m.Workers {
-			if w.Name == e.Name {
-				return fmt.Errorf("with-service: %q is the name of a worker (with-worker): give the service another name", e.Name)
-			}
+		if slices.ContainsFunc(m.Workers, func(w WorkerSettings) bool { return w.Name == e.Name }) {
+			return fmt.Errorf("with-service: %q is the name of a worker (with-worker): give the service another name", e.Name)
 		}
 	}
 	return nil
@@ -172,49 +170,29 @@ func (e ExtraSettings) folderKind() string {
 func (m *Commandcenter) extra(ctx context.Context, src *dagger.Directory, e ExtraSettings, env environment) (service, error) {
 	what := "service " + e.Name
 	var ctr *dagger.Container
-	var args []string
+	var from string
 	if e.Image != "" {
-		ctr = dag.Container().From(e.Image)
-		entrypoint, err := ctr.Entrypoint(ctx)
-		if err != nil {
-			return service{}, fmt.Errorf("%s: cannot read image %s: %w (fix with-service --image)", what, e.Image, err)
-		}
-		cmd, err := ctr.DefaultArgs(ctx)
-		if err != nil {
-			return service{}, fmt.Errorf("%s: cannot read image %s: %w (fix with-service --image)", what, e.Image, err)
-		}
-		if len(e.Args) > 0 {
-			cmd = e.Args
-		}
-		args = append(append([]string{}, entrypoint...), cmd...)
-		if len(args) == 0 && e.Command == "" {
-			return service{}, fmt.Errorf("%s: image %s has no ENTRYPOINT or CMD: give the service a command (with-service --command)", what, e.Image)
-		}
+		ctr, from = dag.Container().From(e.Image), "image "+e.Image
 	} else {
 		dir, dockerfile, _ := e.build()
-		built, err := dockerBuild(ctx, src, dir, DockerfileSettings{Dockerfile: dockerfile, BuildArgs: e.BuildArgs}, what, "with-service "+e.Name)
+		built, err := dockerImage(ctx, src, dir, DockerfileSettings{Dockerfile: dockerfile, BuildArgs: e.BuildArgs}, what, "with-service "+e.Name)
 		if err != nil {
 			return service{}, err
 		}
-		ctr, args = built.ctr, built.args
-		if len(e.Args) > 0 {
-			entrypoint, err := ctr.Entrypoint(ctx)
-			if err != nil {
-				return service{}, err
-			}
-			args = append(append([]string{}, entrypoint...), e.Args...)
-		}
+		ctr, from = built, path.Join(dir, dockerfile)
+	}
+	args, err := imageCommand(ctx, ctr, e.Args)
+	if err != nil {
+		return service{}, fmt.Errorf("%s: cannot read what %s runs: %w (fix with-service --image or its build)", what, from, err)
+	}
+	if len(args) == 0 && e.Command == "" {
+		return service{}, fmt.Errorf("%s: %s has no ENTRYPOINT or CMD: give the service a command (with-service --command)", what, from)
 	}
 	if e.Command != "" {
 		args = shell(e.Command)
 	}
 	vars := env.forExtra(e.Name)
-	s := service{name: e.Name, ctr: withEnv(ctr, vars), args: args, port: e.Port, own: true}
-	for _, v := range vars {
-		if v.secret != nil {
-			s.mask = append(s.mask, v.name)
-		}
-	}
+	s := service{name: e.Name, ctr: withEnv(ctr, vars), args: args, port: e.Port, own: true, mask: secretNames(vars)}
 	if e.Volume != "" {
 		// The folder is a link to the project's volume, mounted where the
 		// engine's GC policies recognise the project's data; what the image
