@@ -53,11 +53,8 @@ func (s BackendSettings) check() error {
 	if err := s.Build.check("with-backend"); err != nil {
 		return err
 	}
-	if err := checkPackages(s.Packages, "with-backend --packages"); err != nil {
+	if err := checkPackages(s.Packages, s.Build, "with-backend"); err != nil {
 		return err
-	}
-	if len(s.Packages) > 0 && s.Build.Dockerfile != "" {
-		return fmt.Errorf("with-backend --packages installs into the module's own image; a backend built from its Dockerfile installs its packages there (RUN apt-get install ...)")
 	}
 	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \t\n") {
 		return fmt.Errorf("health path %q is not a URL path: set with-backend --health-path to one such as /health", s.HealthPath)
@@ -288,12 +285,12 @@ func (m *Commandcenter) Backend(
 	if postgres == nil {
 		postgres = m.run(m.postgres(r.postgres, true), r.supervisor)
 		l.postgres = m.postgresLink(boundPeers.postgres)
-		local = append(local, contract.Route{Port: postgresPort, Target: fmt.Sprintf("%s:%d", boundPeers.postgres, postgresPort)})
+		local = append(local, routeTo(boundPeers.postgres, postgresPort))
 	}
 	if redis == nil {
 		redis = m.run(m.redis(true), r.supervisor)
 		l.redis = m.redisLink(boundPeers.redis)
-		local = append(local, contract.Route{Port: redisPort, Target: fmt.Sprintf("%s:%d", boundPeers.redis, redisPort)})
+		local = append(local, routeTo(boundPeers.redis, redisPort))
 	}
 	be := m.backend(r.backend, l, r.env)
 	be.ctr = be.ctr.WithServiceBinding(boundPeers.postgres, postgres).WithServiceBinding(boundPeers.redis, redis)
@@ -305,7 +302,7 @@ func (m *Commandcenter) Backend(
 	for _, x := range extras {
 		be.ctr = be.ctr.WithServiceBinding(x.name, m.run(x, r.supervisor))
 		if x.port != 0 && x.port != be.port {
-			local = append(local, contract.Route{Port: x.port, Target: fmt.Sprintf("%s:%d", x.name, x.port)})
+			local = append(local, routeTo(x.name, x.port))
 		}
 	}
 	be.local = local

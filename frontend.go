@@ -40,11 +40,8 @@ func (s FrontendSettings) check() error {
 	if err := s.Build.check("with-frontend"); err != nil {
 		return err
 	}
-	if err := checkPackages(s.Packages, "with-frontend --packages"); err != nil {
+	if err := checkPackages(s.Packages, s.Build, "with-frontend"); err != nil {
 		return err
-	}
-	if len(s.Packages) > 0 && s.Build.Dockerfile != "" {
-		return fmt.Errorf("with-frontend --packages installs into the module's own image; a frontend built from its Dockerfile installs its packages there (RUN apt-get install ...)")
 	}
 	return check.Port(s.Port, "with-frontend --port")
 }

@@ -40,12 +40,18 @@ func excerpt(output string, first, last int) string {
 // aptPackage is a Debian package name, optionally with =VERSION.
 var aptPackage = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$`)
 
-// checkPackages checks the names of option's Debian packages.
-func checkPackages(pkgs []string, option string) error {
+// checkPackages checks the names of a service's Debian packages (the
+// option of its with-* function is with, such as with-backend), which go
+// into the module's own image, not one built from the service's Dockerfile.
+func checkPackages(pkgs []string, build DockerfileSettings, with string) error {
+	option := with + " --packages"
 	for _, p := range pkgs {
 		if !aptPackage.MatchString(p) {
 			return fmt.Errorf("%s %q is not a Debian package name: give one name per item, such as libpq-dev (or NAME=VERSION)", option, p)
 		}
+	}
+	if len(pkgs) > 0 && build.Dockerfile != "" {
+		return fmt.Errorf("%s installs into the module's own image; a service built from its Dockerfile installs its packages there (RUN apt-get install ...)", option)
 	}
 	return nil
 }

@@ -151,7 +151,7 @@ func (m *Commandcenter) stackService(st stack, front service, members []service)
 		ctr = ctr.WithServiceBinding(s.name, m.member(st, s, aliases, peers))
 		if s.port != 0 {
 			ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name + ", forwarded"})
-			run.Routes = append(run.Routes, contract.Route{Port: s.port, Target: fmt.Sprintf("%s:%d", st.host(s.name), s.port)})
+			run.Routes = append(run.Routes, routeTo(st.host(s.name), s.port))
 		}
 		if s.sync != nil && st.liveToken != nil {
 			run.Sync.Routes = append(run.Sync.Routes, contract.NamedTarget{Name: s.name, Target: fmt.Sprintf("%s:%d", st.host(s.name), contract.SyncPort)})
@@ -189,6 +189,11 @@ func (st stack) hostAliases(members []service) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
+// routeTo forwards port to the same port of host.
+func routeTo(host string, port int) contract.Route {
+	return contract.Route{Port: port, Target: fmt.Sprintf("%s:%d", host, port)}
+}
+
 // A localPeer is a service of the Stack as a program written for a
 // developer's machine calls it: at localhost:PORT.
 type localPeer struct {
@@ -200,12 +205,12 @@ type localPeer struct {
 // backend, the frontend, workers with a port), each at its host.
 func (st stack) localPeers(members []service) []localPeer {
 	peers := []localPeer{
-		{"postgres", contract.Route{Port: postgresPort, Target: fmt.Sprintf("%s:%d", st.peers.postgres, postgresPort)}},
-		{"redis", contract.Route{Port: redisPort, Target: fmt.Sprintf("%s:%d", st.peers.redis, redisPort)}},
+		{"postgres", routeTo(st.peers.postgres, postgresPort)},
+		{"redis", routeTo(st.peers.redis, redisPort)},
 	}
 	for _, s := range members {
 		if s.port != 0 {
-			peers = append(peers, localPeer{s.name, contract.Route{Port: s.port, Target: fmt.Sprintf("%s:%d", st.host(s.name), s.port)}})
+			peers = append(peers, localPeer{s.name, routeTo(st.host(s.name), s.port)})
 		}
 	}
 	return peers

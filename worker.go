@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"dagger/commandcenter/internal/check"
@@ -56,10 +57,13 @@ func (m *Commandcenter) WithWorker(
 	return m, nil
 }
 
+// stackNames are the names of the Stack's own services, which a worker or
+// a service of with-service cannot take.
+var stackNames = []string{"postgres", "redis", "backend", "frontend", "stack"}
+
 func (m *Commandcenter) checkWorkers() error {
 	for _, w := range m.Workers {
-		switch w.Name {
-		case "postgres", "redis", "backend", "frontend", "stack":
+		if slices.Contains(stackNames, w.Name) {
 			return fmt.Errorf("with-worker: %q is the name of one of the stack's services: give the worker another name", w.Name)
 		}
 	}
