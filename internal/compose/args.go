@@ -157,15 +157,12 @@ func (p Plan) String() string {
 func quoteAll(args []string) []string {
 	out := make([]string, len(args))
 	for i, a := range args {
-		if strings.ContainsAny(a, " \t\n'\"$`\\;&|<>()*?{}[]#~") {
-			name, value, ok := strings.Cut(a, "=")
-			if ok && strings.HasPrefix(name, "--") && !strings.ContainsAny(name, " '\"") {
-				a = name + "=" + "'" + strings.ReplaceAll(value, "'", `'\''`) + "'"
-			} else {
-				a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-			}
+		// An option's value is quoted after its name: --command='celery -A app'.
+		if name, value, ok := strings.Cut(a, "="); ok && strings.HasPrefix(name, "--") && !strings.ContainsAny(name, shellSpecial) && value != "" {
+			out[i] = name + "=" + shellQuote(value)
+		} else {
+			out[i] = shellQuote(a)
 		}
-		out[i] = a
 	}
 	return out
 }

@@ -421,14 +421,24 @@ func firstPort(s types.ServiceConfig) int {
 
 // shellLine is a command as one shell line.
 func shellLine(c types.ShellCommand) string {
-	var words []string
-	for _, w := range c {
-		if w == "" || strings.ContainsAny(w, " \t\n'\"$`\\;&|<>()*?") {
-			w = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-		}
-		words = append(words, w)
+	words := make([]string, len(c))
+	for i, w := range c {
+		words[i] = shellQuote(w)
 	}
 	return strings.Join(words, " ")
+}
+
+// shellSpecial are the characters a POSIX shell reads as more than a
+// word's letters.
+const shellSpecial = " \t\n'\"$`\\;&|<>()*?{}[]#~"
+
+// shellQuote is s as one word of a POSIX shell: as it is where nothing in
+// it is special, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, shellSpecial) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // service records what one service brings beyond its kind: env, env
