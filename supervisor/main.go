@@ -97,6 +97,8 @@ type options struct {
 	sync  syncOptions
 	// mask hides the project's secrets in the output.
 	mask *masker
+	// as is the user the command runs as (--user); nil: root.
+	as *account
 }
 
 // run is the command: it returns the exit status.
@@ -166,6 +168,19 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if len(units) > 0 {
 		logger.SetOutput(units[0].outs.err)
+	}
+	if o.User != "" && len(units) > 0 {
+		var folders []string
+		for _, kind := range o.Folders {
+			if o.Secrets != "" { // the folders' volumes are mounted beside it
+				folders = append(folders, filepath.Join(filepath.Dir(o.Secrets), kind))
+			}
+		}
+		if o.as, err = newAccount(o.User, folders, logger.Printf); err != nil {
+			logger.Printf("%s cannot run as user %s: %v", what, o.User, err)
+			return 1
+		}
+		units[0].as = o.as
 	}
 	defer func() {
 		for _, u := range units {
@@ -448,6 +463,7 @@ func (o options) prepare(what string, outs outputs, sigs <-chan os.Signal, logge
 	if o.Prestart != "" {
 		cmd := exec.Command("sh", "-c", o.Prestart)
 		cmd.Stdin = os.Stdin
+		cmd.SysProcAttr, cmd.Env = o.as.credential(), o.as.environ()
 		release, drained, err := attach(cmd, outs)
 		if err == nil {
 			err = cmd.Start()

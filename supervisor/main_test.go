@@ -23,6 +23,10 @@ import (
 // only a process can show: exit statuses and signals.
 func TestMain(m *testing.M) {
 	if os.Getenv("SUPERVISOR_TEST_RUN") == "1" {
+		if etc := os.Getenv("SUPERVISOR_TEST_ACCOUNTS"); etc != "" {
+			// A test's own passwd, group and homes, not the machine's.
+			userFiles.passwd, userFiles.group, userFiles.homes = filepath.Join(etc, "passwd"), filepath.Join(etc, "group"), filepath.Join(etc, "home")
+		}
 		os.Exit(run(os.Args[1:], os.Stderr))
 	}
 	if os.Getenv("SUPERVISOR_TEST_WATCH") == "1" {

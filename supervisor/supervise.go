@@ -23,6 +23,7 @@ type unit struct {
 	argv  []string
 	group bool // in a process group of its own, ended with what it started
 	outs  outputs
+	as    *account // the user it runs as; nil: the supervisor's (root)
 
 	cmd     *exec.Cmd
 	exited  chan error    // the end of the process, for whoever waits for it
@@ -37,7 +38,9 @@ func (u *unit) pid() int { return int(u.lastPid.Load()) }
 func (u *unit) start() error {
 	cmd := exec.Command(u.argv[0], u.argv[1:]...)
 	cmd.Stdin = os.Stdin
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: u.group}
+	cmd.SysProcAttr = u.as.credential()
+	cmd.SysProcAttr.Setpgid = u.group
+	cmd.Env = u.as.environ()
 	// The process writes to pipes of its own, which the supervisor reads:
 	// its end does not wait for what it left running to close them.
 	closers, drained, err := attach(cmd, u.outs)

@@ -62,6 +62,12 @@ type Run struct {
 	WaitFor []WaitTarget
 	// Prestart is a shell command run once they are ready.
 	Prestart string
+	// User is UID:GID the command and the prestart command run as; empty
+	// runs them as the supervisor's user (root). The supervisor, the
+	// processes next to the command (Also) and the live-reload installs
+	// stay root. The user gets an entry in /etc/passwd and a home when the
+	// image has none, and the persistent folders (Folders) become its own.
+	User string
 	// Also are processes run next to the command in its container.
 	Also []Process
 
@@ -243,6 +249,26 @@ const (
 	RestartOnFailure = "on-failure"
 	RestartAlways    = "always"
 )
+
+// ParseUser reads a user as UID:GID, numbers below 2^31 with UID not 0
+// (root is the supervisor's own: no --user).
+func ParseUser(s string) (string, error) {
+	if _, _, err := SplitUser(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// SplitUser is the UID and GID of a user given as UID:GID.
+func SplitUser(s string) (uid, gid uint32, err error) {
+	u, g, ok := strings.Cut(s, ":")
+	uv, err1 := strconv.ParseUint(u, 10, 31)
+	gv, err2 := strconv.ParseUint(g, 10, 31)
+	if !ok || err1 != nil || err2 != nil || uv == 0 {
+		return 0, 0, fmt.Errorf("user %q: want UID:GID, numbers, such as 1000:1000 (root runs without --user)", s)
+	}
+	return uint32(uv), uint32(gv), nil
+}
 
 // ParseRestart reads a restart policy.
 func ParseRestart(s string) (string, error) {
@@ -478,6 +504,7 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.DurationVar(&r.WaitTimeout, "wait-timeout", DefaultWaitTimeout, "how long to wait for the --wait-for targets")
 	fs.Var(listOf(&r.Also, ParseProcess), "also", "NAME=COMMAND: a process to run next to the command, with sh (repeat for more); when one ends, the command is stopped, and the other way round")
 	fs.StringVar(&r.Prestart, "prestart", "", "shell command run once the --wait-for targets are ready, before the command; its failure is the command's")
+	fs.Var(funcValue{&r.User, ParseUser, ""}, "user", "UID:GID the command and the prestart command run as (default: the supervisor's own); its home and the --folder volumes are made its own")
 	fs.IntVar(&r.Sync.Port, "sync", 0, "port to take the live-reload watcher's files on (with the token in "+SyncTokenEnv+")")
 	fs.StringVar(&r.Sync.Root, "sync-root", "", "folder this service's files go to (with --sync)")
 	fs.StringVar(&r.Sync.Dir, "sync-dir", DefaultSyncDir, "this service's folder in the project's source, for the watcher")
