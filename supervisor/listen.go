@@ -30,9 +30,11 @@ import (
 // for a port that never opens. Sockets in before (listening before the
 // command started, such as the engine's own in every container) are not the
 // command's, and neither are those of processes that are not the command's
-// (owner is the command's process ID, 0 until it runs): the verdict does not
-// change with what else runs on the machine.
-func watchPort(port int, timeout, grace time.Duration, what string, before []socket, owner func() int, stops chan<- string, ready chan<- struct{}, logger *log.Logger) {
+// (owner is the command's process ID, 0 until it runs; uid, when not -1, is
+// the user the command runs as, whose sockets are its own: root without
+// CAP_SYS_PTRACE, as in a container, cannot read another user's process's
+// files): the verdict does not change with what else runs on the machine.
+func watchPort(port int, timeout, grace time.Duration, what string, before []socket, owner func() int, uid int, stops chan<- string, ready chan<- struct{}, logger *log.Logger) {
 	theirs := map[string]bool{}
 	for _, s := range before {
 		theirs[s.String()] = true
@@ -52,6 +54,9 @@ func watchPort(port int, timeout, grace time.Duration, what string, before []soc
 			continue
 		}
 		owned, known := ownedSockets(pid)
+		if uid >= 0 {
+			owned, known = socketsOf(socks, uid), true
+		}
 		var others []string
 		var loopback *socket
 		reachable := false
@@ -127,6 +132,7 @@ type socket struct {
 	ip    net.IP
 	port  int
 	inode uint64
+	uid   int // the user that opened it
 }
 
 func (s socket) String() string { return net.JoinHostPort(s.ip.String(), strconv.Itoa(s.port)) }
@@ -182,12 +188,25 @@ func parseProcNet(sc *bufio.Scanner) ([]socket, error) {
 			ip[w], ip[w+1], ip[w+2], ip[w+3] = raw[w+3], raw[w+2], raw[w+1], raw[w]
 		}
 		var inode uint64
+		uid := -1
 		if len(fields) > 9 {
 			inode, _ = strconv.ParseUint(fields[9], 10, 64)
+			uid, _ = strconv.Atoi(fields[7])
 		}
-		socks = append(socks, socket{ip: ip, port: int(port), inode: inode})
+		socks = append(socks, socket{ip: ip, port: int(port), inode: inode, uid: uid})
 	}
 	return socks, sc.Err()
+}
+
+// socketsOf are the inodes of the sockets of socks that user uid opened.
+func socketsOf(socks []socket, uid int) map[uint64]bool {
+	owned := map[uint64]bool{}
+	for _, s := range socks {
+		if s.uid == uid {
+			owned[s.inode] = true
+		}
+	}
+	return owned
 }
 
 // ownedSockets are the inodes of the sockets that process pid and its

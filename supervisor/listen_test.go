@@ -62,7 +62,7 @@ func watchReady(port int, timeout, grace time.Duration, logs *syncBuffer, before
 	stops := make(chan string, 1)
 	ready := make(chan struct{})
 	// The test's own process is the command whose sockets count.
-	watchPort(port, timeout, grace, "frontend", before, os.Getpid, stops, ready, log.New(logs, "", 0))
+	watchPort(port, timeout, grace, "frontend", before, os.Getpid, -1, stops, ready, log.New(logs, "", 0))
 	isReady := false
 	select {
 	case <-ready:
@@ -227,7 +227,7 @@ func TestWatchPortNamesOnlyTheCommandsSockets(t *testing.T) {
 	}
 	defer func() { command.Process.Kill(); command.Wait() }()
 	stops := make(chan string, 1)
-	watchPort(want, 500*time.Millisecond, 100*time.Millisecond, "frontend", nil, func() int { return command.Process.Pid }, stops, make(chan struct{}), log.New(&syncBuffer{}, "", 0))
+	watchPort(want, 500*time.Millisecond, 100*time.Millisecond, "frontend", nil, func() int { return command.Process.Pid }, -1, stops, make(chan struct{}), log.New(&syncBuffer{}, "", 0))
 	why := <-stops
 	if strings.Contains(why, ":"+itoa(other)) || !strings.Contains(why, "has not listened on port "+itoa(want)) {
 		t.Errorf("report %q, want one that says nothing listened, without another process's port %d", why, other)

@@ -266,7 +266,7 @@ func run(args []string, stderr io.Writer) int {
 		switch {
 		case o.ExpectPort != 0:
 			before, _ := listening()
-			go watchPort(o.ExpectPort, o.StartTimeout, o.Grace, what, before, units[0].pid, stops, ready, logger)
+			go watchPort(o.ExpectPort, o.StartTimeout, o.Grace, what, before, units[0].pid, o.as.userID(), stops, ready, logger)
 		case !checked[units[0].name]:
 			markReady()
 		}

@@ -38,6 +38,14 @@ func (a *account) credential() *syscall.SysProcAttr {
 	return attr
 }
 
+// userID is the account's UID, or -1 for root (no --user).
+func (a *account) userID() int {
+	if a == nil {
+		return -1
+	}
+	return int(a.uid)
+}
+
 // environ is the environment of a process of the account: the
 // supervisor's, with the account's HOME, USER and LOGNAME where the
 // image left root's (or none).

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCommandRunsAsItsUser: with --user, the command and the prestart
@@ -83,6 +86,63 @@ func TestBadUserIsRefused(t *testing.T) {
 		}
 		if strings.Contains(out.String(), "the-command-ran") || !strings.Contains(out.String(), "want UID:GID, numbers, such as 1000:1000") {
 			t.Errorf("--user %s: the run started, or the message does not say what to give:\n%s", bad, out)
+		}
+	}
+}
+
+// TestServerOfItsUserIsSeenListening: a command run as its user, which
+// the supervisor cannot look into as root without CAP_SYS_PTRACE (a
+// container's root), is seen listening on its port, by the user of the
+// socket: the service becomes ready instead of being stopped for not
+// listening.
+func TestServerOfItsUserIsSeenListening(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root starts a process as another user")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("no setpriv (util-linux) to drop CAP_SYS_PTRACE with")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accounts, state := filepath.Join(dir, "accounts"), filepath.Join(dir, "state")
+	for _, d := range []string{accounts, state} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(accounts, "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(unusedTarget(t))
+	cmd, out := command("--state", state, "--name", "backend", "--user", "4321:4321", "--expect-port", port, "--",
+		"perl", "-MIO::Socket::INET", "-e", `$|=1; my $s = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => `+port+`, Listen => 5, ReuseAddr => 1) or die "listen: $!"; print "listening\n"; sleep 600`)
+	// As a container's root: without CAP_SYS_PTRACE, which the engine
+	// does not give.
+	cmd.Args = append([]string{"setpriv", "--bounding-set", "-sys_ptrace", cmd.Path}, cmd.Args[1:]...)
+	cmd.Path, _ = exec.LookPath("setpriv")
+	cmd.Env = append(cmd.Env, "SUPERVISOR_TEST_ACCOUNTS="+accounts)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	ended := make(chan struct{})
+	go func() { cmd.Wait(); close(ended) }()
+	// Ready, or stopped by the supervisor for not listening (after its
+	// --start-timeout), whichever comes first.
+	for {
+		all, _ := readStatus(state)
+		if len(all) == 1 && all[0].State == stateReady {
+			return
+		}
+		select {
+		case <-ended:
+			t.Fatalf("the server of user 4321 was not seen listening on port %s:\n%s", port, out)
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
