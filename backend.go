@@ -26,6 +26,9 @@ type BackendSettings struct {
 	Packages       []string
 	HealthPath     string
 	Build          DockerfileSettings
+	// User the module-built image's processes run as: "" (defaultUser),
+	// "root" or UID:GID.
+	User string
 }
 
 func defaultBackend() BackendSettings {
@@ -51,6 +54,9 @@ func (s BackendSettings) check() error {
 		}
 	}
 	if err := s.Build.check("with-backend"); err != nil {
+		return err
+	}
+	if err := checkUser(s.User, s.Build, "with-backend"); err != nil {
 		return err
 	}
 	if err := checkPackages(s.Packages, s.Build, "with-backend"); err != nil {
@@ -142,7 +148,19 @@ func (m *Commandcenter) WithBackend(
 	// library a package binds to; kept in a layer of their own.
 	// +optional
 	packages []string,
+	// User the backend and its workers run as: root, a UID or UID:GID
+	// (default 1000:1000, added to the image as "app"). Their source and
+	// persistent folders are the user's.
+	// +optional
+	user string,
 ) (*Commandcenter, error) {
+	if user != "" {
+		u, err := parseUser(user, "with-backend --user")
+		if err != nil {
+			return nil, err
+		}
+		m.Be.User = u
+	}
 	setIf(&m.Be.Dir, dir)
 	setIf(&m.Be.PythonVersion, pythonVersion)
 	setIf(&m.Be.App, app)
@@ -189,6 +207,7 @@ func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []e
 	}
 	s := service{name: name, ctr: img.ctr, own: true, env: linked, folders: m.folderKinds()}
 	if img.docker == nil {
+		s.user = runAs(m.Be.User)
 		s.ctr = s.ctr.
 			WithFile(launcherPath, entrypoint("launch.py")).
 			WithEnvVariable("COMMANDCENTER_SERVICE", name).

@@ -21,6 +21,9 @@ type FrontendSettings struct {
 	Dist        string
 	Packages    []string
 	Build       DockerfileSettings
+	// User the module-built image's server runs as: "" (defaultUser),
+	// "root" or UID:GID.
+	User string
 }
 
 func defaultFrontend() FrontendSettings {
@@ -38,6 +41,9 @@ func (s FrontendSettings) check() error {
 		return err
 	}
 	if err := s.Build.check("with-frontend"); err != nil {
+		return err
+	}
+	if err := checkUser(s.User, s.Build, "with-frontend"); err != nil {
 		return err
 	}
 	if err := checkPackages(s.Packages, s.Build, "with-frontend"); err != nil {
@@ -97,7 +103,19 @@ func (m *Commandcenter) WithFrontend(
 	// layer of their own.
 	// +optional
 	packages []string,
+	// User the frontend's server runs as: root, a UID or UID:GID (default
+	// 1000:1000, the Node image's node user). Its folder, dependencies and
+	// build are the user's.
+	// +optional
+	user string,
 ) (*Commandcenter, error) {
+	if user != "" {
+		u, err := parseUser(user, "with-frontend --user")
+		if err != nil {
+			return nil, err
+		}
+		m.Fe.User = u
+	}
 	setIf(&m.Fe.Dir, dir)
 	setIf(&m.Fe.NodeVersion, nodeVersion)
 	setIf(&m.Fe.Command, command)
@@ -152,6 +170,9 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 	vars := env.forService("frontend", false)
 	s := service{name: "frontend", ctr: withEnv(ctr, vars), args: args, port: m.Fe.Port, own: true, mask: secretNames(vars),
 		health: []contract.HealthCheck{{Name: "frontend", Target: fmt.Sprintf("127.0.0.1:%d", m.Fe.Port)}}}
+	if b.docker == nil {
+		s.user = runAs(m.Fe.User)
+	}
 	return m.live(s, b.sync)
 }
 

@@ -95,7 +95,7 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 		WithMountedCache(pm.Cache, dag.CacheVolume("commandcenter-"+pm.Name)).
 		WithWorkdir("/app").
 		WithDirectory("/app", manifests).
-		WithExec(pm.Install),
+		WithExec(asUser(pm.Install, runAs(m.Fe.User), "/app")),
 		"frontend", fmt.Sprintf("fix %s/package.json or its lock file (%s's output below says what it could not install)", dir, pm.Name))
 	if err != nil {
 		return builtImage{}, err
@@ -105,7 +105,7 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 		return builtImage{}, err
 	}
 	exclude = append(exclude, "node_modules", m.Fe.Dist, ".vite", ".git", ".next")
-	img := deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude})
+	img := deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude, Owner: runAs(m.Fe.User)})
 	// Live reload: the dev script's server reloads the page's modules
 	// itself; a command of the project's own restarts; a production build
 	// is built again. A changed manifest installs the dependencies again
@@ -115,7 +115,7 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 		spec.Run = shellLine(append(append([]string{}, pm.Run...), "build"))
 	}
 	if m.Fe.Production && script == "build" {
-		img, err = installed(ctx, img.WithExec(append(append([]string{}, pm.Run...), "build")),
+		img, err = installed(ctx, img.WithExec(asUser(append(append([]string{}, pm.Run...), "build"), runAs(m.Fe.User), "/app")),
 			"frontend", fmt.Sprintf("fix the build script of %s/package.json (its output below)", dir))
 		if err != nil {
 			return builtImage{}, err

@@ -86,7 +86,7 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 	spec.DepsRun = installIn(appDir, path.Join(depsRoot, m.Be.Dir), spec.Deps, plan.again)
 	return installedDeps.
 		WithFile(pyprojectDepsPath, entrypoint("pyproject_deps.py")).
-		WithDirectory(appDir, src.Directory(m.Be.Dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude}).
+		WithDirectory(appDir, src.Directory(m.Be.Dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude, Owner: runAs(m.Be.User)}).
 		WithWorkdir(appDir), spec, nil
 }
 

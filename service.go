@@ -55,6 +55,9 @@ type service struct {
 	// local are other services it reaches at localhost too, as a program
 	// written for a developer's machine calls them.
 	local []contract.Route
+	// user is UID:GID its command runs as; empty: root (or an image's own
+	// USER).
+	user string
 }
 
 // peers are the host names under which a service reaches the project's
@@ -72,7 +75,7 @@ var boundPeers = peers{postgres: "postgres", redis: "redis", backend: "backend"}
 // services of a test run).
 func (m *Commandcenter) supervision(s service) contract.Run {
 	r := contract.Run{
-		Name: s.name, Command: s.args, WaitFor: s.waits, Prestart: s.prestart, Also: s.also,
+		Name: s.name, Command: s.args, WaitFor: s.waits, Prestart: s.prestart, Also: s.also, User: s.user,
 		Locks: s.locks, Folders: s.folders, Env: s.env, Health: s.health, Local: s.local,
 		Mask: append(slices.Clone(s.mask), contract.StackTokenEnv, contract.SyncTokenEnv),
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -691,4 +692,100 @@ func (m *Tests) FrontendWrittenForTheHostRunsUnchanged(ctx context.Context) erro
 		return fmt.Errorf("GET /: %d %q, want 200 and the page", code, body)
 	}
 	return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health")
+}
+
+// userProbe checks, in a worker of the backend's image, that the backend's
+// processes run as the module's user (1000:1000, "app" to programs that
+// look it up), with a home of their own, their source folder theirs, and a
+// persistent folder that a root run wrote before made theirs.
+var userProbe = probe("app user", `
+    import getpass, os
+    assert (os.getuid(), os.getgid()) == (1000, 1000), ('runs as', os.getuid(), os.getgid())
+    assert getpass.getuser() == 'app', getpass.getuser()
+    open(os.path.join(os.environ['HOME'], 'mine'), 'w').close()
+    open('/app/written-by-the-app', 'w').close()
+    with open('/app/uploads/kept') as f:
+        assert f.read() == 'from root\n', 'the folder lost what root wrote'
+    with open('/app/uploads/kept', 'a') as f:
+        f.write('from the app\n')`)
+
+// AppServicesRunAsAUserOfTheirOwn: the backend, its workers and the
+// frontend run as the module's user, not root: a backend run as root
+// (with-backend --user=root) writes into a persistent folder, then in the
+// Stack of the same project a worker (the backend's image and user) finds
+// itself user 1000 named app, writes its home, its source folder and the
+// file root wrote; the frontend's dev server, as user 1000 too, serves the
+// page (Vite writes its cache in node_modules).
+//
+// +cache="never"
+func (m *Tests) AppServicesRunAsAUserOfTheirOwn(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "app-user")
+	if err != nil {
+		return err
+	}
+	cc = cc.WithVolume("/app/uploads")
+	// Not a Stack: the members of two Stacks of one project in one
+	// session share their host names.
+	asRoot := cc.WithBackend(dagger.CommandcenterWithBackendOpts{
+		User:    "root",
+		Command: `test "$(id -u)" = 0 && printf 'from root\n' > /app/uploads/kept && exec python3 -m http.server $PORT`,
+	}).Backend(m.Example)
+	code, _, err := httpDo(ctx, asRoot, "backend", "GET", "http://backend:8000/", "")
+	if _, stopErr := asRoot.Stop(ctx); err == nil {
+		err = stopErr
+	}
+	if err == nil && code != 200 {
+		err = fmt.Errorf("GET / answered %d, want 200", code)
+	}
+	if err == nil {
+		// Its Postgres and Redis end once it is gone (the engine detaches
+		// them after a grace period), and with them the project's lock.
+		err = waitStopped(ctx, cc)
+	}
+	if err != nil {
+		return fmt.Errorf("the backend run as root (with-backend --user=root): %w", err)
+	}
+	cc = cc.WithWorker("prober", userProbe)
+	stack := cc.Stack(m.Example)
+	if err := checkHealth(ctx, stack, "stack", "http://stack:3000/api/health"); err != nil {
+		return err
+	}
+	defer stack.Stop(ctx)
+	if err := waitProbe(ctx, cc, "prober", "app user"); err != nil {
+		return err
+	}
+	logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{"frontend"}})
+	if err != nil {
+		return err
+	}
+	if strings.Contains(logs, "EACCES") {
+		return fmt.Errorf("the frontend, as user 1000, could not write a file of its own:\n%s", logs)
+	}
+	return nil
+}
+
+// waitStopped waits until no service of project cc runs: the supervisor of
+// each holds a lock in the project's state while it runs, which status
+// reads. It gives up after 2 minutes.
+func waitStopped(ctx context.Context, cc *dagger.Commandcenter) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := cc.Status(ctx, dagger.CommandcenterStatusOpts{Format: "json"})
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Running bool `json:"running"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return fmt.Errorf("status --format=json: %w: %s", err, out)
+		}
+		if !st.Running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the project's services still run 2 minutes after its Stack stopped:\n%s", out)
+		}
+		time.Sleep(time.Second)
+	}
 }
