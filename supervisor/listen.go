@@ -214,6 +214,38 @@ func socketsOf(socks []socket, uid int) map[uint64]bool {
 // (no process yet, or no /proc), and then no socket is told apart by its
 // owner.
 func ownedSockets(pid int) (owned map[uint64]bool, known bool) {
+	tree, ok := processTree(pid)
+	if !ok {
+		return nil, false
+	}
+	owned = map[uint64]bool{}
+	for _, p := range tree {
+		dir := "/proc/" + strconv.Itoa(p) + "/fd"
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			if p == pid && !os.IsNotExist(err) {
+				return nil, false // not ours to read
+			}
+			continue
+		}
+		for _, fd := range fds {
+			target, err := os.Readlink(dir + "/" + fd.Name())
+			if err != nil {
+				continue
+			}
+			if n, ok := strings.CutPrefix(target, "socket:["); ok {
+				if inode, err := strconv.ParseUint(strings.TrimSuffix(n, "]"), 10, 64); err == nil {
+					owned[inode] = true
+				}
+			}
+		}
+	}
+	return owned, true
+}
+
+// processTree is process pid and its descendants, from /proc, pid first;
+// ok is false when pid is 0 or there is no /proc.
+func processTree(pid int) (tree []int, ok bool) {
 	if pid <= 0 {
 		return nil, false
 	}
@@ -244,29 +276,9 @@ func ownedSockets(pid int) (owned map[uint64]bool, known bool) {
 			children[ppid] = append(children[ppid], p)
 		}
 	}
-	owned = map[uint64]bool{}
 	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
-		p := queue[0]
-		queue = append(queue, children[p]...)
-		dir := "/proc/" + strconv.Itoa(p) + "/fd"
-		fds, err := os.ReadDir(dir)
-		if err != nil {
-			if p == pid && !os.IsNotExist(err) {
-				return nil, false // not ours to read
-			}
-			continue
-		}
-		for _, fd := range fds {
-			target, err := os.Readlink(dir + "/" + fd.Name())
-			if err != nil {
-				continue
-			}
-			if n, ok := strings.CutPrefix(target, "socket:["); ok {
-				if inode, err := strconv.ParseUint(strings.TrimSuffix(n, "]"), 10, 64); err == nil {
-					owned[inode] = true
-				}
-			}
-		}
+		tree = append(tree, queue[0])
+		queue = append(queue, children[queue[0]]...)
 	}
-	return owned, true
+	return tree, true
 }

@@ -286,6 +286,9 @@ func run(args []string, stderr io.Writer) int {
 			}
 			go healthLoop(h.Name, h.Target, o.HealthInterval, o.HealthRetries, start, supervised, rec, to, pass)
 		}
+		if o.Memory > 0 {
+			go memoryLoop(o.Memory, units[0].pid, commandStarted, supervised, unhealthy)
+		}
 		sv := &supervisor{what: what, command: units[0], also: units[1:], linger: o.Linger, stopGrace: o.StopGrace,
 			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, started: commandStarted, status: rec, checked: checked}
 		status, why = sv.run(sigs, stops, restarts, unhealthy)

@@ -545,7 +545,7 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 		note("mem_limit/cpus", "the module sets no CPU or memory limits yet")
 	}
 	if s.User != "" {
-		note("user "+s.User, "services run as their image's user")
+		note("user "+s.User, "an image built from a Dockerfile runs as its USER (set it there), the module's own builds as 1000:1000 (with-backend --user)")
 	}
 	if s.Entrypoint != nil && kind != "extra" {
 		note("entrypoint", "the module starts the backend, workers and frontend itself (give --command)")

@@ -126,6 +126,10 @@ type Run struct {
 	Health         []HealthCheck
 	HealthInterval time.Duration
 	HealthRetries  int
+	// Memory is the most memory, in bytes, the command's processes may hold
+	// together (their anonymous resident memory, RssAnon); over it, the
+	// command is ended as a crash, as an unhealthy one. 0: no limit.
+	Memory int64
 
 	// Timing: zero keeps the default of FlagSet.
 	Wait, Linger, StopGrace, StartTimeout, Grace, WaitTimeout time.Duration
@@ -528,6 +532,7 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.Var(listOf(&r.Health, ParseHealthCheck), "health", "NAME=TARGET: check process NAME while it runs (postgres://, redis://, http://HOST:PORT/PATH or HOST:PORT; repeat for more)")
 	fs.DurationVar(&r.HealthInterval, "health-interval", DefaultHealthInterval, "how often the --health checks run")
 	fs.IntVar(&r.HealthRetries, "health-retries", DefaultHealthRetries, "failed checks in a row that make a process unhealthy, ended as a crash")
+	fs.Int64Var(&r.Memory, "memory", 0, "bytes of memory the command's processes may hold together (anonymous resident memory); over it, the command is ended as a crash (0: no limit)")
 	fs.Var(listOf(&r.Sync.Routes, ParseNamedTarget), "sync-route", "NAME=HOST:PORT: pass the files for service NAME on to its sync port (in the Stack's front; repeat for more)")
 	return fs
 }

@@ -17,6 +17,7 @@ func full() Run {
 		WaitFor:        []WaitTarget{{Kind: "postgres", Addr: "stack-0a:5432"}, {Kind: "redis", Addr: "stack-0a:6379"}, {Kind: "tcp", Addr: "nats:4222"}},
 		Prestart:       "alembic upgrade head && echo 'done'",
 		User:           "1000:1000",
+		Memory:         1 << 30,
 		Also:           []Process{{Name: "redis", Command: `exec redis-server --requirepass "$REDIS_PASSWORD"`}},
 		Routes:         []Route{{Port: 8000, Target: "backend-0a:8000"}, {Port: 3000, Target: "frontend-0a:3000"}},
 		Local:          []Route{{Port: 5432, Target: "stack-0a:5432"}},
