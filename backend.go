@@ -29,6 +29,9 @@ type BackendSettings struct {
 	// User the module-built image's processes run as: "" (defaultUser),
 	// "root" or UID:GID.
 	User string
+	// Memory is the limit of the backend and of each worker, in bytes (0:
+	// none).
+	Memory int64
 }
 
 func defaultBackend() BackendSettings {
@@ -153,6 +156,12 @@ func (m *Commandcenter) WithBackend(
 	// persistent folders are the user's.
 	// +optional
 	user string,
+	// Most memory the backend's processes may hold together, and each
+	// worker's, as compose's mem_limit: 1g, 512m (bytes, k, m or g). The
+	// module's supervisor enforces it (see the README's "Memory limits"):
+	// over it, the process is ended as a crash and restarted.
+	// +optional
+	memory string,
 ) (*Commandcenter, error) {
 	if user != "" {
 		u, err := parseUser(user, "with-backend --user")
@@ -160,6 +169,13 @@ func (m *Commandcenter) WithBackend(
 			return nil, err
 		}
 		m.Be.User = u
+	}
+	if memory != "" {
+		n, err := check.Memory(memory, "with-backend --memory")
+		if err != nil {
+			return nil, err
+		}
+		m.Be.Memory = n
 	}
 	setIf(&m.Be.Dir, dir)
 	setIf(&m.Be.PythonVersion, pythonVersion)
@@ -205,7 +221,7 @@ func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []e
 			linked = append(linked, v)
 		}
 	}
-	s := service{name: name, ctr: img.ctr, own: true, env: linked, folders: m.folderKinds()}
+	s := service{name: name, ctr: img.ctr, own: true, env: linked, folders: m.folderKinds(), memory: m.Be.Memory}
 	if img.docker == nil {
 		s.user = runAs(m.Be.User)
 		s.ctr = s.ctr.

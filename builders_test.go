@@ -80,17 +80,17 @@ func TestShellExecsASimpleCommandOnly(t *testing.T) {
 }
 
 func TestRedisArgsPersistOnlyWhenAsked(t *testing.T) {
-	durable := redisArgs(true)
+	durable := redisArgs(true, 0)
 	for _, want := range []string{`--requirepass "$REDIS_PASSWORD"`, "--appendonly yes", "--appendfsync always", "--dir " + keepPath("redis")} {
 		if !strings.Contains(durable, want) {
 			t.Errorf("persistent redis args %q lack %q", durable, want)
 		}
 	}
-	if throwaway := redisArgs(false); !strings.Contains(throwaway, "--appendonly no") || !strings.Contains(throwaway, `--save ""`) || strings.Contains(throwaway, "--dir") {
+	if throwaway := redisArgs(false, 0); !strings.Contains(throwaway, "--appendonly no") || !strings.Contains(throwaway, `--save ""`) || strings.Contains(throwaway, "--dir") {
 		t.Errorf("redis args without persistence: %q", throwaway)
 	}
 	// The password reaches redis-server as one argument, whatever it holds.
-	out := runSh(t, t.TempDir(), `REDIS_PASSWORD='p a$s'; set -- `+redisArgs(false)+`; for a; do printf '[%s]' "$a"; done`)
+	out := runSh(t, t.TempDir(), `REDIS_PASSWORD='p a$s'; set -- `+redisArgs(false, 0)+`; for a; do printf '[%s]' "$a"; done`)
 	if !strings.Contains(out, "[--requirepass][p a$s]") {
 		t.Errorf("sh split the args as %s", out)
 	}

@@ -24,6 +24,8 @@ type FrontendSettings struct {
 	// User the module-built image's server runs as: "" (defaultUser),
 	// "root" or UID:GID.
 	User string
+	// Memory is the server's limit in bytes (0: none).
+	Memory int64
 }
 
 func defaultFrontend() FrontendSettings {
@@ -108,6 +110,12 @@ func (m *Commandcenter) WithFrontend(
 	// build are the user's.
 	// +optional
 	user string,
+	// Most memory the frontend's server may hold (its processes together),
+	// as compose's mem_limit: 512m (bytes, k, m or g). The module's
+	// supervisor enforces it (see the README's "Memory limits"): over it,
+	// the server is ended as a crash and restarted.
+	// +optional
+	memory string,
 ) (*Commandcenter, error) {
 	if user != "" {
 		u, err := parseUser(user, "with-frontend --user")
@@ -115,6 +123,13 @@ func (m *Commandcenter) WithFrontend(
 			return nil, err
 		}
 		m.Fe.User = u
+	}
+	if memory != "" {
+		n, err := check.Memory(memory, "with-frontend --memory")
+		if err != nil {
+			return nil, err
+		}
+		m.Fe.Memory = n
 	}
 	setIf(&m.Fe.Dir, dir)
 	setIf(&m.Fe.NodeVersion, nodeVersion)
@@ -168,7 +183,7 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(m.Fe.Port))
 	vars := env.forService("frontend", false)
-	s := service{name: "frontend", ctr: withEnv(ctr, vars), args: args, port: m.Fe.Port, own: true, mask: secretNames(vars),
+	s := service{name: "frontend", ctr: withEnv(ctr, vars), args: args, port: m.Fe.Port, own: true, mask: secretNames(vars), memory: m.Fe.Memory,
 		health: []contract.HealthCheck{{Name: "frontend", Target: fmt.Sprintf("127.0.0.1:%d", m.Fe.Port)}}}
 	if b.docker == nil {
 		s.user = runAs(m.Fe.User)

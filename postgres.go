@@ -28,6 +28,8 @@ type PostgresSettings struct {
 	Extensions  []string
 	Image       string
 	Container   *dagger.Container
+	// Memory is the server's memory limit in bytes (0: none).
+	Memory int64
 }
 
 func defaultPostgres() PostgresSettings {
@@ -113,7 +115,20 @@ func (m *Commandcenter) WithPostgres(
 	// as image, and it takes precedence over it.
 	// +optional
 	container *dagger.Container,
+	// Most memory the server's processes may hold together, as compose's
+	// mem_limit: 512m, 2g (bytes, k, m or g). The module's supervisor
+	// enforces it (see the README's "Memory limits"): over it, the server
+	// is ended, and a Stack stops saying why.
+	// +optional
+	memory string,
 ) (*Commandcenter, error) {
+	if memory != "" {
+		n, err := check.Memory(memory, "with-postgres --memory")
+		if err != nil {
+			return nil, err
+		}
+		m.Pg.Memory = n
+	}
 	setIf(&m.Pg.Version, version)
 	setIf(&m.Pg.User, user)
 	setIf(&m.Pg.Database, database)
@@ -227,7 +242,7 @@ func (m *Commandcenter) postgres(img *dagger.Container, persistent bool) service
 		WithEnvVariable("POSTGRES_USER", m.Pg.User).
 		WithEnvVariable("POSTGRES_DB", m.Pg.Database).
 		WithEnvVariable("PGDATA", pgdata), "postgres.sh", postgresStartPath)
-	s := service{name: "postgres", args: []string{postgresStartPath}, port: postgresPort,
+	s := service{name: "postgres", args: []string{postgresStartPath}, port: postgresPort, memory: m.Pg.Memory,
 		env:    []contract.EnvVar{{Name: "POSTGRES_PASSWORD", Value: contract.Placeholder("postgres", false)}},
 		health: []contract.HealthCheck{{Name: "postgres", Target: fmt.Sprintf("postgres://127.0.0.1:%d", postgresPort)}}}
 	if persistent {

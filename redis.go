@@ -15,6 +15,8 @@ const redisPort = 6379
 type RedisSettings struct {
 	Version  string
 	Password *dagger.Secret
+	// Memory is Redis's maxmemory in bytes (0: none).
+	Memory int64
 }
 
 func defaultRedis() RedisSettings {
@@ -38,7 +40,20 @@ func (m *Commandcenter) WithRedis(
 	// keeps it with the project's data (see urls).
 	// +optional
 	password *dagger.Secret,
+	// Most memory Redis may hold for its data, as compose's mem_limit:
+	// 512m, 1g (bytes, k, m or g). Redis's own maxmemory, with the
+	// noeviction policy: at the limit, writes fail with an OOM error and
+	// no key is dropped.
+	// +optional
+	memory string,
 ) (*Commandcenter, error) {
+	if memory != "" {
+		n, err := check.Memory(memory, "with-redis --memory")
+		if err != nil {
+			return nil, err
+		}
+		m.Rd.Memory = n
+	}
 	setIf(&m.Rd.Version, version)
 	if password != nil {
 		m.Rd.Password = password
@@ -86,7 +101,7 @@ func (m *Commandcenter) redis(persistent bool) service {
 		health: []contract.HealthCheck{redisHealth},
 		// A shell puts the password on the command line inside the
 		// container only.
-		args: shell("docker-entrypoint.sh redis-server " + redisArgs(persistent))}
+		args: shell("docker-entrypoint.sh redis-server " + redisArgs(persistent, m.Rd.Memory))}
 	if persistent {
 		// Redis writes in its working folder, which the image's entry
 		// point hands to the redis user.
@@ -98,9 +113,13 @@ func (m *Commandcenter) redis(persistent bool) service {
 
 // redisArgs are redis-server's arguments, for a shell that has
 // $REDIS_PASSWORD: every write appended to the project's volume before it
-// is acknowledged, or, not persistent, nothing written.
-func redisArgs(persistent bool) string {
+// is acknowledged, or, not persistent, nothing written; memory, when not
+// 0, its maxmemory, with no key evicted.
+func redisArgs(persistent bool, memory int64) string {
 	args := `--port 6379 --requirepass "$REDIS_PASSWORD" --protected-mode no`
+	if memory > 0 {
+		args += fmt.Sprintf(" --maxmemory %d --maxmemory-policy noeviction", memory)
+	}
 	if persistent {
 		return args + ` --dir ` + keepPath("redis") + ` --appendonly yes --appendfsync always`
 	}
@@ -127,7 +146,7 @@ func (m *Commandcenter) redisRuntime() *dagger.Directory {
 // from runtime (redisRuntime), with its data in the project's volume.
 func (m *Commandcenter) withRedis(front service, runtime *dagger.Directory) service {
 	front.ctr = m.withVolumes(front.ctr, "redis").WithDirectory(redisHome, runtime)
-	front.also = append(front.also, contract.Process{Name: "redis", Command: "exec " + redisHome + "/run " + redisArgs(true)})
+	front.also = append(front.also, contract.Process{Name: "redis", Command: "exec " + redisHome + "/run " + redisArgs(true, m.Rd.Memory)})
 	front.locks = append(front.locks, "redis")
 	front.env = append(front.env, redisEnv...)
 	front.health = append(front.health, redisHealth)

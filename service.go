@@ -58,6 +58,9 @@ type service struct {
 	// user is UID:GID its command runs as; empty: root (or an image's own
 	// USER).
 	user string
+	// memory is the most its command's processes may hold, in bytes (0:
+	// no limit).
+	memory int64
 }
 
 // peers are the host names under which a service reaches the project's
@@ -75,7 +78,7 @@ var boundPeers = peers{postgres: "postgres", redis: "redis", backend: "backend"}
 // services of a test run).
 func (m *Commandcenter) supervision(s service) contract.Run {
 	r := contract.Run{
-		Name: s.name, Command: s.args, WaitFor: s.waits, Prestart: s.prestart, Also: s.also, User: s.user,
+		Name: s.name, Command: s.args, WaitFor: s.waits, Prestart: s.prestart, Also: s.also, User: s.user, Memory: s.memory,
 		Locks: s.locks, Folders: s.folders, Env: s.env, Health: s.health, Local: s.local,
 		Mask: append(slices.Clone(s.mask), contract.StackTokenEnv, contract.SyncTokenEnv),
 	}

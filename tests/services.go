@@ -789,3 +789,56 @@ func waitStopped(ctx context.Context, cc *dagger.Commandcenter) error {
 		time.Sleep(time.Second)
 	}
 }
+
+// RedisKeepsToItsMemory: with with-redis --memory, Redis refuses writes
+// once its data holds more than the limit (maxmemory, no key evicted).
+//
+// +cache="never"
+func (m *Tests) RedisKeepsToItsMemory(ctx context.Context) error {
+	pw := secret("redis-memory")
+	svc := project("redis-memory").WithRedis(dagger.CommandcenterWithRedisOpts{Password: pw, Memory: "8m"}).Redis()
+	// A write under the limit is taken, even one that takes Redis past it.
+	if err := expectOutput(ctx, redisCli(svc, pw, 6379, "setrange", "big", "16777216", "x"), 0, "16777217"); err != nil {
+		return fmt.Errorf("a write under the limit: %w", err)
+	}
+	if err := expectOutput(ctx, redisCli(svc, pw, 6379, "set", "more", "1"), 0, "OOM command not allowed"); err != nil {
+		return fmt.Errorf("a write over the limit of 8m: %w", err)
+	}
+	return nil
+}
+
+// ProcessOverItsMemoryIsEnded: with with-backend --memory, a worker (the
+// backend's image and limit) that holds more memory than the limit is
+// ended as a crash, saying how much it held and its limit, while the
+// backend under it serves on.
+//
+// +cache="never"
+func (m *Tests) ProcessOverItsMemoryIsEnded(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "memory")
+	if err != nil {
+		return err
+	}
+	cc = cc.WithBackend(dagger.CommandcenterWithBackendOpts{Memory: "256m"}).
+		WithWorker("hog", `python3 -c "import time; x = b'a' * (512 << 20); print('holding', flush=True); time.sleep(3600)"`)
+	stack := cc.Stack(m.Example)
+	if err := checkHealth(ctx, stack, "stack", "http://stack:3000/api/health"); err != nil {
+		return err
+	}
+	defer stack.Stop(ctx)
+	want := "of memory, over its limit of 256 MiB): ending it as a crash"
+	deadline := time.Now().Add(6 * time.Minute)
+	for {
+		logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{"hog"}})
+		if err != nil {
+			return err
+		}
+		if strings.Contains(logs, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the worker holding 512 MiB was not ended for its limit of 256 MiB within 6 minutes:\n%s", logs)
+		}
+		time.Sleep(time.Second)
+	}
+	return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health")
+}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -161,4 +162,29 @@ func AbsPath(p, option, reserved string) error {
 		return fmt.Errorf("path %q is in %s, the module's own folder: set %s to another path", p, reserved, option)
 	}
 	return nil
+}
+
+// Memory reads a memory limit as compose's mem_limit writes one: a number
+// of bytes, or with a unit, b, k, m or g (powers of 1024; KiB, MiB, GiB and
+// kb, mb, gb say the same), such as 512m or 1.5g. It must be at least 4 MiB.
+func Memory(s, option string) (int64, error) {
+	bad := fmt.Errorf("%s %q: give a size such as 512m, 2g or 1.5GiB (bytes, k, m or g), at least 4m", option, s)
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "ib"), "b")
+	mult := float64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k':
+			mult, t = 1<<10, t[:n-1]
+		case 'm':
+			mult, t = 1<<20, t[:n-1]
+		case 'g':
+			mult, t = 1<<30, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v*mult < 4<<20 || v*mult > 1<<50 {
+		return 0, bad
+	}
+	return int64(v * mult), nil
 }

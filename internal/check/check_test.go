@@ -131,3 +131,16 @@ func TestCheckAbsPath(t *testing.T) {
 		}
 	}
 }
+
+func TestMemory(t *testing.T) {
+	for in, want := range map[string]int64{"512m": 512 << 20, "512MiB": 512 << 20, "2g": 2 << 30, "1.5GiB": 3 << 29, "2GB": 2 << 30, "8388608": 8 << 20, "4096k": 4 << 20} {
+		if got, err := Memory(in, "with-backend --memory"); err != nil || got != want {
+			t.Errorf("Memory(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "lots", "1m", "-2g", "2t", "g"} {
+		if _, err := Memory(in, "with-backend --memory"); err == nil || !strings.Contains(err.Error(), "with-backend --memory") {
+			t.Errorf("Memory(%q): %v, want an error naming the option", in, err)
+		}
+	}
+}

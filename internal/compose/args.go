@@ -28,10 +28,11 @@ func (p Plan) Args() []string {
 		if pg.HasPasswordLiteral {
 			opts = append(opts, opt("password", "env:POSTGRES_PASSWORD"))
 		}
+		opts = append(opts, memoryOpt(pg.Memory)...)
 		add("with-postgres", opts...)
 	}
 	if rd := p.Redis; rd != nil {
-		add("with-redis", opt("version", rd.Version))
+		add("with-redis", append([]string{opt("version", rd.Version)}, memoryOpt(rd.Memory)...)...)
 	}
 	if be := p.Backend; be != nil {
 		add("with-backend", be.opts()...)
@@ -91,7 +92,7 @@ func (a App) opts() []string {
 	if a.Command != "" {
 		opts = append(opts, opt("command", a.Command))
 	}
-	return opts
+	return append(opts, memoryOpt(a.Memory)...)
 }
 
 // UpPorts is the `up --ports` value of the published ports.
@@ -178,4 +179,12 @@ func csv(items []string) string {
 		out[i] = it
 	}
 	return strings.Join(out, ",")
+}
+
+// memoryOpt is --memory for a limit in bytes, none for 0.
+func memoryOpt(bytes int64) []string {
+	if bytes == 0 {
+		return nil
+	}
+	return []string{opt("memory", strconv.FormatInt(bytes, 10))}
 }

@@ -73,11 +73,13 @@ type Postgres struct {
 	User, Database     string
 	Password           string // the file's literal POSTGRES_PASSWORD, if any
 	HasPasswordLiteral bool
+	Memory             int64 // mem_limit in bytes (0: none)
 }
 
 // Redis is the compose service that runs the project's Redis.
 type Redis struct {
 	Service, Version string
+	Memory           int64 // mem_limit in bytes (0: none)
 }
 
 // App is the backend or the frontend: built by the module from its folder
@@ -89,6 +91,7 @@ type App struct {
 	BuildArgs                   []string
 	Command                     string
 	Port                        int
+	Memory                      int64 // mem_limit in bytes (0: none)
 }
 
 // Worker is a service of the backend's build with a command of its own.
@@ -441,6 +444,30 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// setMemory gives the service of kind its memory limit (compose's
+// mem_limit or deploy.resources.limits.memory, in bytes), where the module
+// has one: it says why not otherwise.
+func (p *Plan) setMemory(kind string, memory int64) string {
+	if memory < 4<<20 {
+		return "the module's limits are 4m at least"
+	}
+	switch {
+	case kind == "postgres" && p.Postgres != nil:
+		p.Postgres.Memory = memory
+	case kind == "redis" && p.Redis != nil:
+		p.Redis.Memory = memory
+	case kind == "backend" && p.Backend != nil:
+		p.Backend.Memory = memory
+	case kind == "frontend" && p.Frontend != nil:
+		p.Frontend.Memory = memory
+	case kind == "worker":
+		return "a worker has the backend's limit (with-backend --memory)"
+	default:
+		return "the module sets no memory limit of a service of the project's own"
+	}
+	return ""
+}
+
 // service records what one service brings beyond its kind: env, env
 // files, ports, volumes, and the keys that are not honoured.
 func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
@@ -538,11 +565,27 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 	if len(s.ExtraHosts) > 0 {
 		note("extra_hosts", "the engine mounts /etc/hosts read-only; services reach each other by name")
 	}
-	if s.Deploy != nil && (s.Deploy.Resources.Limits != nil || s.Deploy.Resources.Reservations != nil) {
-		note("deploy.resources", "the module sets no CPU or memory limits yet")
+	memory := int64(s.MemLimit)
+	if s.Deploy != nil {
+		if l := s.Deploy.Resources.Limits; l != nil {
+			if l.MemoryBytes != 0 {
+				memory = int64(l.MemoryBytes)
+			}
+			if l.NanoCPUs != 0 || l.Pids != 0 {
+				note("deploy.resources.limits (cpus, pids)", "the module sets no CPU or process limits")
+			}
+		}
+		if s.Deploy.Resources.Reservations != nil {
+			note("deploy.resources.reservations", "the engine reserves nothing for a service")
+		}
 	}
-	if s.MemLimit != 0 || s.CPUS != 0 {
-		note("mem_limit/cpus", "the module sets no CPU or memory limits yet")
+	if s.CPUS != 0 {
+		note("cpus", "the module sets no CPU limits")
+	}
+	if memory != 0 {
+		if why := p.setMemory(kind, memory); why != "" {
+			note("memory limit", why)
+		}
 	}
 	if s.User != "" {
 		note("user "+s.User, "an image built from a Dockerfile runs as its USER (set it there), the module's own builds as 1000:1000 (with-backend --user)")

@@ -114,6 +114,7 @@ services:
     deploy:
       resources:
         limits:
+          cpus: "2"
           memory: 1g
   prometheus:
     image: prom/prometheus:v2.54.1
@@ -248,8 +249,11 @@ func TestFilesMergeAndProfilesSelect(t *testing.T) {
 	if got := names(p); !slices.Equal(got, []string{"nats", "orchestration", "prometheus"}) {
 		t.Errorf("extras %q: want prometheus from the second file, no grafana without its profile", got)
 	}
-	if !strings.Contains(strings.Join(p.Notes, "\n"), "service backend: deploy.resources: not honoured") {
-		t.Errorf("the merged limits are not named:\n%s", strings.Join(p.Notes, "\n"))
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "service backend: deploy.resources.limits (cpus, pids): not honoured") {
+		t.Errorf("the merged CPU limit is not named:\n%s", strings.Join(p.Notes, "\n"))
+	}
+	if p.Backend == nil || p.Backend.Memory != 1<<30 || !slices.Contains(p.Args(), "--memory=1073741824") {
+		t.Errorf("the merged memory limit of 1g is not the backend's --memory: %+v, %q", p.Backend, p.Args())
 	}
 	p, err = Load(context.Background(), src, Options{Files: files, Profiles: []string{"monitoring"}})
 	if err != nil {
