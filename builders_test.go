@@ -119,3 +119,12 @@ func TestSchemePatternTakesPostgresDriverSchemesOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestFailedStepIsNamedWithoutTheOwnership(t *testing.T) {
+	if got := shownCommand(asUser([]string{"npm", "ci", "--no-audit"}, "1000:1000", "/app")); got != "npm ci --no-audit" {
+		t.Errorf("shownCommand = %q, want the install's own command", got)
+	}
+	if got := shownCommand(asUser([]string{"npm", "ci"}, "", "/app")); got != "npm ci" {
+		t.Errorf("shownCommand as root = %q", got)
+	}
+}

@@ -22,7 +22,7 @@ func installed(ctx context.Context, ctr *dagger.Container, what, fix string) (*d
 	if errors.As(err, &execErr) {
 		output := strings.TrimSpace(execErr.Stdout + "\n" + execErr.Stderr)
 		return nil, fmt.Errorf("%s: `%s` failed (exit %d): %s\n%s",
-			what, strings.Join(execErr.Cmd, " "), execErr.ExitCode, fix, excerpt(output, 20, 15))
+			what, shownCommand(execErr.Cmd), execErr.ExitCode, fix, excerpt(output, 20, 15))
 	}
 	return nil, fmt.Errorf("%s: %w", what, err)
 }

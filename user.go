@@ -62,5 +62,17 @@ func asUser(command []string, user, dir string) []string {
 		return command
 	}
 	uid, gid, _ := strings.Cut(user, ":")
-	return []string{"sh", "-c", fmt.Sprintf(`%s && find %s \( ! -user %s -o ! -group %s \) -exec chown -h %s {} +`, shellLine(command), dir, uid, gid, user)}
+	return []string{"sh", "-c", shellLine(command) + ownSuffix + fmt.Sprintf(`%s \( ! -user %s -o ! -group %s \) -exec chown -h %s {} +`, dir, uid, gid, user)}
+}
+
+// ownSuffix starts what asUser appends to a step's command.
+const ownSuffix = " && find "
+
+// shownCommand is a failed step's command as its error names it: without
+// what asUser appended, which is not the step the user wrote.
+func shownCommand(args []string) string {
+	if len(args) == 3 && args[0] == "sh" && args[1] == "-c" && strings.Contains(args[2], ownSuffix) && strings.HasSuffix(args[2], " {} +") {
+		return args[2][:strings.LastIndex(args[2], ownSuffix)]
+	}
+	return strings.Join(args, " ")
 }

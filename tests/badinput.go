@@ -56,6 +56,15 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 		{"a system package name that is not one", func() *dagger.Service {
 			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{Packages: []string{"gcc g++"}}).Backend(ex)
 		}, []string{`with-backend --packages "gcc g++" is not a Debian package name`, "one name per item"}, false},
+		{"a user given by name", func() *dagger.Service {
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{User: "app"}).Backend(ex)
+		}, []string{`with-backend --user "app"`, "root, a UID or UID:GID"}, false},
+		{"a user for a Dockerfile build", func() *dagger.Service {
+			return cc.WithFrontend(dagger.CommandcenterWithFrontendOpts{Dockerfile: "Dockerfile", User: "1000"}).Frontend(ex)
+		}, []string{"with-frontend --user", "runs as its Dockerfile's USER"}, false},
+		{"a memory limit that is not a size", func() *dagger.Service {
+			return cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Memory: "2 gigs"}).Postgres()
+		}, []string{`with-postgres --memory "2 gigs"`, "512m, 2g"}, false},
 		{"no dev script", func() *dagger.Service {
 			return cc.Frontend(ex.WithNewFile("frontend/package.json", `{"name": "x", "scripts": {"build": "vite build"}}`))
 		}, []string{`no "dev" script`, "with-frontend --command"}, false},
