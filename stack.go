@@ -93,8 +93,11 @@ func (m *Commandcenter) Stack(
 // it, so that the engine starts them when it starts the front. They reach
 // each other by host names of the session.
 type stack struct {
-	// hash of the project, in the host names: two projects' stacks in one
-	// session never share one.
+	// hash of the project and of this Stack's token, in the host names:
+	// two stacks in one session never share one, of two projects or of
+	// one project with other settings (a member of the one before may
+	// still run there for a while, as the engine detaches a stopped
+	// service's bindings after a grace period).
 	hash       string
 	peers      peers
 	supervisor *dagger.File
@@ -110,15 +113,15 @@ type stack struct {
 const frontName = "stack"
 
 func newStack(project string, supervisor *dagger.File) stack {
-	hash := fmt.Sprintf("%x", sha256.Sum256([]byte(project)))[:10]
-	st := stack{hash: hash, supervisor: supervisor}
-	// Postgres and Redis run in the front, whose host name is the Stack's.
-	st.peers = peers{postgres: st.host(frontName), redis: st.host(frontName), backend: st.host("backend")}
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		panic(err) // crypto/rand does not fail on Linux
 	}
-	st.token = newSecret("stack-token", hex.EncodeToString(b))
+	token := hex.EncodeToString(b)
+	hash := fmt.Sprintf("%x", sha256.Sum256([]byte(project+"\x00"+token)))[:10]
+	st := stack{hash: hash, supervisor: supervisor, token: newSecret("stack-token", token)}
+	// Postgres and Redis run in the front, whose host name is the Stack's.
+	st.peers = peers{postgres: st.host(frontName), redis: st.host(frontName), backend: st.host("backend")}
 	return st
 }
 

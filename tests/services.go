@@ -842,3 +842,38 @@ func (m *Tests) ProcessOverItsMemoryIsEnded(ctx context.Context) error {
 	}
 	return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health")
 }
+
+// SecondStackOfAProjectIsItsOwn: a project's Stack started again in the
+// same session with other settings, right after the first stopped (whose
+// members the engine stops only after a grace period), reaches its own
+// members, not the first one's: a worker's port answers with the second
+// Stack's setting, and the frontend's /api reaches a backend that is well.
+//
+// +cache="never"
+func (m *Tests) SecondStackOfAProjectIsItsOwn(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "second-stack")
+	if err != nil {
+		return err
+	}
+	for _, mark := range []string{"first", "second"} {
+		stack := cc.
+			WithEnv("MARK", mark).
+			WithWorker("marker", `mkdir -p /tmp/mark && echo "$MARK" > /tmp/mark/mark.txt && cd /tmp/mark && exec python3 -m http.server 5557`,
+				dagger.CommandcenterWithWorkerOpts{Port: 5557}).
+			Stack(m.Example)
+		code, body, err := httpDo(ctx, stack, "stack", "GET", "http://stack:5557/mark.txt", "")
+		if err == nil && (code != 200 || strings.TrimSpace(body) != mark) {
+			err = fmt.Errorf("GET /mark.txt of the worker through the Stack: %d %q, want %q", code, body, mark)
+		}
+		if err == nil {
+			err = checkHealth(ctx, stack, "stack", "http://stack:3000/api/health")
+		}
+		if _, stopErr := stack.Stop(ctx); err == nil {
+			err = stopErr
+		}
+		if err != nil {
+			return fmt.Errorf("the %s Stack: %w", mark, err)
+		}
+	}
+	return nil
+}
