@@ -163,19 +163,11 @@ func (m *Commandcenter) WithBackend(
 	// +optional
 	memory string,
 ) (*Commandcenter, error) {
-	if user != "" {
-		u, err := parseUser(user, "with-backend --user")
-		if err != nil {
-			return nil, err
-		}
-		m.Be.User = u
+	if err := setUser(&m.Be.User, user, "with-backend --user"); err != nil {
+		return nil, err
 	}
-	if memory != "" {
-		n, err := check.Memory(memory, "with-backend --memory")
-		if err != nil {
-			return nil, err
-		}
-		m.Be.Memory = n
+	if err := setMemory(&m.Be.Memory, memory, "with-backend --memory"); err != nil {
+		return nil, err
 	}
 	setIf(&m.Be.Dir, dir)
 	setIf(&m.Be.PythonVersion, pythonVersion)
@@ -184,9 +176,7 @@ func (m *Commandcenter) WithBackend(
 	setIf(&m.Be.Prestart, prestart)
 	setIf(&m.Be.DatabaseScheme, databaseScheme)
 	setIf(&m.Be.HealthPath, healthPath)
-	if port != 0 {
-		m.Be.Port = port
-	}
+	setIf(&m.Be.Port, port)
 	if len(requirements) > 0 {
 		m.Be.Requirements = requirements
 	}

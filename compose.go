@@ -116,7 +116,7 @@ func (m *Commandcenter) FromCompose(
 		if pg.HasPasswordLiteral {
 			m.Pg.Password = dag.SetSecret("commandcenter-compose-postgres-"+m.volumeName("password"), pg.Password)
 		}
-		setMemory(&m.Pg.Memory, pg.Memory)
+		setIf(&m.Pg.Memory, pg.Memory)
 	}
 	if rd := p.Redis; rd != nil {
 		m.Rd.Version = keepVersion(m.Rd.Version, rd.Version, "redis", func(v string) error {
@@ -124,15 +124,13 @@ func (m *Commandcenter) FromCompose(
 			s.Version = v
 			return s.check()
 		})
-		setMemory(&m.Rd.Memory, rd.Memory)
+		setIf(&m.Rd.Memory, rd.Memory)
 	}
 	if be := p.Backend; be != nil {
 		m.Be.Dir = be.Dir
 		setIf(&m.Be.Command, be.Command)
-		if be.Port != 0 {
-			m.Be.Port = be.Port
-		}
-		setMemory(&m.Be.Memory, be.Memory)
+		setIf(&m.Be.Port, be.Port)
+		setIf(&m.Be.Memory, be.Memory)
 	}
 	for _, w := range p.Workers {
 		if _, err := m.WithWorker(w.Service, w.Command, w.Port); err != nil {
@@ -142,10 +140,8 @@ func (m *Commandcenter) FromCompose(
 	if fe := p.Frontend; fe != nil {
 		m.Fe.Dir = fe.Dir
 		setIf(&m.Fe.Command, fe.Command)
-		if fe.Port != 0 {
-			m.Fe.Port = fe.Port
-		}
-		setMemory(&m.Fe.Memory, fe.Memory)
+		setIf(&m.Fe.Port, fe.Port)
+		setIf(&m.Fe.Memory, fe.Memory)
 	}
 	for _, e := range p.Extras {
 		if _, err := m.WithService(e.Service, e.Image, e.Dockerfile, e.Context, e.BuildArgs, "", e.Args, e.Port, e.Volume, ""); err != nil {
@@ -179,11 +175,4 @@ func keepVersion(current, wanted, what string, check func(string) error) string 
 		return current
 	}
 	return wanted
-}
-
-// setMemory sets a memory limit of the compose file's (bytes), if it has one.
-func setMemory(into *int64, bytes int64) {
-	if bytes != 0 {
-		*into = bytes
-	}
 }

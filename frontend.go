@@ -118,19 +118,11 @@ func (m *Commandcenter) WithFrontend(
 	// +optional
 	memory string,
 ) (*Commandcenter, error) {
-	if user != "" {
-		u, err := parseUser(user, "with-frontend --user")
-		if err != nil {
-			return nil, err
-		}
-		m.Fe.User = u
+	if err := setUser(&m.Fe.User, user, "with-frontend --user"); err != nil {
+		return nil, err
 	}
-	if memory != "" {
-		n, err := check.Memory(memory, "with-frontend --memory")
-		if err != nil {
-			return nil, err
-		}
-		m.Fe.Memory = n
+	if err := setMemory(&m.Fe.Memory, memory, "with-frontend --memory"); err != nil {
+		return nil, err
 	}
 	setIf(&m.Fe.Dir, dir)
 	setIf(&m.Fe.NodeVersion, nodeVersion)
@@ -143,9 +135,7 @@ func (m *Commandcenter) WithFrontend(
 	if len(packages) > 0 {
 		m.Fe.Packages = packages
 	}
-	if port != 0 {
-		m.Fe.Port = port
-	}
+	setIf(&m.Fe.Port, port)
 	if err := m.Fe.check(); err != nil {
 		return nil, fmt.Errorf("with-frontend: %w", err)
 	}

@@ -122,12 +122,8 @@ func (m *Commandcenter) WithPostgres(
 	// +optional
 	memory string,
 ) (*Commandcenter, error) {
-	if memory != "" {
-		n, err := check.Memory(memory, "with-postgres --memory")
-		if err != nil {
-			return nil, err
-		}
-		m.Pg.Memory = n
+	if err := setMemory(&m.Pg.Memory, memory, "with-postgres --memory"); err != nil {
+		return nil, err
 	}
 	setIf(&m.Pg.Version, version)
 	setIf(&m.Pg.User, user)
@@ -259,8 +255,9 @@ func (m *Commandcenter) postgres(img *dagger.Container, persistent bool) service
 }
 
 // setIf sets *field to value when value is given.
-func setIf(field *string, value string) {
-	if value != "" {
+func setIf[T comparable](field *T, value T) {
+	var zero T
+	if value != zero {
 		*field = value
 	}
 }

@@ -47,12 +47,8 @@ func (m *Commandcenter) WithRedis(
 	// +optional
 	memory string,
 ) (*Commandcenter, error) {
-	if memory != "" {
-		n, err := check.Memory(memory, "with-redis --memory")
-		if err != nil {
-			return nil, err
-		}
-		m.Rd.Memory = n
+	if err := setMemory(&m.Rd.Memory, memory, "with-redis --memory"); err != nil {
+		return nil, err
 	}
 	setIf(&m.Rd.Version, version)
 	if password != nil {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"dagger/commandcenter/internal/check"
+	"dagger/commandcenter/internal/contract"
 )
 
 // The backend, its workers and the frontend, in the images the module
@@ -16,22 +18,38 @@ import (
 // node user; in the Python image the supervisor adds it as "app".
 const defaultUser = "1000:1000"
 
-// parseUser reads a --user option: root, UID, or UID:GID (numbers). It
-// returns it as the settings keep it: "root", or UID:GID.
-func parseUser(s, option string) (string, error) {
-	if s == "root" || s == "0" || s == "0:0" {
-		return "root", nil
+// setUser reads a --user option, when given, into field as the settings
+// keep it: "root", or UID:GID (a UID alone is UID:UID).
+func setUser(field *string, s, option string) error {
+	switch {
+	case s == "":
+		return nil
+	case s == "root" || s == "0" || s == "0:0":
+		*field = "root"
+		return nil
 	}
-	u, g, ok := strings.Cut(s, ":")
-	if !ok {
-		g = u
+	user := s
+	if !strings.Contains(user, ":") {
+		user += ":" + user
 	}
-	uid, err1 := strconv.ParseUint(u, 10, 31)
-	_, err2 := strconv.ParseUint(g, 10, 31)
-	if err1 != nil || err2 != nil || uid == 0 {
-		return "", fmt.Errorf("%s %q: give root, a UID or UID:GID, numbers, such as 1000 or 1000:1000 (a user's name is not looked up)", option, s)
+	if _, _, err := contract.SplitUser(user); err != nil {
+		return fmt.Errorf("%s %q: give root, a UID or UID:GID, numbers, such as 1000 or 1000:1000 (a user's name is not looked up)", option, s)
 	}
-	return u + ":" + g, nil
+	*field = user
+	return nil
+}
+
+// setMemory reads a --memory option (a size, see check.Memory), when
+// given, into field, in bytes.
+func setMemory(field *int64, s, option string) error {
+	if s == "" {
+		return nil
+	}
+	n, err := check.Memory(s, option)
+	if err == nil {
+		*field = n
+	}
+	return err
 }
 
 // runAs is the supervisor's --user for a setting: empty for root.
