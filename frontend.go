@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"strconv"
-	"strings"
 
 	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/contract"
@@ -178,16 +177,6 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 		health: []contract.HealthCheck{{Name: "frontend", Target: fmt.Sprintf("127.0.0.1:%d", m.Fe.Port)}}}
 	if b.docker == nil {
 		s.user = runAs(m.Fe.User)
-	}
-	if s.user != "" {
-		// The package manager's cache folders are root's, in the image
-		// (mounted while it installs): a manager run as the user (yarn
-		// makes its cache folder at each run) gets one it may write.
-		for _, k := range check.SortedKeys(b.pm.Env) {
-			if rest, ok := strings.CutPrefix(b.pm.Env[k], "/root/"); ok {
-				s.ctr = s.ctr.WithEnvVariable(k, "/tmp/commandcenter/"+rest)
-			}
-		}
 	}
 	return m.live(s, b.sync)
 }

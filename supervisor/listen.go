@@ -53,9 +53,12 @@ func watchPort(port int, timeout, grace time.Duration, what string, before []soc
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		owned, known := ownedSockets(pid)
+		var owned map[uint64]bool
+		known := true
 		if uid >= 0 {
-			owned, known = socketsOf(socks, uid), true
+			owned = socketsOf(socks, uid)
+		} else {
+			owned, known = ownedSockets(pid)
 		}
 		var others []string
 		var loopback *socket

@@ -171,8 +171,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if o.User != "" && len(units) > 0 {
 		var folders []string
-		for _, kind := range o.Folders {
-			if o.Secrets != "" { // the folders' volumes are mounted beside it
+		if o.Secrets != "" {
+			// The folders' volumes are mounted beside the secrets volume.
+			for _, kind := range o.Folders {
 				folders = append(folders, filepath.Join(filepath.Dir(o.Secrets), kind))
 			}
 		}

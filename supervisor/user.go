@@ -46,15 +46,34 @@ func (a *account) userID() int {
 	return int(a.uid)
 }
 
+// rootHome is root's home, which another user cannot enter.
+const rootHome = "/root"
+
 // environ is the environment of a process of the account: the
-// supervisor's, with the account's HOME, USER and LOGNAME where the
-// image left root's (or none).
+// supervisor's, with its USER and LOGNAME, its HOME where the image left
+// none, and the account's home for root's in every value that is a path in
+// root's home (HOME itself, a package manager's cache folder that the
+// image's build step used as root).
 func (a *account) environ() []string {
 	if a == nil {
 		return nil
 	}
-	env := os.Environ()
-	if h := os.Getenv("HOME"); h == "" || h == "/root" {
+	var env []string
+	home := false
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if rest, ok := strings.CutPrefix(v, rootHome); ok && (rest == "" || strings.HasPrefix(rest, "/")) {
+			v = a.home + rest
+		}
+		if k == "HOME" {
+			home = v != ""
+			if !home {
+				continue
+			}
+		}
+		env = append(env, k+"="+v)
+	}
+	if !home {
 		env = append(env, "HOME="+a.home)
 	}
 	return append(env, "USER="+a.name, "LOGNAME="+a.name)
@@ -97,7 +116,7 @@ func newAccount(spec string, folders []string, say func(format string, args ...a
 	if err := os.MkdirAll(a.home, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot make the home of user %d (%s): %v", uid, a.home, err)
 	}
-	if err := own(a.home, uid, gid, false); err != nil {
+	if err := own(a.home, uid, gid); err != nil {
 		return nil, err
 	}
 	for _, f := range folders {
@@ -161,22 +180,14 @@ func appendLine(file, line string) error {
 	return f.Close()
 }
 
-// own makes p the user's unless it is already; link says p may be a
-// symbolic link, changed itself.
-func own(p string, uid, gid uint32, link bool) error {
+// own makes folder p the user's unless it is already (not what it holds).
+func own(p string, uid, gid uint32) error {
 	var st syscall.Stat_t
-	stat := syscall.Stat
-	if link {
-		stat = syscall.Lstat
-	}
-	if err := stat(p, &st); err != nil {
+	if err := syscall.Stat(p, &st); err != nil {
 		return err
 	}
 	if st.Uid == uid && st.Gid == gid {
 		return nil
-	}
-	if link {
-		return os.Lchown(p, int(uid), int(gid))
 	}
 	return os.Chown(p, int(uid), int(gid))
 }

@@ -44,8 +44,10 @@ func TestCommandRunsAsItsUser(t *testing.T) {
 	}
 	cmd, out := command("--user", "4321:4322", "--secrets", filepath.Join(keep, "secrets"), "--folder", "files-app.uploads",
 		"--prestart", "echo prestart as $(id -u)",
-		"--", "sh", "-c", `echo "command as $(id -u):$(id -g) home=$HOME user=$USER"; echo more >> `+filepath.Join(folder, "old", "kept")+` && touch `+filepath.Join(folder, "new")+` && touch $HOME/mine && echo wrote`)
-	cmd.Env = append(cmd.Env, "SUPERVISOR_TEST_ACCOUNTS="+accounts, "HOME=/root")
+		"--", "sh", "-c", `echo "command as $(id -u):$(id -g) home=$HOME user=$USER cache=$YARN_CACHE_FOLDER other=$OTHER"; mkdir -p "$YARN_CACHE_FOLDER/v6" && echo more >> `+filepath.Join(folder, "old", "kept")+` && touch `+filepath.Join(folder, "new")+` && touch $HOME/mine && echo wrote`)
+	// A path in root's home, as an image's package manager cache (yarn
+	// makes it at each run), is the user's home's; another is kept.
+	cmd.Env = append(cmd.Env, "SUPERVISOR_TEST_ACCOUNTS="+accounts, "HOME=/root", "YARN_CACHE_FOLDER=/root/.cache/yarn", "OTHER=/rootless/x")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func TestCommandRunsAsItsUser(t *testing.T) {
 	home := filepath.Join(accounts, "home", "app")
 	for _, want := range []string{
 		"prestart as 4321\n",
-		"command as 4321:4322 home=" + home + " user=app\n",
+		"command as 4321:4322 home=" + home + " user=app cache=" + home + "/.cache/yarn other=/rootless/x\n",
 		"wrote\n",
 		"made 3 files of the persistent folder " + folder + " the app user's (4321:4322), which root wrote",
 	} {
