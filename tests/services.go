@@ -466,17 +466,29 @@ time.sleep(3600)
 // waitProbe waits until the probe worker of project cc says it passed (or
 // failed, or did not say within 6 minutes).
 func waitProbe(ctx context.Context, cc *dagger.Commandcenter, worker, name string) error {
+	logs, ok, err := waitLog(ctx, cc, worker, name+": not all answer", name+": all answer")
+	if err == nil && !ok {
+		err = fmt.Errorf("%s: not every service answered as it should:\n%s", name, logs)
+	}
+	return err
+}
+
+// waitLog waits until the log of service of project cc holds each of
+// wants (ok), or holds failed (when not empty), or 6 minutes went by; it
+// returns the log it read last.
+func waitLog(ctx context.Context, cc *dagger.Commandcenter, service, failed string, wants ...string) (logs string, ok bool, err error) {
 	deadline := time.Now().Add(6 * time.Minute)
 	for {
-		logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{worker}})
+		logs, err = cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{service}})
 		if err != nil {
-			return err
+			return "", false, err
 		}
-		if strings.Contains(logs, name+": all answer") {
-			return nil
+		ok = true
+		for _, want := range wants {
+			ok = ok && strings.Contains(logs, want)
 		}
-		if strings.Contains(logs, name+": not all answer") || time.Now().After(deadline) {
-			return fmt.Errorf("%s: not every service answered as it should:\n%s", name, logs)
+		if ok || failed != "" && strings.Contains(logs, failed) || time.Now().After(deadline) {
+			return logs, ok, nil
 		}
 		time.Sleep(time.Second)
 	}
@@ -836,20 +848,12 @@ time.sleep(3600)"`)
 		return err
 	}
 	defer stack.Stop(ctx)
-	wants := []string{"of memory, over its limit of 256 MiB): ending it as a crash", "started again, holding little"}
-	deadline := time.Now().Add(6 * time.Minute)
-	for {
-		logs, err := cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{"hog"}})
-		if err != nil {
-			return err
-		}
-		if strings.Contains(logs, wants[0]) && strings.Contains(logs, wants[1]) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the worker holding 512 MiB was not ended for its limit of 256 MiB and started again within 6 minutes:\n%s", logs)
-		}
-		time.Sleep(time.Second)
+	logs, ok, err := waitLog(ctx, cc, "hog", "", "of memory, over its limit of 256 MiB): ending it as a crash", "started again, holding little")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("the worker holding 512 MiB was not ended for its limit of 256 MiB and started again within 6 minutes:\n%s", logs)
 	}
 	return checkHealth(ctx, stack, "stack", "http://stack:3000/api/health")
 }
