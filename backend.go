@@ -211,7 +211,7 @@ func (m *Commandcenter) appProcess(img builtImage, name string, l links, env []e
 			linked = append(linked, v)
 		}
 	}
-	s := service{name: name, ctr: img.ctr, own: true, env: linked, folders: m.folderKinds(), memory: m.Be.Memory}
+	s := service{name: name, ctr: img.ctr, own: true, env: append(linked, supervised(env)...), folders: m.folderKinds(), memory: m.Be.Memory}
 	if img.docker == nil {
 		s.user = runAs(m.Be.User)
 		s.ctr = s.ctr.
@@ -318,14 +318,14 @@ func (m *Commandcenter) Backend(
 		local = append(local, routeTo(boundPeers.redis, redisPort))
 	}
 	be := m.backend(r.backend, l, r.env)
-	be.ctr = be.ctr.WithServiceBinding(boundPeers.postgres, postgres).WithServiceBinding(boundPeers.redis, redis)
+	be.ctr = m.bind(m.bind(be.ctr, "postgres", boundPeers.postgres, postgres), "redis", boundPeers.redis, redis)
 	// The project's services of with-service, each bound by its name.
 	extras, err := m.extras(ctx, src, r.env)
 	if err != nil {
 		return nil, err
 	}
 	for _, x := range extras {
-		be.ctr = be.ctr.WithServiceBinding(x.name, m.run(x, r.supervisor))
+		be.ctr = m.bind(be.ctr, x.name, x.name, m.run(x, r.supervisor))
 		if x.port != 0 && x.port != be.port {
 			local = append(local, routeTo(x.name, x.port))
 		}

@@ -120,6 +120,9 @@ type envVar struct {
 	name   string
 	value  string
 	secret *dagger.Secret
+	// expand is true for a value that names the project's passwords
+	// (envurls.go): the supervisor sets it, not the container.
+	expand bool
 }
 
 // secretNames are the names of the variables of vars that are secrets.
@@ -135,9 +138,12 @@ func secretNames(vars []envVar) []string {
 
 func withEnv(ctr *dagger.Container, vars []envVar) *dagger.Container {
 	for _, v := range vars {
-		if v.secret != nil {
+		switch {
+		case v.expand:
+			continue
+		case v.secret != nil:
 			ctr = ctr.WithSecretVariable(v.name, v.secret)
-		} else {
+		default:
 			ctr = ctr.WithEnvVariable(v.name, v.value)
 		}
 	}
@@ -201,7 +207,19 @@ func (m *Commandcenter) environment(ctx context.Context) (environment, error) {
 			add(envVar{name: e.Name, value: e.Value, secret: e.Secret})
 		}
 	}
+	for i, v := range m.withPasswords(env.vars()) {
+		env[i].envVar = v
+	}
 	return env, nil
+}
+
+// vars are the variables of env.
+func (env environment) vars() []envVar {
+	vars := make([]envVar, len(env))
+	for i, v := range env {
+		vars[i] = v.envVar
+	}
+	return vars
 }
 
 // forService is the part of the environment for one service; a worker also

@@ -192,7 +192,7 @@ func (m *Commandcenter) extra(ctx context.Context, src *dagger.Directory, e Extr
 		args = shell(e.Command)
 	}
 	vars := env.forExtra(e.Name)
-	s := service{name: e.Name, ctr: withEnv(ctr, vars), args: args, port: e.Port, own: true, mask: secretNames(vars)}
+	s := service{name: e.Name, ctr: withEnv(ctr, vars), args: args, port: e.Port, own: true, mask: secretNames(vars), env: supervised(vars)}
 	if e.Volume != "" {
 		// The folder is a link to the project's volume, mounted where the
 		// engine's GC policies recognise the project's data; what the image

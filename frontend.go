@@ -173,7 +173,7 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(m.Fe.Port))
 	vars := env.forService("frontend", false)
-	s := service{name: "frontend", ctr: withEnv(ctr, vars), args: args, port: m.Fe.Port, own: true, mask: secretNames(vars), memory: m.Fe.Memory,
+	s := service{name: "frontend", ctr: withEnv(ctr, vars), args: args, port: m.Fe.Port, own: true, mask: secretNames(vars), env: supervised(vars), memory: m.Fe.Memory,
 		health: []contract.HealthCheck{{Name: "frontend", Target: fmt.Sprintf("127.0.0.1:%d", m.Fe.Port)}}}
 	if b.docker == nil {
 		s.user = runAs(m.Fe.User)
@@ -216,6 +216,6 @@ func (m *Commandcenter) Frontend(
 		return nil, err
 	}
 	fe := m.frontend(r.frontend, boundPeers, r.env)
-	fe.ctr = fe.ctr.WithServiceBinding(boundPeers.backend, backend)
+	fe.ctr = m.bind(fe.ctr, "backend", boundPeers.backend, backend)
 	return m.run(fe, r.supervisor), nil
 }

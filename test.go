@@ -106,15 +106,28 @@ func (m *Commandcenter) testBackend(ctx context.Context, src *dagger.Directory, 
 	t.Pg.Password, t.Rd.Password = newSecret("test-postgres", pg), newSecret("test-redis", rd)
 	// The suite runs as an exec, with no supervisor to fill the passwords
 	// in: they are known here, and set as secrets.
-	var vars []envVar
-	for _, e := range t.projectLinks(boundPeers).env() {
-		v, err := contract.Expand(e.Value, map[string]string{"postgres": pg, "redis": rd})
-		if err != nil {
-			return "", err
+	// So are the project's own URLs of them (envurls.go), after it.
+	expand := func(env []contract.EnvVar) ([]envVar, error) {
+		var vars []envVar
+		for _, e := range env {
+			v, err := contract.Expand(e.Value, map[string]string{"postgres": pg, "redis": rd})
+			if err != nil {
+				return nil, err
+			}
+			vars = append(vars, envVar{name: e.Name, secret: newSecret("test-env", v)})
 		}
-		vars = append(vars, envVar{name: e.Name, secret: newSecret("test-env", v)})
+		return vars, nil
 	}
-	ctr := withEnv(withEnv(r.backend.ctr, vars), r.env.forService("backend", false)).
+	project := r.env.forService("backend", false)
+	linked, err := expand(t.projectLinks(boundPeers).env())
+	if err != nil {
+		return "", err
+	}
+	filled, err := expand(supervised(project))
+	if err != nil {
+		return "", err
+	}
+	ctr := withEnv(withEnv(withEnv(r.backend.ctr, linked), project), filled).
 		WithServiceBinding(boundPeers.postgres, t.run(t.postgres(r.postgres, false), r.supervisor)).
 		WithServiceBinding(boundPeers.redis, t.run(t.redis(false), r.supervisor)).
 		WithEnvVariable("COMMANDCENTER_TEST_RUN", run)
