@@ -48,6 +48,8 @@ type Commandcenter struct {
 	// +private
 	Env []EnvSetting
 	// +private
+	HostNames []HostNameSetting
+	// +private
 	Folders []string
 	// LiveToken turns live reload on (with-live-reload).
 	// +private
@@ -140,7 +142,7 @@ func projectKeyID(ctx context.Context, project string, key *dagger.Secret) (stri
 // checkSettings checks the settings every service function depends on, so
 // that a mistake in one With* call fails before anything starts.
 func (m *Commandcenter) checkSettings() error {
-	for _, c := range []func() error{m.Pg.check, m.Rd.check, m.Be.check, m.Fe.check, m.checkWorkers, m.checkExtras, m.checkEnv} {
+	for _, c := range []func() error{m.Pg.check, m.Rd.check, m.Be.check, m.Fe.check, m.checkWorkers, m.checkExtras, m.checkEnv, m.checkHostNames} {
 		if err := c(); err != nil {
 			return err
 		}

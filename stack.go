@@ -149,7 +149,7 @@ func (m *Commandcenter) stackService(st stack, front service, members []service)
 			ctr = ctr.WithExposedPort(redisPort, dagger.ContainerWithExposedPortOpts{Description: "redis"})
 		}
 	}
-	aliases, peers := st.hostAliases(members), st.localPeers(members)
+	aliases, peers := m.hostAliases(st, members), st.localPeers(members)
 	for _, s := range members {
 		ctr = ctr.WithServiceBinding(s.name, m.member(st, s, aliases, peers))
 		if s.port != 0 {
@@ -177,17 +177,27 @@ func (m *Commandcenter) stackService(st stack, front service, members []service)
 const hostAliasesPath = "/usr/local/share/commandcenter/hostaliases"
 
 // hostAliases are the host names compose's network gives a project's
-// services (postgres, redis, backend, frontend, each worker's name), each
+// services (postgres, redis, backend, frontend, each worker's name, and
+// the names of with-host-name), each
 // with the Stack's host of that service, in the format of glibc's
 // HOSTALIASES file ("ALIAS HOST" lines). A member's container gets them
 // through HOSTALIASES: its programs that resolve names with glibc
 // (Python, Node, nginx on Debian) reach `postgres` and `backend:8000` as
 // under compose, with no write to /etc/hosts, which the engine mounts
 // read-only.
-func (st stack) hostAliases(members []service) string {
-	lines := []string{"postgres " + st.peers.postgres, "redis " + st.peers.redis}
+func (m *Commandcenter) hostAliases(st stack, members []service) string {
+	hosts := map[string]string{"postgres": st.peers.postgres, "redis": st.peers.redis}
+	names := []string{"postgres", "redis"}
 	for _, s := range members {
-		lines = append(lines, s.name+" "+st.host(s.name))
+		hosts[s.name] = st.host(s.name)
+		names = append(names, s.name)
+	}
+	var lines []string
+	for _, name := range names {
+		lines = append(lines, name+" "+hosts[name])
+		for _, alias := range m.hostNamesOf(name) {
+			lines = append(lines, alias+" "+hosts[name])
+		}
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
@@ -224,12 +234,21 @@ func (st stack) localPeers(members []service) []localPeer {
 // developer's machine (the frontend's dev server proxying to
 // localhost:8000), on every port but its own.
 func (m *Commandcenter) member(st stack, s service, aliases string, peers []localPeer) *dagger.Service {
+	var resolve []string
 	for _, p := range peers {
 		if p.name != s.name && p.route.Port != s.port {
 			s.local = append(s.local, p.route)
 		}
+		// The other members' names, as compose's network has them from
+		// the start: a program that looks a peer up as it starts (nginx's
+		// upstreams) finds it. Not Postgres and Redis: they are the front,
+		// which starts after its members (and which the backend waits for).
+		if p.name != s.name && p.name != "postgres" && p.name != "redis" {
+			resolve = append(resolve, st.host(p.name))
+		}
 	}
 	run := m.supervision(s)
+	run.Resolve = resolve
 	run.Report = fmt.Sprintf("%s:%d", st.peers.postgres, contract.ControlPort)
 	ctr := m.prepared(s, st.supervisor).WithSecretVariable(contract.StackTokenEnv, st.token).
 		WithNewFile(hostAliasesPath, aliases).

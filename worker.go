@@ -128,8 +128,7 @@ func (m *Commandcenter) Worker(
 		return nil, err
 	}
 	wk := m.worker(r.backend, w, m.projectLinks(boundPeers), r.env)
-	wk.ctr = wk.ctr.
-		WithServiceBinding(boundPeers.postgres, m.run(m.postgres(r.postgres, true), r.supervisor)).
-		WithServiceBinding(boundPeers.redis, m.run(m.redis(true), r.supervisor))
+	wk.ctr = m.bind(wk.ctr, "postgres", boundPeers.postgres, m.run(m.postgres(r.postgres, true), r.supervisor))
+	wk.ctr = m.bind(wk.ctr, "redis", boundPeers.redis, m.run(m.redis(true), r.supervisor))
 	return m.run(wk, r.supervisor), nil
 }
