@@ -402,8 +402,8 @@ func (o options) check() string {
 		return fmt.Sprintf("--stop-grace %s: give a positive duration, such as 1m", o.StopGrace)
 	case o.WaitTimeout <= 0:
 		return fmt.Sprintf("--wait-timeout %s: give a positive duration, such as 5m", o.WaitTimeout)
-	case (len(o.WaitFor) > 0 || o.Prestart != "" || len(o.Also) > 0) && len(o.Command) == 0:
-		return "--wait-for, --prestart and --also need a command to run, after --"
+	case (len(o.WaitFor) > 0 || len(o.Resolve) > 0 || o.Prestart != "" || len(o.Also) > 0) && len(o.Command) == 0:
+		return "--wait-for, --resolve, --prestart and --also need a command to run, after --"
 	case o.Linger < 0:
 		return fmt.Sprintf("--linger %s: give a duration of 0 or more, such as 2s", o.Linger)
 	case o.Control < 0 || o.Control > 65535:
@@ -449,9 +449,15 @@ func (o options) check() string {
 // prepare waits for the --wait targets and runs the prestart command; a
 // status other than 0 says the command is not to run, and why.
 func (o options) prepare(what string, outs outputs, sigs <-chan os.Signal, logger *log.Logger) (int, string) {
-	if len(o.WaitFor) > 0 {
+	if len(o.Resolve) > 0 || len(o.WaitFor) > 0 {
 		done := make(chan error, 1)
-		go func() { done <- waitAll(o.WaitFor, o.WaitTimeout) }()
+		go func() {
+			if err := waitNames(o.Resolve, o.WaitTimeout, logger.Printf); err != nil {
+				done <- err
+				return
+			}
+			done <- waitAll(o.WaitFor, o.WaitTimeout)
+		}()
 		select {
 		case err := <-done:
 			if err != nil {
@@ -460,7 +466,7 @@ func (o options) prepare(what string, outs outputs, sigs <-chan os.Signal, logge
 				return 1, why
 			}
 		case sig := <-sigs:
-			logger.Printf("%s while waiting for %s", sig, waitList(o.WaitFor))
+			logger.Printf("%s while waiting for %s", sig, strings.TrimSpace(strings.Join(o.Resolve, " ")+" "+waitList(o.WaitFor)))
 			return 128 + int(sig.(syscall.Signal)), ""
 		}
 	}

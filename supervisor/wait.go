@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -144,4 +145,33 @@ func redisReady(c net.Conn, password string) (bool, error) {
 		return false, errors.New(strings.TrimLeft(reply, "+-"))
 	}
 	return true, nil
+}
+
+// waitNames waits until each host name resolves, for timeout in all: the
+// Stack's members start at once, and a peer's name is known to the
+// engine's DNS only once its container runs. It says which name it waits
+// for, once, when the first try fails, and which one did not resolve when
+// it gives up.
+func waitNames(names []string, timeout time.Duration, say func(format string, v ...any)) error {
+	deadline := time.Now().Add(timeout)
+	said := false
+	for _, name := range names {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := net.DefaultResolver.LookupHost(ctx, name)
+			cancel()
+			if err == nil {
+				break
+			}
+			if !said {
+				say("waiting for %s to resolve (a service of the Stack that is starting)", name)
+				said = true
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the host name %s did not resolve within %s (%v)", name, timeout, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
 }

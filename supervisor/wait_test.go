@@ -220,3 +220,29 @@ func TestWaitsThenPrestartsThenRuns(t *testing.T) {
 		t.Fatalf("a failing prestart: exit %d:\n%s", code, out)
 	}
 }
+
+// TestCommandStartsOnceItsPeersNamesResolve: a name that resolves lets the
+// command start; one that never does (.invalid) stops the start within
+// --wait-timeout, naming it, and the command never runs.
+func TestCommandStartsOnceItsPeersNamesResolve(t *testing.T) {
+	cmd, out := command("--resolve", "localhost", "--", "sh", "-c", "echo server ran")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, cmd); code != 0 || !strings.Contains(out.String(), "server ran") {
+		t.Fatalf("a name that resolves: exit %d:\n%s", code, out)
+	}
+	cmd, out = command("--name", "frontend", "--resolve", "backend.invalid", "--wait-timeout", "1s", "--", "sh", "-c", "echo server ran")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	code := exitStatus(t, cmd)
+	for _, want := range []string{"waiting for backend.invalid to resolve", "frontend did not start: the host name backend.invalid did not resolve within 1s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if code != 1 || strings.Contains(out.String(), "server ran") {
+		t.Fatalf("a name that never resolves: exit %d, the command ran or the start did not fail:\n%s", code, out)
+	}
+}

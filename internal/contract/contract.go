@@ -78,6 +78,11 @@ type Run struct {
 	// calls a peer at localhost:PORT (a dev server's proxy to
 	// localhost:8000) reaches it.
 	Local []Route
+	// Resolve are host names of peers the command may look up as it
+	// starts (nginx resolves its upstreams then): it starts once each of
+	// them resolves, as compose's network names every service from the
+	// start.
+	Resolve []string
 	// Control is the port the front takes its members' reports on.
 	Control int
 	// Report is the front's HOST:PORT a member reports its end to.
@@ -360,6 +365,14 @@ func ParseProcess(s string) (Process, error) {
 	return Process{Name: name, Command: command}, nil
 }
 
+// parseHostName reads a host name.
+func parseHostName(s string) (string, error) {
+	if s == "" || strings.ContainsAny(s, " :/=") {
+		return "", fmt.Errorf("--resolve %q: want a host name, such as backend-0a", s)
+	}
+	return s, nil
+}
+
 // NamedTarget is NAME=HOST:PORT.
 type NamedTarget struct {
 	Name, Target string
@@ -495,6 +508,7 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.Usage = func() {}
 	fs.Var(listOf(&r.Routes, ParseRoute), "route", "LISTEN=HOST:PORT: forward connections to port LISTEN to HOST:PORT (repeat for more ports)")
 	fs.Var(listOf(&r.Local, ParseRoute), "localhost", "PORT=HOST:PORT: forward connections to localhost:PORT in this container (127.0.0.1 and ::1) to HOST:PORT, for programs that call a peer on their own machine (repeat for more ports)")
+	fs.Var(listOf(&r.Resolve, parseHostName), "resolve", "HOST: start the command once HOST resolves, within --wait-timeout (a peer's name; repeat for more)")
 	fs.DurationVar(&r.Wait, "wait", DefaultWait, "how long a connection waits for its target to answer before it is closed, and a report for the front")
 	fs.IntVar(&r.Control, "control", 0, "port to take other services' reports on: a report stops the command")
 	fs.StringVar(&r.Report, "report", "", "HOST:PORT of a front's control port, told the command's exit status when it ends")

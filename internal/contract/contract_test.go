@@ -21,6 +21,7 @@ func full() Run {
 		Also:           []Process{{Name: "redis", Command: `exec redis-server --requirepass "$REDIS_PASSWORD"`}},
 		Routes:         []Route{{Port: 8000, Target: "backend-0a:8000"}, {Port: 3000, Target: "frontend-0a:3000"}},
 		Local:          []Route{{Port: 5432, Target: "stack-0a:5432"}},
+		Resolve:        []string{"backend-0a", "nats-0a"},
 		Control:        ControlPort,
 		Report:         "stack-0a:65432",
 		Project:        "shop",
