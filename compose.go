@@ -49,8 +49,13 @@ func (m *Commandcenter) ComposePlan(
 	// Fail on every key the module does not honour, instead of naming it.
 	// +optional
 	strict bool,
+	// Build the backend and the frontend from the files' Dockerfiles, as
+	// compose does, instead of the module's own builds (which run the dev
+	// server and reload live).
+	// +optional
+	dockerfiles bool,
 ) (string, error) {
-	p, err := m.composePlan(ctx, src, file, env, profile, strict)
+	p, err := m.composePlan(ctx, src, file, env, profile, strict, dockerfiles)
 	if err != nil {
 		return "", err
 	}
@@ -58,7 +63,7 @@ func (m *Commandcenter) ComposePlan(
 }
 
 // composePlan plans the compose files of src.
-func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, file, env, profile []string, strict bool) (compose.Plan, error) {
+func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, file, env, profile []string, strict, dockerfiles bool) (compose.Plan, error) {
 	vars := map[string]string{}
 	for _, kv := range env {
 		k, v, ok := strings.Cut(kv, "=")
@@ -67,7 +72,8 @@ func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, 
 		}
 		vars[k] = v
 	}
-	return compose.Load(ctx, composeSource{ctx, src}, compose.Options{Files: file, Env: vars, Profiles: profile, Strict: strict})
+	return compose.Load(ctx, composeSource{ctx, src}, compose.Options{Files: file, Env: vars, Profiles: profile, Strict: strict,
+		Dockerfiles: dockerfiles, BackendPort: m.Be.Port, FrontendPort: m.Fe.Port})
 }
 
 // FromCompose sets the project's settings from its compose files, as
@@ -94,8 +100,12 @@ func (m *Commandcenter) FromCompose(
 	// Fail on every key the module does not honour.
 	// +optional
 	strict bool,
+	// Build the backend and the frontend from the files' Dockerfiles, as
+	// compose does, instead of the module's own builds.
+	// +optional
+	dockerfiles bool,
 ) (*Commandcenter, error) {
-	p, err := m.composePlan(ctx, src, file, env, profile, strict)
+	p, err := m.composePlan(ctx, src, file, env, profile, strict, dockerfiles)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +138,9 @@ func (m *Commandcenter) FromCompose(
 	}
 	if be := p.Backend; be != nil {
 		m.Be.Dir = be.Dir
+		if be.FromDockerfile {
+			m.Be.Build.set(be.Dockerfile, be.Context, be.BuildArgs, be.Target)
+		}
 		setIf(&m.Be.Command, be.Command)
 		setIf(&m.Be.Port, be.Port)
 		setIf(&m.Be.Memory, be.Memory)
@@ -139,6 +152,9 @@ func (m *Commandcenter) FromCompose(
 	}
 	if fe := p.Frontend; fe != nil {
 		m.Fe.Dir = fe.Dir
+		if fe.FromDockerfile {
+			m.Fe.Build.set(fe.Dockerfile, fe.Context, fe.BuildArgs, fe.Target)
+		}
 		setIf(&m.Fe.Command, fe.Command)
 		setIf(&m.Fe.Port, fe.Port)
 		setIf(&m.Fe.Memory, fe.Memory)
@@ -150,6 +166,11 @@ func (m *Commandcenter) FromCompose(
 	}
 	for _, f := range p.Folders {
 		if _, err := m.WithVolume(f); err != nil {
+			return nil, fmt.Errorf("from-compose: %w", err)
+		}
+	}
+	for _, h := range p.HostNames {
+		if _, err := m.WithHostName(h.Name, h.Service); err != nil {
 			return nil, fmt.Errorf("from-compose: %w", err)
 		}
 	}

@@ -71,6 +71,9 @@ func (p Plan) Args() []string {
 	for _, f := range p.Folders {
 		add("with-volume", opt("path", f))
 	}
+	for _, h := range p.HostNames {
+		add("with-host-name", opt("name", h.Name), opt("service", h.Service))
+	}
 	for _, f := range p.EnvFiles {
 		add("with-env-file", opt("file", "file:"+f.Path), opt("service", f.Service))
 	}
@@ -92,7 +95,24 @@ func (a App) opts() []string {
 	if a.Command != "" {
 		opts = append(opts, opt("command", a.Command))
 	}
+	if a.FromDockerfile {
+		opts = append(opts, opt("context", a.Context), opt("dockerfile", a.Dockerfile))
+		if len(a.BuildArgs) > 0 {
+			opts = append(opts, opt("build-args", strings.Join(a.BuildArgs, ",")))
+		}
+		if a.Target != "" {
+			opts = append(opts, opt("target", a.Target))
+		}
+	}
 	return append(opts, memoryOpt(a.Memory)...)
+}
+
+// built says how the backend or frontend is built.
+func (a App) built() string {
+	if a.FromDockerfile {
+		return fmt.Sprintf("built from its Dockerfile %s in %s", a.Dockerfile, a.Context)
+	}
+	return fmt.Sprintf("built by the module from %s (its Dockerfile %s in %s: --dockerfiles builds from it instead)", a.Dir, a.Dockerfile, a.Context)
 }
 
 // UpPorts is the `up --ports` value of the published ports.
@@ -124,14 +144,13 @@ func (p Plan) String() string {
 		line(rd.Service, "the project's Redis "+rd.Version+", with the project's password")
 	}
 	if be := p.Backend; be != nil {
-		line(be.Service, fmt.Sprintf("the backend, built by the module from %s (its Dockerfile %s in %s: with-backend --context=%s --dockerfile=%s builds from it instead)",
-			be.Dir, be.Dockerfile, be.Context, be.Context, be.Dockerfile))
+		line(be.Service, "the backend, "+be.built())
 	}
 	for _, w := range p.Workers {
 		line(w.Service, "a worker of the backend's image: "+w.Command)
 	}
 	if fe := p.Frontend; fe != nil {
-		line(fe.Service, "the frontend, built by the module from "+fe.Dir)
+		line(fe.Service, "the frontend, "+fe.built())
 	}
 	for _, e := range p.Extras {
 		from := e.Image

@@ -41,6 +41,13 @@ type Options struct {
 	Profiles []string
 	// Strict makes every key the module cannot honour an error.
 	Strict bool
+	// Dockerfiles builds the backend and the frontend from the compose
+	// file's Dockerfiles, as compose does, instead of the module's own
+	// builds (which serve the dev server and reload live).
+	Dockerfiles bool
+	// BackendPort and FrontendPort are the ports the module's own builds
+	// serve on (when they run their own command).
+	BackendPort, FrontendPort int
 }
 
 // Plan is what a compose project becomes.
@@ -59,6 +66,9 @@ type Plan struct {
 	// Ports are what `up --ports` forwards: the compose file's published
 	// ports of the services.
 	Ports []Port
+	// HostNames are compose's names of the services, and their network
+	// aliases, where the module's names differ (with-host-name).
+	HostNames []HostName
 	// Notes are the keys the module does not honour, one line each; Info
 	// what it does in their place where it is not obvious.
 	Notes, Info []string
@@ -92,6 +102,12 @@ type App struct {
 	Command                     string
 	Port                        int
 	Memory                      int64 // mem_limit in bytes (0: none)
+	// FromDockerfile: built from Dockerfile (Options.Dockerfiles), not by
+	// the module from Dir.
+	FromDockerfile bool
+	// servedOn is the port of the module's own build, where a published
+	// port of the compose file's goes (0: the compose file's own).
+	servedOn, composePort int
 }
 
 // Worker is a service of the backend's build with a command of its own.
@@ -110,6 +126,10 @@ type Extra struct {
 	Port   int
 	Volume string
 }
+
+// HostName is one more name of a service of the module (Service: postgres,
+// redis, backend, frontend or a worker's or an extra's name).
+type HostName struct{ Name, Service string }
 
 // Env is one variable of a service's environment.
 type Env struct{ Service, Name, Value string }
@@ -164,7 +184,7 @@ func Load(ctx context.Context, src Source, o Options) (Plan, error) {
 	if err != nil {
 		return Plan{}, fmt.Errorf("%s: %w", strings.Join(o.Files, ", "), err)
 	}
-	p, err := plan(project, src)
+	p, err := plan(project, src, o)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -179,9 +199,10 @@ var (
 	pgvectorImage = regexp.MustCompile(`^(?:docker\.io/)?pgvector/pgvector:pg(\d+)`)
 	postgisImage  = regexp.MustCompile(`^(?:docker\.io/)?postgis/postgis:(\d+)`)
 	redisImage    = regexp.MustCompile(`^(?:docker\.io/)?(?:library/)?redis:(\d+)`)
+	hostName      = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
 )
 
-func plan(project *types.Project, src Source) (Plan, error) {
+func plan(project *types.Project, src Source, o Options) (Plan, error) {
 	var p Plan
 	names := slices.Sorted(func(yield func(string) bool) {
 		for name := range project.Services {
@@ -224,6 +245,23 @@ func plan(project *types.Project, src Source) (Plan, error) {
 		backendBuild = buildKey(project.Services[p.Backend.Service].Build)
 	}
 	p.Frontend = pick("frontend", "node")
+	for _, a := range []struct {
+		app    *App
+		role   string
+		served int
+	}{{p.Backend, "backend", o.BackendPort}, {p.Frontend, "frontend", o.FrontendPort}} {
+		switch {
+		case a.app == nil:
+		case o.Dockerfiles:
+			a.app.FromDockerfile = true
+		case a.app.Command == "" && a.app.Port != 0 && a.served != 0 && a.app.Port != a.served:
+			// The compose file's port is its Dockerfile's server (nginx
+			// on 80); the module's own build serves on its port.
+			p.Info = append(p.Info, fmt.Sprintf("service %s: port %d is its Dockerfile's server; the module's own build serves on %d, where up forwards its published port (--dockerfiles builds from the Dockerfile)",
+				a.app.Service, a.app.Port, a.served))
+			a.app.servedOn, a.app.composePort, a.app.Port = a.served, a.app.Port, 0
+		}
+	}
 	for _, name := range names {
 		s := project.Services[name]
 		if kinds[name] != "" {
@@ -479,10 +517,29 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 		target = n
 	}
 	switch kind {
-	case "backend":
-		target = "backend"
-	case "frontend":
-		target = "frontend"
+	case "backend", "frontend", "postgres", "redis":
+		target = kind
+	}
+	names := []string{s.Name}
+	for _, n := range slices.Sorted(func(yield func(string) bool) {
+		for k := range s.Networks {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		if c := s.Networks[n]; c != nil {
+			names = append(names, c.Aliases...)
+		}
+	}
+	for _, n := range names {
+		switch {
+		case n == target || slices.ContainsFunc(p.HostNames, func(h HostName) bool { return h.Name == n }):
+		case !hostName.MatchString(n):
+			p.Info = append(p.Info, fmt.Sprintf("service %s: the host name %s is not one the module gives (lowercase letters, digits and dashes, at most 20): its peers reach it as %s", s.Name, n, target))
+		default:
+			p.HostNames = append(p.HostNames, HostName{Name: n, Service: target})
+		}
 	}
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for k := range s.Environment {
@@ -530,7 +587,13 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 		if port.HostIP != "" && port.HostIP != "0.0.0.0" {
 			note(fmt.Sprintf("ports %s:%s:%d", port.HostIP, port.Published, port.Target), "up listens on every address of the machine (see Security in the README)")
 		}
-		p.Ports = append(p.Ports, Port{Service: s.Name, Host: host, Container: int(port.Target)})
+		container := int(port.Target)
+		for _, a := range []*App{p.Backend, p.Frontend} {
+			if a != nil && a.Service == s.Name && a.servedOn != 0 && container == a.composePort {
+				container = a.servedOn
+			}
+		}
+		p.Ports = append(p.Ports, Port{Service: s.Name, Host: host, Container: container})
 	}
 	extra := slices.IndexFunc(p.Extras, func(e Extra) bool { return e.Service == target })
 	for _, v := range s.Volumes {

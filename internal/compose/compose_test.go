@@ -294,3 +294,81 @@ func TestMalformedFilesFailWithTheirPlace(t *testing.T) {
 		}
 	}
 }
+
+// A file that names its services its own way (db, cache, api, web, a
+// network alias) and whose frontend's Dockerfile ends in nginx on port 80.
+const namedCompose = `
+services:
+  db:
+    image: postgres:17
+  cache:
+    image: redis:8
+  api:
+    build: ./backend
+    command: uvicorn app.main:app --host 0.0.0.0 --port 8000
+    ports: ["8000:8000"]
+    networks:
+      default:
+        aliases: [api-internal, Not_A_Name]
+  web:
+    build: ./frontend
+    ports: ["3000:80"]
+`
+
+func TestNamesPortsAndDockerfilesOfAFileOfItsOwn(t *testing.T) {
+	src := mapSource{
+		"docker-compose.yml":       {Data: []byte(namedCompose)},
+		"backend/requirements.txt": {Data: []byte("fastapi\n")},
+		"frontend/package.json":    {Data: []byte(`{"scripts": {"dev": "vite", "build": "tsc && vite build"}}`)},
+		"frontend/Dockerfile":      {Data: []byte("FROM node:24 AS build\nRUN npm run build\nFROM nginx:1\n")},
+	}
+	p, err := Load(context.Background(), src, Options{BackendPort: 8000, FrontendPort: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []HostName{{"api", "backend"}, {"api-internal", "backend"}, {"cache", "redis"}, {"db", "postgres"}, {"web", "frontend"}}
+	if !slices.Equal(p.HostNames, want) {
+		t.Errorf("host names: %v, want %v", p.HostNames, want)
+	}
+	if !slices.ContainsFunc(p.Info, func(l string) bool {
+		return strings.Contains(l, "the host name Not_A_Name is not one the module gives")
+	}) {
+		t.Errorf("the alias the module cannot give is not said: %q", p.Info)
+	}
+	// The module's own frontend serves on its port: the published 3000 goes
+	// there, not to nginx's 80.
+	if fe := p.Frontend; fe == nil || fe.Port != 0 || fe.FromDockerfile {
+		t.Errorf("frontend: %+v, want the module's build on its own port", fe)
+	}
+	if got := p.UpPorts(); got != "8000:8000,3000:3000" {
+		t.Errorf("up --ports %s, want 8000:8000,3000:3000", got)
+	}
+	if !slices.ContainsFunc(p.Info, func(l string) bool { return strings.HasPrefix(l, "service web: port 80 is its Dockerfile's server") }) {
+		t.Errorf("the port's move is not said: %q", p.Info)
+	}
+	args := strings.Join(p.Args(), " ")
+	for _, a := range []string{"with-host-name --name=db --service=postgres", "with-host-name --name=web --service=frontend", "with-frontend --dir=frontend with-"} {
+		if !strings.Contains(args, a) {
+			t.Errorf("the call lacks %q: %s", a, args)
+		}
+	}
+
+	// With --dockerfiles, both are built as compose builds them, nginx on
+	// 80 behind the published 3000.
+	p, err = Load(context.Background(), src, Options{BackendPort: 8000, FrontendPort: 3000, Dockerfiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fe := p.Frontend; fe == nil || fe.Port != 80 || !fe.FromDockerfile {
+		t.Errorf("frontend: %+v, want its Dockerfile's build on 80", fe)
+	}
+	if got := p.UpPorts(); got != "8000:8000,3000:80" {
+		t.Errorf("up --ports %s, want 8000:8000,3000:80", got)
+	}
+	args = strings.Join(p.Args(), " ")
+	for _, a := range []string{"with-frontend --dir=frontend --port=80 --context=frontend --dockerfile=Dockerfile", "with-backend --dir=backend --port=8000 --command=uvicorn app.main:app --host 0.0.0.0 --port 8000 --context=backend --dockerfile=Dockerfile"} {
+		if !strings.Contains(args, a) {
+			t.Errorf("the call lacks %q: %s", a, args)
+		}
+	}
+}
