@@ -131,6 +131,15 @@ func (l *liveStack) editBackend(t *testing.T, n int) time.Duration {
 // chromium package) and waits for the page's health line.
 func (l *liveStack) browser(t *testing.T) context.Context {
 	t.Helper()
+	// The dev server answers localhost names only.
+	return openPage(t, fmt.Sprintf("http://localhost:%d/", l.ports.frontend), "#health", "all good")
+}
+
+// openPage opens page in headless Chromium (Debian's chromium package) and
+// waits, for 2 minutes at most, until the text of the element sel has want;
+// the browser lives until the test ends.
+func openPage(t *testing.T, page, sel, want string) context.Context {
+	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("no chromium: apt-get install chromium (scripts/test.sh does)")
@@ -145,11 +154,9 @@ func (l *liveStack) browser(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	// The dev server answers localhost names only.
-	page := fmt.Sprintf("http://localhost:%d/", l.ports.frontend)
 	runCtx, done := context.WithTimeout(ctx, 2*time.Minute)
 	defer done()
-	if err := chromedp.Do(runCtx, chromedp.Navigate(page), waitText("#health", "all good")); err != nil {
+	if err := chromedp.Do(runCtx, chromedp.Navigate(page), waitText(sel, want)); err != nil {
 		t.Fatalf("the page at %s: %v", page, err)
 	}
 	return ctx

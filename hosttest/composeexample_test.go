@@ -1,0 +1,136 @@
+package hosttest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// composeExampleArgs is the README's command for examples/compose, a
+// project written for docker compose and a developer's machine, run
+// unchanged: the module's own builds (the Vite dev server), or with
+// --dockerfiles the project's Dockerfiles (nginx proxying /api to
+// backend:8000).
+func composeExampleArgs(project, ports string, dockerfiles bool) []string {
+	args := []string{"call", "--project=" + project, "from-compose", "--src=examples/compose"}
+	if dockerfiles {
+		args = append(args, "--dockerfiles")
+	}
+	return append(args, "stack", "--src=examples/compose", "up", "--ports", ports)
+}
+
+// natsPing is a NATS client's handshake with the server at addr: its INFO,
+// then CONNECT and PING, answered by PONG.
+func natsPing(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	info, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(info, "INFO ") {
+		return fmt.Errorf("no INFO from nats at %s: %q, %v", addr, info, err)
+	}
+	if _, err := c.Write([]byte("CONNECT {\"verbose\":false}\r\nPING\r\n")); err != nil {
+		return err
+	}
+	pong, err := r.ReadString('\n')
+	if err != nil || pong != "PONG\r\n" {
+		return fmt.Errorf("nats at %s answered %q to PING (%v)", addr, pong, err)
+	}
+	return nil
+}
+
+// TestComposeExampleRunsUnchanged: examples/compose (services named
+// postgres, redis and nats, Redis URLs with no password, a Celery worker
+// reading CELERY_BROKER_URL, a backend built in the repository's root, a
+// Vite frontend proxying /api to localhost:8000, and an nginx stage
+// proxying it to backend:8000) runs from the README's commands with no
+// change: real clients on every forwarded port, the page in Chromium
+// showing what the backend says through /api, a sum done by the worker,
+// and a note kept from the module's builds to the Dockerfiles' builds.
+func TestComposeExampleRunsUnchanged(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	const project = "hosttest-compose-example"
+	const pg, be, fe, nats = 26200, 26201, 26202, 26203
+	requireFree(t, pg, be, fe, nats)
+	dagger(t, ctx, "call", "--project="+project, "wipe", "--confirm="+project)
+	httpc := &http.Client{Timeout: 40 * time.Second}
+	note := fmt.Sprintf("kept %d", time.Now().UnixNano())
+
+	for _, dockerfiles := range []bool{false, true} {
+		what, frontendPort := "the module's builds", 3000
+		if dockerfiles {
+			what, frontendPort = "--dockerfiles", 80
+		}
+		up := startUp(t, nil, composeExampleArgs(project, fmt.Sprintf("%d:5432,%d:8000,%d:%d,%d:4222", pg, be, fe, frontendPort, nats), dockerfiles)...)
+		// The backend reaches postgres, redis (the project's password filled
+		// in its URL) and nats by compose's names.
+		var health map[string]string
+		waitFor(t, what+": /api/health with every peer ok", 15*time.Minute, func() error {
+			if err := getJSON(httpc, fmt.Sprintf("http://127.0.0.1:%d/api/health", be), &health); err != nil {
+				return err
+			}
+			if health["status"] != "ok" {
+				return fmt.Errorf("health %v", health)
+			}
+			return nil
+		})
+		// The Celery worker, through the broker URL of the compose file.
+		res, err := httpc.Post(fmt.Sprintf("http://127.0.0.1:%d/api/sum?a=20&b=22", be), "", nil)
+		if err != nil {
+			t.Fatalf("%s: POST /api/sum: %v", what, err)
+		}
+		var sum struct {
+			Sum int `json:"sum"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&sum)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 || sum.Sum != 42 {
+			t.Fatalf("%s: POST /api/sum: %d, %+v, %v; want 42 from the worker", what, res.StatusCode, sum, err)
+		}
+		// nats and Postgres, with real clients on their forwarded ports;
+		// Postgres takes the compose file's password.
+		if err := natsPing(fmt.Sprintf("127.0.0.1:%d", nats)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		conn, err := pgx.Connect(ctx, fmt.Sprintf("postgresql://app:changeme@127.0.0.1:%d/app?connect_timeout=10", pg))
+		if err != nil {
+			t.Fatalf("%s: postgres with the compose file's password: %v", what, err)
+		}
+		var notes int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM notes WHERE text = $1", note).Scan(&notes); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		conn.Close(ctx)
+		if !dockerfiles {
+			if notes != 0 {
+				t.Fatalf("the wiped project has the note already")
+			}
+			res, err := httpc.Post(fmt.Sprintf("http://127.0.0.1:%d/api/notes", be), "application/json", strings.NewReader(`{"text": "`+note+`"}`))
+			if err != nil || res.StatusCode != 201 {
+				t.Fatalf("POST /api/notes: %v, %v", res, err)
+			}
+			res.Body.Close()
+		} else if notes != 1 {
+			t.Fatalf("%s: the note written under the module's builds: %d rows, want 1", what, notes)
+		}
+		// The page, in a browser, says what the backend says through the
+		// frontend's own /api (Vite's proxy to localhost:8000, or nginx's
+		// to backend:8000).
+		openPage(t, fmt.Sprintf("http://localhost:%d/", fe), "#health", "ok: postgres ok, redis ok, nats ok")
+		stopUp(t, up)
+		waitReleased(t, pg, be, fe, nats)
+	}
+}
