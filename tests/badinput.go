@@ -91,6 +91,12 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 		{"env for a service the project does not have", func() *dagger.Service {
 			return cc.WithEnv("DEBUG", "1", dagger.CommandcenterWithEnvOpts{Service: "celery"}).Backend(ex)
 		}, []string{`service "celery"`, "no such service", "with-worker"}, false},
+		{"a host name for a service the project does not have", func() *dagger.Service {
+			return cc.WithHostName("db", "database").Backend(ex)
+		}, []string{`with-host-name db: the project has no service "database"`, "fix --service"}, false},
+		{"a host name that names another service", func() *dagger.Service {
+			return cc.WithHostName("backend", "postgres").Backend(ex)
+		}, []string{`with-host-name backend: "backend" is the name of a service of the project already`}, false},
 		{"worker with no command", func() *dagger.Service {
 			return cc.WithWorker("celery", " ").Worker(ex, "celery")
 		}, []string{"with-worker celery: the command is empty"}, false},

@@ -507,13 +507,30 @@ var composeProbe = probe("compose names", `
         got = ping(host, 6379)
         assert got.startswith(b'-NOAUTH'), (host, got)
         get('http://%s:8000/api/health' % host)
-        get('http://%s:3000/' % host)`)
+        get('http://%s:3000/' % host)
+    for host, port in [('db', 5432), ('api', 8000)]:
+        socket.create_connection((host, port), 2).close()
+    import os, urllib.parse
+    u = urllib.parse.urlparse(os.environ['CACHE_URL'])
+    assert u.hostname == 'cache' and u.password, ('no password filled in', u.hostname)
+    with socket.create_connection((u.hostname, u.port), 2) as c:
+        c.sendall(('AUTH %s %s\\r\\nPING\\r\\n' % (u.username, urllib.parse.unquote(u.password))).encode())
+        got = b''
+        while b'PONG' not in got and not got.startswith(b'-'):
+            chunk = c.recv(64)
+            if not chunk:
+                break
+            got += chunk
+        assert got.startswith(b'+OK') and b'+PONG' in got, got`)
 
 // StackMembersReachComposeHostNames: in the Stack, a worker reaches
 // Postgres, Redis, the backend and the frontend by the host names compose
 // gives them (postgres, redis, backend, frontend) and itself by its own
-// name, as a project written for compose names them; and it reaches each
-// at localhost too, as a program written for a developer's machine does.
+// name, as a project written for compose names them, and Postgres, Redis
+// and the backend by names of with-host-name (db, cache, api); a URL of
+// the project's Redis with no password (redis://cache:6379/3) has the
+// password filled in; and it reaches each at localhost too, as a program
+// written for a developer's machine does.
 //
 // +cache="never"
 func (m *Tests) StackMembersReachComposeHostNames(ctx context.Context) error {
@@ -526,6 +543,10 @@ func (m *Tests) StackMembersReachComposeHostNames(ctx context.Context) error {
 		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
 		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
 		WithWorker("prober", composeProbe).
+		WithHostName("db", "postgres").
+		WithHostName("cache", "redis").
+		WithHostName("api", "backend").
+		WithEnv("CACHE_URL", "redis://cache:6379/3", dagger.CommandcenterWithEnvOpts{Service: "prober"}).
 		Stack(m.Example)
 	if err := checkHealth(ctx, stack, "stack", "http://stack:3000/api/health"); err != nil {
 		return err
