@@ -140,6 +140,8 @@ func (m *Commandcenter) FromCompose(
 		m.Be.Dir = be.Dir
 		if be.FromDockerfile {
 			m.Be.Build.set(be.Dockerfile, be.Context, be.BuildArgs, be.Target)
+		} else if len(m.Be.Packages) == 0 {
+			m.Be.Packages = be.Packages
 		}
 		setIf(&m.Be.Command, be.Command)
 		setIf(&m.Be.Port, be.Port)
@@ -154,6 +156,8 @@ func (m *Commandcenter) FromCompose(
 		m.Fe.Dir = fe.Dir
 		if fe.FromDockerfile {
 			m.Fe.Build.set(fe.Dockerfile, fe.Context, fe.BuildArgs, fe.Target)
+		} else if len(m.Fe.Packages) == 0 {
+			m.Fe.Packages = fe.Packages
 		}
 		setIf(&m.Fe.Command, fe.Command)
 		setIf(&m.Fe.Port, fe.Port)

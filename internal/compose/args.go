@@ -2,6 +2,7 @@ package compose
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -95,6 +96,9 @@ func (a App) opts() []string {
 	if a.Command != "" {
 		opts = append(opts, opt("command", a.Command))
 	}
+	if len(a.Packages) > 0 {
+		opts = append(opts, opt("packages", strings.Join(a.Packages, ",")))
+	}
 	if a.FromDockerfile {
 		opts = append(opts, opt("context", a.Context), opt("dockerfile", a.Dockerfile))
 		if len(a.BuildArgs) > 0 {
@@ -109,10 +113,11 @@ func (a App) opts() []string {
 
 // built says how the backend or frontend is built.
 func (a App) built() string {
+	dockerfile := path.Join(a.Context, a.Dockerfile)
 	if a.FromDockerfile {
-		return fmt.Sprintf("built from its Dockerfile %s in %s", a.Dockerfile, a.Context)
+		return fmt.Sprintf("built from its Dockerfile %s (context %s)", dockerfile, a.Context)
 	}
-	return fmt.Sprintf("built by the module from %s (its Dockerfile %s in %s: --dockerfiles builds from it instead)", a.Dir, a.Dockerfile, a.Context)
+	return fmt.Sprintf("built by the module from %s (its Dockerfile %s, context %s: --dockerfiles builds from it instead)", a.Dir, dockerfile, a.Context)
 }
 
 // UpPorts is the `up --ports` value of the published ports.

@@ -105,6 +105,9 @@ type App struct {
 	// FromDockerfile: built from Dockerfile (Options.Dockerfiles), not by
 	// the module from Dir.
 	FromDockerfile bool
+	// Packages are the Debian packages its Dockerfile installs, which the
+	// module's own build installs too (--packages).
+	Packages []string
 	// servedOn is the port of the module's own build, where a published
 	// port of the compose file's goes (0: the compose file's own).
 	servedOn, composePort int
@@ -253,13 +256,17 @@ func plan(project *types.Project, src Source, o Options) (Plan, error) {
 		switch {
 		case a.app == nil:
 		case o.Dockerfiles:
-			a.app.FromDockerfile = true
+			a.app.FromDockerfile, a.app.Packages = true, nil
 		case a.app.Command == "" && a.app.Port != 0 && a.served != 0 && a.app.Port != a.served:
 			// The compose file's port is its Dockerfile's server (nginx
 			// on 80); the module's own build serves on its port.
 			p.Info = append(p.Info, fmt.Sprintf("service %s: port %d is its Dockerfile's server; the module's own build serves on %d, where up forwards its published port (--dockerfiles builds from the Dockerfile)",
 				a.app.Service, a.app.Port, a.served))
 			a.app.servedOn, a.app.composePort, a.app.Port = a.served, a.app.Port, 0
+		}
+		if a.app != nil && len(a.app.Packages) > 0 {
+			p.Info = append(p.Info, fmt.Sprintf("service %s: its Dockerfile installs %s: the module's build installs the same (with-%s --packages)",
+				a.app.Service, strings.Join(a.app.Packages, " "), a.role))
 		}
 	}
 	for _, name := range names {
@@ -423,6 +430,9 @@ func appOf(s types.ServiceConfig, src Source) *App {
 	}
 	a.Dockerfile, a.Context, a.Target = dockerfileOf(s.Build), ctxDir, s.Build.Target
 	a.BuildArgs = buildArgs(s.Build)
+	if text, err := src.Read(path.Join(ctxDir, a.Dockerfile)); err == nil {
+		a.Packages = aptPackages(string(text))
+	}
 	return a
 }
 

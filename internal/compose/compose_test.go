@@ -158,6 +158,10 @@ func TestCommandCenterShapedFilePlans(t *testing.T) {
 	if be := p.Backend; be == nil || be.Service != "backend" || be.Dir != "backend" || be.Context != "." || be.Dockerfile != "backend/Dockerfile" || be.Port != 8000 {
 		t.Errorf("backend: %+v, want built from backend (context ., backend/Dockerfile) on 8000", be)
 	}
+	// Its Dockerfile's apt-get install, for the module's build.
+	if be := p.Backend; be == nil || !slices.Equal(be.Packages, []string{"gcc", "libpq-dev"}) || !strings.Contains(strings.Join(p.Args(), " "), "--packages=gcc,libpq-dev") {
+		t.Errorf("backend's packages: %+v, %q; want gcc and libpq-dev from its Dockerfile", p.Backend, p.Args())
+	}
 	var workers []string
 	for _, w := range p.Workers {
 		workers = append(workers, w.Service+"="+w.Command)
