@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,19 +53,22 @@ func natsPing(addr string) error {
 }
 
 // TestComposeExampleRunsUnchanged: examples/compose (services named
-// postgres, redis and nats, Redis URLs with no password, a Celery worker
-// reading CELERY_BROKER_URL, a backend built in the repository's root, a
-// Vite frontend proxying /api to localhost:8000, and an nginx stage
-// proxying it to backend:8000) runs from the README's commands with no
-// change: real clients on every forwarded port, the page in Chromium
-// showing what the backend says through /api, a sum done by the worker,
-// and a note kept from the module's builds to the Dockerfiles' builds.
+// postgres, redis, nats and search, Redis URLs with no password, a Celery
+// worker reading CELERY_BROKER_URL and a status page of the workers on
+// 5555, a backend built in the repository's root with libpq5 from its
+// Dockerfile's apt-get, a search service built from a Dockerfile of its
+// own, a React frontend whose Vite proxies /api to localhost:8000, and an
+// nginx stage proxying it to backend:8000) runs from the README's commands
+// with no change: real clients on every forwarded port, the page in
+// Chromium showing what the backend says through /api, a sum done by the
+// worker, and a note kept from the module's builds to the Dockerfiles'
+// builds.
 func TestComposeExampleRunsUnchanged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	const project = "hosttest-compose-example"
-	const pg, be, fe, nats = 26200, 26201, 26202, 26203
-	requireFree(t, pg, be, fe, nats)
+	const pg, be, fe, nats, status, search = 26200, 26201, 26202, 26203, 26204, 26205
+	requireFree(t, pg, be, fe, nats, status, search)
 	dagger(t, ctx, "call", "--project="+project, "wipe", "--confirm="+project)
 	httpc := &http.Client{Timeout: 40 * time.Second}
 	note := fmt.Sprintf("kept %d", time.Now().UnixNano())
@@ -74,9 +78,10 @@ func TestComposeExampleRunsUnchanged(t *testing.T) {
 		if dockerfiles {
 			what, frontendPort = "--dockerfiles", 80
 		}
-		up := startUp(t, nil, composeExampleArgs(project, fmt.Sprintf("%d:5432,%d:8000,%d:%d,%d:4222", pg, be, fe, frontendPort, nats), dockerfiles)...)
+		ports := fmt.Sprintf("%d:5432,%d:8000,%d:%d,%d:4222,%d:5555,%d:7700", pg, be, fe, frontendPort, nats, status, search)
+		up := startUp(t, nil, composeExampleArgs(project, ports, dockerfiles)...)
 		// The backend reaches postgres, redis (the project's password filled
-		// in its URL) and nats by compose's names.
+		// in its URL), nats and search by compose's names.
 		var health map[string]string
 		waitFor(t, what+": /api/health with every peer ok", 15*time.Minute, func() error {
 			if err := getJSON(httpc, fmt.Sprintf("http://127.0.0.1:%d/api/health", be), &health); err != nil {
@@ -100,6 +105,14 @@ func TestComposeExampleRunsUnchanged(t *testing.T) {
 		if err != nil || res.StatusCode != 200 || sum.Sum != 42 {
 			t.Fatalf("%s: POST /api/sum: %d, %+v, %v; want 42 from the worker", what, res.StatusCode, sum, err)
 		}
+		// The workers' status page, a worker of the backend's build with a
+		// port, answers on the host and sees the Celery worker.
+		var workers struct {
+			Workers []string `json:"workers"`
+		}
+		if err := getJSON(httpc, fmt.Sprintf("http://127.0.0.1:%d/workers", status), &workers); err != nil || len(workers.Workers) == 0 {
+			t.Fatalf("%s: the status page on the host's port: %+v, %v; want the Celery worker", what, workers, err)
+		}
 		// nats and Postgres, with real clients on their forwarded ports;
 		// Postgres takes the compose file's password.
 		if err := natsPing(fmt.Sprintf("127.0.0.1:%d", nats)); err != nil {
@@ -122,15 +135,28 @@ func TestComposeExampleRunsUnchanged(t *testing.T) {
 			if err != nil || res.StatusCode != 201 {
 				t.Fatalf("POST /api/notes: %v, %v", res, err)
 			}
+			var created struct {
+				ID int `json:"id"`
+			}
+			err = json.NewDecoder(res.Body).Decode(&created)
 			res.Body.Close()
+			// The backend indexed it in the search service, which answers
+			// on the host's port too.
+			word := strings.Fields(note)[1]
+			var found struct {
+				IDs []int `json:"ids"`
+			}
+			if err := getJSON(httpc, fmt.Sprintf("http://127.0.0.1:%d/search?q=%s", search, word), &found); err != nil || !slices.Contains(found.IDs, created.ID) {
+				t.Fatalf("the search service on the host's port: %+v, %v; want note %d", found, err, created.ID)
+			}
 		} else if notes != 1 {
 			t.Fatalf("%s: the note written under the module's builds: %d rows, want 1", what, notes)
 		}
 		// The page, in a browser, says what the backend says through the
 		// frontend's own /api (Vite's proxy to localhost:8000, or nginx's
 		// to backend:8000).
-		openPage(t, fmt.Sprintf("http://localhost:%d/", fe), "#health", "ok: postgres ok, redis ok, nats ok")
+		openPage(t, fmt.Sprintf("http://localhost:%d/", fe), "#health", "ok: postgres ok, redis ok, nats ok, search ok")
 		stopUp(t, up)
-		waitReleased(t, pg, be, fe, nats)
+		waitReleased(t, pg, be, fe, nats, status, search)
 	}
 }

@@ -2,10 +2,12 @@
 docker compose: every address comes from the environment, with the host's
 defaults."""
 
+import json
 import os
 import socket
+import urllib.parse
+import urllib.request
 from contextlib import asynccontextmanager
-from urllib.parse import urlparse
 
 import psycopg
 import redis
@@ -17,6 +19,7 @@ from app.tasks import add
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://app:changeme@localhost:5432/app")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 NATS_URL = os.environ.get("NATS_URL", "nats://localhost:4222")
+SEARCH_URL = os.environ.get("SEARCH_URL", "http://localhost:7700")
 
 
 
@@ -36,7 +39,7 @@ app = FastAPI(title="compose example", lifespan=lifespan)
 
 def nats_ping():
     """A NATS client's handshake: the server's INFO, then PING, PONG."""
-    u = urlparse(NATS_URL)
+    u = urllib.parse.urlparse(NATS_URL)
     with socket.create_connection((u.hostname, u.port or 4222), timeout=5) as s:
         f = s.makefile("rwb")
         if not f.readline().startswith(b"INFO "):
@@ -46,6 +49,13 @@ def nats_ping():
         line = f.readline()
         if line != b"PONG\r\n":
             raise RuntimeError(f"answered {line!r} to PING")
+
+
+def search(method, path, body=None):
+    req = urllib.request.Request(SEARCH_URL + path, method=method, data=body and json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as res:
+        return json.load(res)
 
 
 def check(fn):
@@ -66,6 +76,7 @@ def health():
         "postgres": check(postgres),
         "redis": check(lambda: redis.Redis.from_url(REDIS_URL, socket_timeout=5).ping()),
         "nats": check(nats_ping),
+        "search": check(lambda: search("GET", "/health")),
     }
     status["status"] = "ok" if all(v == "ok" for v in status.values()) else "degraded"
     return status
@@ -79,7 +90,13 @@ class Note(BaseModel):
 def create_note(note: Note):
     with db() as conn:
         (id_,) = conn.execute("INSERT INTO notes (text) VALUES (%s) RETURNING id", (note.text,)).fetchone()
+    search("POST", "/index", {"id": id_, "text": note.text})
     return {"id": id_, "text": note.text}
+
+
+@app.get("/api/search")
+def find(q: str):
+    return search("GET", "/search?q=" + urllib.parse.quote(q))
 
 
 @app.get("/api/notes")
