@@ -32,6 +32,8 @@ type BackendSettings struct {
 	// Memory is the limit of the backend and of each worker, in bytes (0:
 	// none).
 	Memory int64
+	// WatchIgnore are patterns of files live reload never sends.
+	WatchIgnore []string
 }
 
 func defaultBackend() BackendSettings {
@@ -41,6 +43,9 @@ func defaultBackend() BackendSettings {
 
 func (s BackendSettings) check() error {
 	if err := check.Subdir(s.Dir, "with-backend --dir"); err != nil {
+		return err
+	}
+	if err := check.IgnorePatterns(s.WatchIgnore, "with-backend --watch-ignore"); err != nil {
 		return err
 	}
 	if _, err := check.ImageRef(pythonImage, pythonTags, s.PythonVersion, "with-backend --python-version"); err != nil {
@@ -162,6 +167,11 @@ func (m *Commandcenter) WithBackend(
 	// over it, the process is ended as a crash and restarted.
 	// +optional
 	memory string,
+	// Files live reload never sends to the backend and workers, as
+	// compose's develop.watch ignore: .dockerignore patterns relative to
+	// the backend's folder, such as tests/ or *.log.
+	// +optional
+	watchIgnore []string,
 ) (*Commandcenter, error) {
 	if err := setUser(&m.Be.User, user, "with-backend --user"); err != nil {
 		return nil, err
@@ -187,6 +197,7 @@ func (m *Commandcenter) WithBackend(
 		m.Be.Packages = packages
 	}
 	m.Be.Build.set(dockerfile, context, buildArgs, target)
+	m.Be.WatchIgnore = append(m.Be.WatchIgnore, watchIgnore...)
 	if err := m.Be.check(); err != nil {
 		return nil, fmt.Errorf("with-backend: %w", err)
 	}

@@ -20,6 +20,8 @@ type FrontendSettings struct {
 	Production  bool
 	Dist        string
 	Packages    []string
+	// WatchIgnore are patterns of files live reload never sends.
+	WatchIgnore []string
 	Build       DockerfileSettings
 	// User the module-built image's server runs as: "" (defaultUser),
 	// "root" or UID:GID.
@@ -34,6 +36,9 @@ func defaultFrontend() FrontendSettings {
 
 func (s FrontendSettings) check() error {
 	if err := check.Subdir(s.Dir, "with-frontend --dir"); err != nil {
+		return err
+	}
+	if err := check.IgnorePatterns(s.WatchIgnore, "with-frontend --watch-ignore"); err != nil {
 		return err
 	}
 	if _, err := check.ImageRef(nodeImage, nodeTags, s.NodeVersion, "with-frontend --node-version"); err != nil {
@@ -116,6 +121,11 @@ func (m *Commandcenter) WithFrontend(
 	// the server is ended as a crash and restarted.
 	// +optional
 	memory string,
+	// Files live reload never sends to the frontend, as compose's
+	// develop.watch ignore: .dockerignore patterns relative to its folder,
+	// such as *.test.ts.
+	// +optional
+	watchIgnore []string,
 ) (*Commandcenter, error) {
 	if err := setUser(&m.Fe.User, user, "with-frontend --user"); err != nil {
 		return nil, err
@@ -135,6 +145,7 @@ func (m *Commandcenter) WithFrontend(
 		m.Fe.Packages = packages
 	}
 	setIf(&m.Fe.Port, port)
+	m.Fe.WatchIgnore = append(m.Fe.WatchIgnore, watchIgnore...)
 	if err := m.Fe.check(); err != nil {
 		return nil, fmt.Errorf("with-frontend: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 
 	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/contract"
@@ -110,7 +111,7 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 	// itself; a command of the project's own restarts; a production build
 	// is built again. A changed manifest installs the dependencies again
 	// first, and restarts the server.
-	spec := &contract.Sync{Root: "/app", Dir: dir, Ignore: exclude, Deps: depFiles, DepsRun: shellLine(pm.Install), Restart: m.Fe.Command != ""}
+	spec := &contract.Sync{Root: "/app", Dir: dir, Ignore: slices.Concat(exclude, m.Fe.WatchIgnore), Deps: depFiles, DepsRun: shellLine(pm.Install), Restart: m.Fe.Command != ""}
 	if m.Fe.Production && script == "build" {
 		spec.Run = shellLine(append(append([]string{}, pm.Run...), "build"))
 	}

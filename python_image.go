@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"dagger/commandcenter/internal/check"
@@ -77,7 +78,7 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 	}
 	// Live reload: a changed manifest of the backend's folder goes where
 	// the install ran too, and the install runs again there.
-	spec := &contract.Sync{Root: appDir, Dir: m.Be.Dir, Ignore: exclude, Restart: true}
+	spec := &contract.Sync{Root: appDir, Dir: m.Be.Dir, Ignore: slices.Concat(exclude, m.Be.WatchIgnore), Restart: true}
 	for _, f := range plan.manifests {
 		if rel, ok := inFolder(f, m.Be.Dir); ok {
 			spec.Deps = append(spec.Deps, rel)

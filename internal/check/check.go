@@ -188,3 +188,14 @@ func Memory(s, option string) (int64, error) {
 	}
 	return int64(v * mult), nil
 }
+
+// IgnorePatterns accepts .dockerignore patterns of files inside a folder.
+func IgnorePatterns(patterns []string, option string) error {
+	for _, p := range patterns {
+		clean := strings.TrimPrefix(strings.TrimPrefix(p, "!"), "/")
+		if strings.TrimSpace(p) == "" || clean == ".." || strings.HasPrefix(clean, "../") {
+			return fmt.Errorf("%s %q is not a pattern of files in the folder: give one such as tests/ or *.log", option, p)
+		}
+	}
+	return nil
+}

@@ -144,3 +144,14 @@ func TestMemory(t *testing.T) {
 		}
 	}
 }
+
+func TestIgnorePatterns(t *testing.T) {
+	if err := IgnorePatterns([]string{"tests/", "*.log", "!keep.log", "/build", "src/**/*.test.ts"}, "--watch-ignore"); err != nil {
+		t.Errorf("good patterns refused: %v", err)
+	}
+	for _, bad := range []string{"", " ", "..", "../secrets", "!../x", "/../x"} {
+		if err := IgnorePatterns([]string{bad}, "--watch-ignore"); err == nil || !strings.Contains(err.Error(), "--watch-ignore") {
+			t.Errorf("IgnorePatterns(%q) = %v, want an error naming the option", bad, err)
+		}
+	}
+}
