@@ -143,6 +143,7 @@ func (m *Commandcenter) FromCompose(
 		} else if len(m.Be.Packages) == 0 {
 			m.Be.Packages = be.Packages
 		}
+		m.Be.WatchIgnore = append(m.Be.WatchIgnore, be.WatchIgnore...)
 		setIf(&m.Be.Command, be.Command)
 		setIf(&m.Be.Port, be.Port)
 		setIf(&m.Be.Memory, be.Memory)
@@ -159,6 +160,7 @@ func (m *Commandcenter) FromCompose(
 		} else if len(m.Fe.Packages) == 0 {
 			m.Fe.Packages = fe.Packages
 		}
+		m.Fe.WatchIgnore = append(m.Fe.WatchIgnore, fe.WatchIgnore...)
 		setIf(&m.Fe.Command, fe.Command)
 		setIf(&m.Fe.Port, fe.Port)
 		setIf(&m.Fe.Memory, fe.Memory)

@@ -99,6 +99,9 @@ func (a App) opts() []string {
 	if len(a.Packages) > 0 {
 		opts = append(opts, opt("packages", strings.Join(a.Packages, ",")))
 	}
+	if len(a.WatchIgnore) > 0 {
+		opts = append(opts, opt("watch-ignore", csv(a.WatchIgnore)))
+	}
 	if a.FromDockerfile {
 		opts = append(opts, opt("context", a.Context), opt("dockerfile", a.Dockerfile))
 		if len(a.BuildArgs) > 0 {

@@ -108,6 +108,8 @@ type App struct {
 	// Packages are the Debian packages its Dockerfile installs, which the
 	// module's own build installs too (--packages).
 	Packages []string
+	// WatchIgnore are develop.watch's ignore patterns, relative to Dir.
+	WatchIgnore []string
 	// servedOn is the port of the module's own build, where a published
 	// port of the compose file's goes (0: the compose file's own).
 	servedOn, composePort int
@@ -669,9 +671,7 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 	if s.HealthCheck != nil && !s.HealthCheck.Disable && kind != "postgres" && kind != "redis" {
 		p.Info = append(p.Info, fmt.Sprintf("service %s: healthcheck: the module checks its port (or --health-path) instead of the command", s.Name))
 	}
-	if s.Develop != nil && len(s.Develop.Watch) > 0 {
-		p.Info = append(p.Info, fmt.Sprintf("service %s: develop.watch: run under commandcenter-watch for live reload", s.Name))
-	}
+	p.watch(s, kind)
 	if len(s.Secrets) > 0 {
 		note("secrets", "compose mounts them as files; give them as variables (with-secret-env)")
 	}

@@ -3,6 +3,8 @@ package compose
 import (
 	"context"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -374,5 +376,139 @@ func TestNamesPortsAndDockerfilesOfAFileOfItsOwn(t *testing.T) {
 		if !strings.Contains(args, a) {
 			t.Errorf("the call lacks %q: %s", a, args)
 		}
+	}
+}
+
+// A file with develop.watch, as compose's docs write it.
+const watchCompose = `
+services:
+  backend:
+    build: ./backend
+    develop:
+      watch:
+        - action: sync+restart
+          path: ./backend
+          target: /code
+          ignore: [tests/, "*.log"]
+        - action: rebuild
+          path: ./backend/requirements.txt
+        - action: sync
+          path: ./libs
+          target: /libs
+  worker:
+    build: ./backend
+    command: celery -A app.tasks worker
+    develop:
+      watch:
+        - action: sync+exec
+          path: ./backend/app
+          target: /code/app
+          exec:
+            command: kill -HUP 1
+          ignore: [scratch/]
+  frontend:
+    build: ./frontend
+    develop:
+      watch:
+        - action: sync
+          path: ./frontend/src
+          target: /app/src
+          ignore: ["*.test.ts"]
+  nats:
+    image: nats:2
+    develop:
+      watch:
+        - action: restart
+          path: ./nats.conf
+`
+
+func TestDevelopWatchMapsToLiveReload(t *testing.T) {
+	src := mapSource{
+		"docker-compose.yml":       {Data: []byte(watchCompose)},
+		"backend/requirements.txt": {Data: []byte("fastapi\n")},
+		"frontend/package.json":    {Data: []byte(`{"scripts": {"dev": "vite"}}`)},
+	}
+	p, err := Load(context.Background(), src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.Backend.WatchIgnore, []string{"tests/", "*.log", "app/scratch"}; !slices.Equal(got, want) {
+		t.Errorf("backend's ignores: %q, want %q (relative to its folder, the worker's too)", got, want)
+	}
+	if got, want := p.Frontend.WatchIgnore, []string{"src/*.test.ts"}; !slices.Equal(got, want) {
+		t.Errorf("frontend's ignores: %q, want %q", got, want)
+	}
+	args := strings.Join(p.Args(), " ")
+	for _, a := range []string{"with-backend --dir=backend --watch-ignore=tests/,*.log,app/scratch", "with-frontend --dir=frontend --watch-ignore=src/*.test.ts"} {
+		if !strings.Contains(args, a) {
+			t.Errorf("the call lacks %q: %s", a, args)
+		}
+	}
+	has := func(lines []string, prefix string) bool {
+		return slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, prefix) })
+	}
+	for _, want := range []string{
+		"service backend: develop.watch: sync+restart ./backend, rebuild ./backend/requirements.txt (a changed manifest",
+		"service frontend: develop.watch: sync ./frontend/src: live reload does it",
+	} {
+		if !has(p.Info, want) {
+			t.Errorf("no note %q in %q", want, p.Info)
+		}
+	}
+	for _, want := range []string{
+		"service backend: develop.watch sync ./libs: not honoured: the watcher sends the files of the service's folder (backend) only",
+		"service worker: develop.watch sync+exec ./backend/app: not honoured: the exec command is not run",
+		"service nats: develop.watch: not honoured: a service run from an image",
+	} {
+		if !has(p.Notes, want) {
+			t.Errorf("no line %q in %q", want, p.Notes)
+		}
+	}
+	// Built from the Dockerfiles, nothing is sent.
+	p, err = Load(context.Background(), src, Options{Dockerfiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Backend.WatchIgnore) != 0 || !has(p.Notes, "service backend: develop.watch: not honoured: a service run from an image or built from its Dockerfile") {
+		t.Errorf("--dockerfiles: %q, %q", p.Backend.WatchIgnore, p.Notes)
+	}
+}
+
+// dirSource is a folder of the repository.
+type dirSource string
+
+func (d dirSource) Read(p string) ([]byte, error) { return os.ReadFile(filepath.Join(string(d), p)) }
+func (d dirSource) Exists(p string) bool {
+	_, err := os.Stat(filepath.Join(string(d), p))
+	return err == nil
+}
+
+// TestTheComposeExamplePlansWithNothingLeftOut: examples/compose, the
+// README's project written for docker compose, maps in full: every key
+// honoured, each service where the README says.
+func TestTheComposeExamplePlansWithNothingLeftOut(t *testing.T) {
+	p, err := Load(context.Background(), dirSource("../../examples/compose"), Options{BackendPort: 8000, FrontendPort: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Notes) > 0 {
+		t.Errorf("keys not honoured: %q", p.Notes)
+	}
+	var workers, extras []string
+	for _, w := range p.Workers {
+		workers = append(workers, w.Service)
+	}
+	for _, e := range p.Extras {
+		extras = append(extras, e.Service)
+	}
+	if p.Postgres == nil || !p.Postgres.HasPasswordLiteral || p.Redis == nil || p.Backend == nil || p.Frontend == nil ||
+		!slices.Equal(workers, []string{"status", "worker"}) || !slices.Equal(extras, []string{"nats", "search"}) {
+		t.Fatalf("the example's services: %+v", p)
+	}
+	if !slices.Equal(p.Backend.Packages, []string{"libpq5"}) || !slices.Equal(p.Backend.WatchIgnore, []string{"tests/"}) {
+		t.Errorf("backend: %+v, want libpq5 from its Dockerfile and tests/ from its develop.watch", p.Backend)
+	}
+	if got := p.UpPorts(); got != "8000:8000,3000:3000,4222:4222,5432:5432,7700:7700,5555:5555" {
+		t.Errorf("up --ports %s", got)
 	}
 }
