@@ -97,6 +97,9 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 		{"a host name that names another service", func() *dagger.Service {
 			return cc.WithHostName("backend", "postgres").Backend(ex)
 		}, []string{`with-host-name backend: "backend" is the name of a service of the project already`}, false},
+		{"a watch-ignore pattern out of the folder", func() *dagger.Service {
+			return cc.WithBackend(dagger.CommandcenterWithBackendOpts{WatchIgnore: []string{"../secrets"}}).Backend(ex)
+		}, []string{`with-backend --watch-ignore "../secrets"`, "tests/ or *.log"}, false},
 		{"worker with no command", func() *dagger.Service {
 			return cc.WithWorker("celery", " ").Worker(ex, "celery")
 		}, []string{"with-worker celery: the command is empty"}, false},

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+
+	"dagger/tests/internal/dagger"
 )
 
 // liveClient sends a batch to a service's sync port and then polls url
@@ -42,7 +45,9 @@ sys.exit(1)
 
 // LiveReloadReachesTheBackendAlone: with with-live-reload, the backend
 // alone takes a changed source file on its sync port (with the token only)
-// and answers with it after its restart, as the watcher makes it.
+// and answers with it after its restart, as the watcher makes it; the
+// sync port lists the files the watcher must not send, --watch-ignore's
+// among them.
 //
 // +cache="never"
 func (m *Tests) LiveReloadReachesTheBackendAlone(ctx context.Context) error {
@@ -51,7 +56,7 @@ func (m *Tests) LiveReloadReachesTheBackendAlone(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc := cc.WithLiveReload(token).Backend(m.Example)
+	svc := cc.WithBackend(dagger.CommandcenterWithBackendOpts{WatchIgnore: []string{"scratch/", "*.tmp"}}).WithLiveReload(token).Backend(m.Example)
 	if _, err := svc.Start(ctx); err != nil {
 		return withOutput(err)
 	}
@@ -68,9 +73,26 @@ func (m *Tests) LiveReloadReachesTheBackendAlone(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := fresh(dag.Container().From(httpImage)).
+	client := fresh(dag.Container().From(httpImage)).
 		WithServiceBinding("backend", svc).
-		WithSecretVariable("TOKEN", token).
+		WithSecretVariable("TOKEN", token)
+	listing, err := client.WithExec([]string{"python3", "-c", `import os, urllib.request
+req = urllib.request.Request("http://backend:65433/sync", headers={"Authorization": "Bearer " + os.environ["TOKEN"]})
+print(urllib.request.urlopen(req, timeout=30).read().decode())`}).Stdout(ctx)
+	if err != nil {
+		return withOutput(err)
+	}
+	var services struct {
+		Services []struct {
+			Name   string   `json:"name"`
+			Ignore []string `json:"ignore"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(listing), &services); err != nil || len(services.Services) != 1 ||
+		!slices.Contains(services.Services[0].Ignore, "scratch/") || !slices.Contains(services.Services[0].Ignore, "*.tmp") {
+		return fmt.Errorf("the sync port's listing has not --watch-ignore's patterns (%v):\n%s", err, listing)
+	}
+	out, err := client.
 		WithNewFile("/batch.json", string(batch)).
 		WithExec([]string{"python3", "-c", liveClient, "http://backend:65433/sync/backend", "/batch.json",
 			"http://backend:8000/health", `"live":"edited"`}).
