@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -159,4 +161,73 @@ func TestComposeExampleRunsUnchanged(t *testing.T) {
 		stopUp(t, up)
 		waitReleased(t, pg, be, fe, nats, status, search)
 	}
+}
+
+// TestComposeExampleReloadsLive: examples/compose's develop.watch (sync
+// and restart of ./backend, tests/ ignored) under the module's watcher,
+// from the README's command: a saved backend file answers on the
+// backend's port after its restart, and a file under tests/ is never
+// sent (the watcher says nothing of it before it says the next save).
+func TestComposeExampleReloadsLive(t *testing.T) {
+	const project = "hosttest-compose-live"
+	const pg, be, fe, nats, status, search, sync = 26210, 26211, 26212, 26213, 26214, 26215, 26216
+	requireFree(t, pg, be, fe, nats, status, search, sync)
+	watcher := buildWatcher(t)
+	src := copyExampleNamed(t, "compose")
+	ports := fmt.Sprintf("%d:5432,%d:8000,%d:3000,%d:4222,%d:5555,%d:7700", pg, be, fe, nats, status, search)
+	up := startProgram(t, liveEnv, watcher, "--sync-port", fmt.Sprint(sync), "--",
+		"dagger", "call", "--project="+project, "from-compose", "--src="+src, "stack", "--src="+src, "up", "--ports", ports)
+	httpc := &http.Client{Timeout: 10 * time.Second}
+	health := func(want string) func() error {
+		return func() error {
+			if ended, err := up.exited(0); ended {
+				t.Fatalf("the watcher ended (%v):\n%s", err, tail(up.log.String(), 40))
+			}
+			var h map[string]string
+			if err := getJSON(httpc, fmt.Sprintf("http://127.0.0.1:%d/api/health", be), &h); err != nil {
+				return err
+			}
+			if h["status"] != "ok" || h["edit"] != want {
+				return fmt.Errorf("health %v", h)
+			}
+			return nil
+		}
+	}
+	waitFor(t, "the stack under the watcher", 15*time.Minute, health(""))
+	if !strings.Contains(up.log.String(), "commandcenter-watch: live: backend (") {
+		t.Fatalf("the watcher did not say what it reloads:\n%s", tail(up.log.String(), 40))
+	}
+	main := filepath.Join(src, "backend", "app", "main.py")
+	original, err := os.ReadFile(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = `    status["status"] = "ok" if all(v == "ok" for v in status.values()) else "degraded"`
+	if !strings.Contains(string(original), line) {
+		t.Fatalf("examples/compose's main.py has no %q to change", line)
+	}
+	edit := func(n int) {
+		edited := strings.Replace(string(original), line, line+fmt.Sprintf("\n    status[\"edit\"] = \"%d\"", n), 1)
+		if err := os.WriteFile(main, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(1)
+	waitFor(t, "the backend with the first edit", 2*time.Minute, health("1"))
+	// A file develop.watch ignores, then a save that is sent: the watcher
+	// handles them in order, so when it says the second, it has passed
+	// over the first.
+	if err := os.MkdirAll(filepath.Join(src, "backend", "tests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "backend", "tests", "test_ignored.py"), []byte("x = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	edit(2)
+	waitFor(t, "the backend with the second edit", 2*time.Minute, health("2"))
+	if strings.Contains(up.log.String(), "test_ignored.py") {
+		t.Fatalf("the watcher sent a file develop.watch ignores:\n%s", tail(up.log.String(), 40))
+	}
+	stopUp(t, up)
+	waitReleased(t, pg, be, fe, nats, status, search, sync)
 }

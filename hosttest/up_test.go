@@ -206,8 +206,15 @@ func waitReleased(t *testing.T, ports ...int) {
 // that a test or a measurement can change its files.
 func copyExample(t *testing.T) string {
 	t.Helper()
+	return copyExampleNamed(t, "commandcenter")
+}
+
+// copyExampleNamed copies examples/NAME to a folder of the test's, without
+// its node_modules.
+func copyExampleNamed(t *testing.T, name string) string {
+	t.Helper()
 	dst := filepath.Join(t.TempDir(), "project")
-	cmd := exec.Command("cp", "-a", filepath.Join(repoRoot(t), "examples", "commandcenter"), dst)
+	cmd := exec.Command("cp", "-a", filepath.Join(repoRoot(t), "examples", name), dst)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("copy the example: %v\n%s", err, out)
 	}
