@@ -193,10 +193,16 @@ func TestComposeExampleReloadsLive(t *testing.T) {
 			return nil
 		}
 	}
-	waitFor(t, "the stack under the watcher", 15*time.Minute, health(""))
-	if !strings.Contains(up.log.String(), "commandcenter-watch: live: backend (") {
-		t.Fatalf("the watcher did not say what it reloads:\n%s", tail(up.log.String(), 40))
-	}
+	waitFor(t, "the watcher's live line", 15*time.Minute, func() error {
+		if ended, err := up.exited(0); ended {
+			t.Fatalf("the watcher ended (%v):\n%s", err, tail(up.log.String(), 40))
+		}
+		if !strings.Contains(up.log.String(), "commandcenter-watch: live: backend (") {
+			return fmt.Errorf("not live yet")
+		}
+		return nil
+	})
+	waitFor(t, "the stack under the watcher", 5*time.Minute, health(""))
 	main := filepath.Join(src, "backend", "app", "main.py")
 	original, err := os.ReadFile(main)
 	if err != nil {
