@@ -34,10 +34,10 @@ func (m *Commandcenter) WithHostName(
 	if err := check.ServiceName(name, "with-host-name --name"); err != nil {
 		return nil, err
 	}
+	// Whether the service is the project's is checked with the other
+	// settings (checkSettings), as with-env's --service is: a worker may
+	// be added after its name.
 	m.HostNames = append(m.HostNames, HostNameSetting{Name: name, Service: service})
-	if err := m.checkHostNames(); err != nil {
-		return nil, err
-	}
 	return m, nil
 }
 
