@@ -283,8 +283,6 @@ func (m *Commandcenter) backend(img builtImage, l links, env environment) servic
 // Postgres as "postgres" and Redis as "redis", which it reaches with the
 // variables of the README's table (DATABASE_URL, REDIS_URL, POSTGRES_*,
 // PG*, REDIS_*). Without postgres or redis it starts the project's own.
-//
-// +cache="session"
 func (m *Commandcenter) Backend(
 	ctx context.Context,
 	// The project's source folder.

@@ -228,8 +228,6 @@ func (m *Commandcenter) extras(ctx context.Context, src *dagger.Directory, env e
 // Service starts one of the project's services of with-service alone, with
 // its kept folder: `dagger call service --src=. --name=nats up --ports
 // 4222:4222`.
-//
-// +cache="session"
 func (m *Commandcenter) Service(
 	ctx context.Context,
 	// The project's source folder (for a service built from a Dockerfile).

@@ -201,8 +201,6 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 // browser needs only the frontend's port; or, with with-frontend
 // --production, serves its build. Without backend it starts the project's
 // own.
-//
-// +cache="session"
 func (m *Commandcenter) Frontend(
 	ctx context.Context,
 	// The project's source folder.

@@ -152,8 +152,6 @@ func (m *Commandcenter) WithPostgres(
 // The database is created at first start, with the user, password and init
 // scripts of with-postgres, and lives in the cache volume
 // commandcenter-PROJECT-postgres-VERSION, so it survives the end of `up`.
-//
-// +cache="session"
 func (m *Commandcenter) Postgres(ctx context.Context) (*dagger.Service, error) {
 	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

@@ -66,8 +66,6 @@ func (m *Commandcenter) WithRedis(
 // Every write is appended to a log in the cache volume
 // commandcenter-PROJECT-redis before it is acknowledged, so keys survive the
 // end of `up`.
-//
-// +cache="session"
 func (m *Commandcenter) Redis(ctx context.Context) (*dagger.Service, error) {
 	if err := m.checkSettings(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)

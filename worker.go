@@ -106,8 +106,6 @@ func (m *Commandcenter) findWorker(name string) (WorkerSettings, error) {
 // the project's Postgres and Redis as the backend is, serving its port if
 // it has one (with-worker --port); `up` runs it until it ends or you stop
 // it.
-//
-// +cache="session"
 func (m *Commandcenter) Worker(
 	ctx context.Context,
 	// The project's source folder.

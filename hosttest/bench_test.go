@@ -46,6 +46,8 @@ type series struct {
 	reinstalled []string
 	slow        []string
 	recovered   int // starts that found Postgres not shut down cleanly
+	// phases are each run's phases (phasesOf).
+	phases [][]time.Duration
 }
 
 func (s series) row(name, target string) string {
@@ -73,9 +75,10 @@ func measureUpsWith(t *testing.T, env []string, name string, runs int, args func
 			change(run)
 		}
 		start := time.Now()
-		up := startUp(t, env, append([]string{"--progress=plain"}, args()...)...)
+		up := startUp(t, append(slices.Clone(env), traceEnv(t)...), append([]string{"--progress=plain"}, args()...)...)
 		r := waitStackReady(t, p, pw, start, 15*time.Minute)
 		s.times = append(s.times, r.total)
+		t.Logf("%s, run %d: %s", name, run+1, r.slowest())
 		if r.total > slowStart {
 			s.slow = append(s.slow, fmt.Sprintf("run %d: %s", run+1, r.slowest()))
 		}
@@ -85,6 +88,8 @@ func measureUpsWith(t *testing.T, env []string, name string, runs int, args func
 			s.recovered++
 		}
 		stopStack(t, up, p)
+		// The CLI has sent its spans as it exited.
+		s.phases = append(s.phases, phasesOf(sink.since(start), start, start.Add(r.total)))
 		time.Sleep(restartPause)
 	}
 	t.Logf("%s: %v", name, s.times)
@@ -105,6 +110,7 @@ func TestWarmReadmeStart(t *testing.T) {
 	measureUps(t, "warm-up", 1, readme, pw, readmePorts, nil)
 	s := measureUps(t, "readme", runs, readme, pw, readmePorts, nil)
 	t.Logf("median %s, p90 %s, slowest %s", secs(median(s.times)), secs(percentile(s.times, 90)), secs(slices.Max(s.times)))
+	t.Logf("where the time goes:\n%s", breakdown([]string{"the README's command"}, [][][]time.Duration{s.phases}))
 }
 
 // TestBenchmarkStack measures how fast the example stack comes up on the
@@ -220,6 +226,13 @@ func TestBenchmarkStack(t *testing.T) {
 	for _, st := range starts {
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %s |\n", st.name, float64(median(st.s.times))/float64(floor), float64(percentile(st.s.times, 90))/float64(floor), st.target)
 	}
+	b.WriteString("\nWhere the starts' time goes: the medians of each phase, from when the CLI's plain progress printed its marks (the module loaded, the service's `up` asked for, the last tunnel started) and the poll of the ports:\n\n")
+	var names []string
+	var phases [][][]time.Duration
+	for _, st := range starts {
+		names, phases = append(names, st.name), append(phases, st.s.phases)
+	}
+	b.WriteString(breakdown(names, phases))
 	b.WriteString("\n")
 	b.WriteString(operateSection(t, src, ports))
 
@@ -439,12 +452,33 @@ func pruneEngineCache(t *testing.T) {
 // process it runs (the stack's containers), from /proc.
 func stackMemory(t *testing.T) string {
 	t.Helper()
-	pidFile := filepath.Join(kitDir(), "run", "engine.pid")
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		return "Not measured: no engine of the kit's runs here (" + pidFile + ").\n"
+	engine, ok := enginePID()
+	if !ok {
+		return "Not measured: no engine of the kit's runs here (" + enginePIDFile() + ").\n"
 	}
-	engine, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	tree := processTree(engine)
+	total := 0
+	for _, pid := range tree {
+		total += rssKiB(pid)
+	}
+	return fmt.Sprintf("| what | resident memory |\n| --- | --- |\n| the engine process | %.0f MiB |\n| the engine and everything it runs (%d processes: the stack's containers, runc, dnsmasq) | %.0f MiB |\n",
+		float64(rssKiB(engine))/1024, len(tree), float64(total)/1024)
+}
+
+func enginePIDFile() string { return filepath.Join(kitDir(), "run", "engine.pid") }
+
+// enginePID is the kit's engine's process, if one runs.
+func enginePID() (int, bool) {
+	data, err := os.ReadFile(enginePIDFile())
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid, err == nil && pid > 0
+}
+
+// processTree is root and every process under it, from /proc.
+func processTree(root int) []int {
 	children := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -452,29 +486,31 @@ func stackMemory(t *testing.T) string {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) > 1 {
+		if fields := statFields(pid); len(fields) > 1 {
 			ppid, _ := strconv.Atoi(fields[1])
 			children[ppid] = append(children[ppid], pid)
 		}
 	}
-	var total, procs int
+	var tree []int
 	var walk func(int)
 	walk = func(pid int) {
-		procs++
-		total += rssKiB(pid)
+		tree = append(tree, pid)
 		for _, c := range children[pid] {
 			walk(c)
 		}
 	}
-	engineRSS := rssKiB(engine)
-	walk(engine)
-	return fmt.Sprintf("| what | resident memory |\n| --- | --- |\n| the engine process | %.0f MiB |\n| the engine and everything it runs (%d processes: the stack's containers, runc, dnsmasq) | %.0f MiB |\n",
-		float64(engineRSS)/1024, procs, float64(total)/1024)
+	walk(root)
+	return tree
+}
+
+// statFields are the fields of /proc/PID/stat after the command's name:
+// state first, then ppid, ... (proc(5) numbers them from 3).
+func statFields(pid int) []string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 }
 
 func rssKiB(pid int) int {

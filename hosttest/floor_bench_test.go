@@ -38,11 +38,11 @@ func lonePostgresArgs(port int) []string {
 }
 
 // timePostgresUp runs args with dagger, times it to a query on port, and
-// stops it as a person does.
-func timePostgresUp(t *testing.T, args []string, port int) time.Duration {
+// stops it as a person does; with the start's phases.
+func timePostgresUp(t *testing.T, args []string, port int) (time.Duration, []time.Duration) {
 	t.Helper()
 	start := time.Now()
-	up := startUp(t, []string{"FLOOR_PG=" + floorPassword}, args...)
+	up := startUp(t, append([]string{"FLOOR_PG=" + floorPassword}, traceEnv(t)...), args...)
 	deadline := start.Add(10 * time.Minute)
 	for pgPing(port, floorPassword) != nil {
 		if time.Now().After(deadline) {
@@ -52,9 +52,11 @@ func timePostgresUp(t *testing.T, args []string, port int) time.Duration {
 	}
 	took := time.Since(start)
 	stopUp(t, up)
+	// The CLI has sent its spans as it exited.
+	phases := phasesOf(sink.since(start), start, start.Add(took))
 	waitReleased(t, port)
 	time.Sleep(restartPause)
-	return took
+	return took, phases
 }
 
 // floorSection measures the floor and the module's lone Postgres, warm,
@@ -66,9 +68,12 @@ func floorSection(t *testing.T) (string, time.Duration) {
 	timePostgresUp(t, floorArgs(port), port)
 	timePostgresUp(t, lonePostgresArgs(port), port)
 	var floor, lone []time.Duration
+	var floorPhases, lonePhases [][]time.Duration
 	for range floorRuns {
-		floor = append(floor, timePostgresUp(t, floorArgs(port), port))
-		lone = append(lone, timePostgresUp(t, lonePostgresArgs(port), port))
+		d, phases := timePostgresUp(t, floorArgs(port), port)
+		floor, floorPhases = append(floor, d), append(floorPhases, phases)
+		d, phases = timePostgresUp(t, lonePostgresArgs(port), port)
+		lone, lonePhases = append(lone, d), append(lonePhases, phases)
 	}
 	t.Logf("floor: %v", floor)
 	t.Logf("lone postgres: %v", lone)
@@ -80,6 +85,8 @@ func floorSection(t *testing.T) (string, time.Duration) {
 	fmt.Fprintf(&b, "| the floor: Postgres started by Dagger alone | %s | %s | %s | 1.00 |  | %s |\n", secs(fm), secs(percentile(floor, 90)), secs(slices.Max(floor)), joinDurations(floor))
 	fmt.Fprintf(&b, "| the module's Postgres alone (`postgres up`) | %s | %s | %s | %s | at most 1.15 | %s |\n", secs(median(lone)), secs(percentile(lone, 90)), secs(slices.Max(lone)),
 		ratios(lone, fm), joinDurations(lone))
+	b.WriteString("\nWhere their time goes (medians; the floor's first phase is the core API's, with no module):\n\n")
+	b.WriteString(breakdown([]string{"the floor", "the module's Postgres alone"}, [][][]time.Duration{floorPhases, lonePhases}))
 	return b.String(), fm
 }
 

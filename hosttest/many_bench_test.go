@@ -1,0 +1,186 @@
+//go:build bench
+
+package hosttest
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// manyStacks is how many projects' stacks run at once at most, and
+// manyCounts the numbers of running stacks the resources are measured at.
+const manyStacks = 8
+
+var manyCounts = []int{1, 2, 4, 8}
+
+// idleSettle is how long the running stacks are left alone before their
+// idle resources are read, and idleWindow how long their CPU is counted.
+const (
+	idleSettle = 10 * time.Second
+	idleWindow = 10 * time.Second
+)
+
+// userHZ is the unit of /proc/PID/stat's CPU times on Linux.
+const userHZ = 100
+
+// manyPorts are the host ports of the i-th of the many projects' stacks.
+func manyPorts(i int) stackPorts {
+	base := 26000 + 10*i
+	return stackPorts{base, base + 1, base + 2, base + 3}
+}
+
+// usage is the resources the engine (with everything it runs) and the
+// CLIs of the running `up`s hold.
+type usage struct {
+	engineKiB, cliKiB int
+	// cpu is the share of one core the same processes used over
+	// idleWindow.
+	cpu float64
+}
+
+// measureUsage reads the resident memory of the engine's process tree and
+// of the CLIs' process groups, then counts their CPU time over idleWindow.
+func measureUsage(t *testing.T, ups []*upProc) usage {
+	t.Helper()
+	engine, ok := enginePID()
+	if !ok {
+		t.Fatalf("no engine of the kit's runs here (%s): the many-projects rows read its processes", enginePIDFile())
+	}
+	var clis []int
+	for _, up := range ups {
+		clis = append(clis, processTree(up.cmd.Process.Pid)...)
+	}
+	var u usage
+	for _, pid := range processTree(engine) {
+		u.engineKiB += rssKiB(pid)
+	}
+	for _, pid := range clis {
+		u.cliKiB += rssKiB(pid)
+	}
+	ticks := func() int {
+		total := 0
+		for _, pid := range append(processTree(engine), clis...) {
+			if f := statFields(pid); len(f) > 12 {
+				utime, _ := strconv.Atoi(f[11])
+				stime, _ := strconv.Atoi(f[12])
+				total += utime + stime
+			}
+		}
+		return total
+	}
+	before, start := ticks(), time.Now()
+	time.Sleep(idleWindow)
+	used := ticks() - before
+	u.cpu = float64(used) / userHZ / time.Since(start).Seconds()
+	return u
+}
+
+// memAvailableKiB is the machine's MemAvailable.
+func memAvailableKiB() int {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.Atoi(f[0])
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// manyProjectsSection runs the stacks of manyStacks projects of the example
+// (src) on one engine, one more at a time, each started warm while the
+// others run, and reads memory and idle CPU at manyCounts: what a hub that
+// runs many projects on one machine pays for each.
+func manyProjectsSection(t *testing.T, src string) string {
+	t.Helper()
+	var ports []int
+	for i := range manyStacks {
+		p := manyPorts(i)
+		ports = append(ports, p.pg, p.redis, p.backend, p.frontend)
+	}
+	requireFree(t, ports...)
+	project := func(i int) string { return fmt.Sprintf("bench-many-%d", i+1) }
+	// Each project's first start creates its data; the starts measured
+	// below are warm, as a developer's next `up` is.
+	for i := range manyStacks {
+		up, _ := upStack(t, project(i), src, manyPorts(i), "")
+		stopStack(t, up, manyPorts(i))
+		time.Sleep(restartPause)
+	}
+	before := measureUsage(t, nil)
+	type point struct {
+		n     int
+		start time.Duration
+		use   usage
+	}
+	var points []point
+	var starts []time.Duration
+	var ups []*upProc
+	for i := range manyStacks {
+		start := time.Now()
+		up := startUp(t, benchEnv, append([]string{"--progress=plain"}, stackArgs(project(i), src, manyPorts(i), true)...)...)
+		r := waitStackReady(t, manyPorts(i), benchPasswords, start, 15*time.Minute)
+		ups = append(ups, up)
+		starts = append(starts, r.total)
+		t.Logf("stack %d of %d up in %s", i+1, manyStacks, secs(r.total))
+		if slices.Contains(manyCounts, i+1) {
+			time.Sleep(idleSettle)
+			points = append(points, point{i + 1, r.total, measureUsage(t, ups)})
+			t.Logf("%d stacks: %+v", i+1, points[len(points)-1].use)
+		}
+	}
+	available := memAvailableKiB()
+	for i, up := range ups {
+		stopStack(t, up, manyPorts(i))
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Many projects on one engine\n\n")
+	fmt.Fprintf(&b, "The example's stack of %d projects (`--project=bench-many-N`, ports of their own, passwords given) on one engine, started one more at a time, each warm (its project's data made by an earlier start) while the others run, as a hub starts its instances. After each start that brings the count to %s, the stacks are left idle for %s, then the resident memory of the engine with everything it runs (the stacks' containers) and of the `dagger` CLIs that hold the `up`s is read, and their CPU time counted over %s. With no stack running, the engine holds %.0f MiB and uses %.1f%% of a core.\n\n",
+		manyStacks, joinInts(manyCounts), idleSettle, idleWindow, float64(before.engineKiB)/1024, 100*before.cpu)
+	b.WriteString("| stacks running | warm start of the last one | its ratio to the first's | engine and stacks, resident | the CLIs, resident | per stack over the engine alone | idle CPU, all (% of a core) | idle CPU per stack | targets |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, p := range points {
+		perStack := float64(p.use.engineKiB+p.use.cliKiB-before.engineKiB) / float64(p.n) / 1024
+		target := ""
+		if p.n == manyStacks {
+			target = "start at most 1.5x the first's; each extra stack at most 300 MB; idle CPU at most 5% a stack"
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.2f | %.0f MiB | %.0f MiB | %.0f MiB | %.1f%% | %.1f%% | %s |\n",
+			p.n, secs(p.start), float64(p.start)/float64(starts[0]), float64(p.use.engineKiB)/1024, float64(p.use.cliKiB)/1024,
+			perStack, 100*p.use.cpu, 100*(p.use.cpu-before.cpu)/float64(p.n), target)
+	}
+	last := points[len(points)-1]
+	perStackKiB := (last.use.engineKiB + last.use.cliKiB - before.engineKiB) / last.n
+	fmt.Fprintf(&b, "\nWarm starts, in order (s): %s.\n\n", joinDurations(starts))
+	if perStackKiB > 0 {
+		fmt.Fprintf(&b, "With %d stacks running, the machine had %.1f GiB available (MemAvailable); at %.0f MiB a stack, memory runs out after about %d more, %d in all, before the CPU at idle does (%d cores). Not run to that point: an estimate from the figures above.\n",
+			last.n, float64(available)/(1<<20), float64(perStackKiB)/1024, available/perStackKiB, last.n+available/perStackKiB, runtime.NumCPU())
+	}
+	return b.String()
+}
+
+// TestBenchmarkManyProjects measures the many-projects rows alone (make
+// bench measures them with everything else); it writes no results.
+func TestBenchmarkManyProjects(t *testing.T) {
+	t.Log(manyProjectsSection(t, copyExample(t)))
+}
+
+func joinInts(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.Itoa(x)
+	}
+	return strings.Join(parts, ", ")
+}
