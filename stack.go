@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -32,7 +31,9 @@ import (
 // its output names the service. A second Stack of a project that runs fails
 // at once, saying that the project is in use.
 //
-// +cache="session"
+// The call is cached by its inputs, as Dagger caches functions: the same
+// settings and source give the same service, so a warm `up` does not run
+// the module's code again.
 func (m *Commandcenter) Stack(
 	ctx context.Context,
 	// The project's source folder, with the backend and frontend folders.
@@ -68,7 +69,10 @@ func (m *Commandcenter) Stack(
 		return nil, err
 	}
 
-	st := newStack(m.Project, r.supervisor)
+	st, err := m.newStack(ctx, src, r.supervisor)
+	if err != nil {
+		return nil, err
+	}
 	st.liveToken = m.LiveToken
 	links := m.projectLinks(st.peers)
 	members := []service{
@@ -93,16 +97,15 @@ func (m *Commandcenter) Stack(
 // it, so that the engine starts them when it starts the front. They reach
 // each other by host names of the session.
 type stack struct {
-	// hash of the project and of this Stack's token, in the host names:
+	// hash of the project, its settings and its source, in the host names:
 	// two stacks in one session never share one, of two projects or of
 	// one project with other settings (a member of the one before may
 	// still run there for a while, as the engine detaches a stopped
-	// service's bindings after a grace period).
+	// service's bindings after a grace period); the same Stack has the
+	// same names at each `up`, so the call can be cached.
 	hash       string
 	peers      peers
 	supervisor *dagger.File
-	// token the members' reports carry (see supervisor/control.go).
-	token *dagger.Secret
 	// liveToken, with live reload on, is the sync port's token: the front
 	// passes the watcher's files on to the members that take them.
 	liveToken *dagger.Secret
@@ -112,17 +115,25 @@ type stack struct {
 // session (with the hash).
 const frontName = "stack"
 
-func newStack(project string, supervisor *dagger.File) stack {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on Linux
+// newStack is the Stack of the project's settings and src. The token the
+// members' reports to the front carry (supervisor/control.go) is not in
+// it: their supervisors read the project's own from its secrets volume,
+// made at its first Stack, so that nothing in the service is new at each
+// call.
+func (m *Commandcenter) newStack(ctx context.Context, src *dagger.Directory, supervisor *dagger.File) (stack, error) {
+	settings, err := json.Marshal(m)
+	if err != nil {
+		return stack{}, fmt.Errorf("stack: read the settings: %w", err)
 	}
-	token := hex.EncodeToString(b)
-	hash := fmt.Sprintf("%x", sha256.Sum256([]byte(project+"\x00"+token)))[:10]
-	st := stack{hash: hash, supervisor: supervisor, token: newSecret("stack-token", token)}
+	source, err := src.ID(ctx)
+	if err != nil {
+		return stack{}, fmt.Errorf("stack: read --src: %w", err)
+	}
+	hash := fmt.Sprintf("%x", sha256.Sum256([]byte(m.Project+"\x00"+string(settings)+"\x00"+string(source))))[:10]
+	st := stack{hash: hash, supervisor: supervisor}
 	// Postgres and Redis run in the front, whose host name is the Stack's.
 	st.peers = peers{postgres: st.host(frontName), redis: st.host(frontName), backend: st.host("backend")}
-	return st
+	return st, nil
 }
 
 // host is a service's host name in the session. Host names are short:
@@ -167,7 +178,6 @@ func (m *Commandcenter) stackService(st stack, front service, members []service)
 			WithExposedPort(contract.SyncPort, dagger.ContainerWithExposedPortOpts{Description: "live reload"})
 	}
 	return ctr.
-		WithSecretVariable(contract.StackTokenEnv, st.token).
 		AsService(dagger.ContainerAsServiceOpts{Args: run.Args()}).
 		WithHostname(st.host(frontName))
 }
@@ -250,7 +260,7 @@ func (m *Commandcenter) member(st stack, s service, aliases string, peers []loca
 	run := m.supervision(s)
 	run.Resolve = resolve
 	run.Report = fmt.Sprintf("%s:%d", st.peers.postgres, contract.ControlPort)
-	ctr := m.prepared(s, st.supervisor).WithSecretVariable(contract.StackTokenEnv, st.token).
+	ctr := m.prepared(s, st.supervisor).
 		WithNewFile(hostAliasesPath, aliases).
 		WithEnvVariable("HOSTALIASES", hostAliasesPath)
 	if s.port != 0 {

@@ -300,6 +300,7 @@ func TestBenchmarkStack(t *testing.T) {
 		fmt.Fprintf(&b, "\n%d pgbench run(s) stalled on a connection through the CLI's port forwarding and were run again.\n", pgbenchStalls)
 	}
 	fmt.Fprintf(&b, "\n## Memory of the running stack\n\n%s\n", memory)
+	b.WriteString(manyProjectsSection(t, src))
 	b.WriteString(sharedEngineSection(t, src))
 	writeResults(t, "results.md", b.String())
 }

@@ -185,7 +185,7 @@ func phasesOf(spans []span, start, ready time.Time) []time.Duration {
 	var upload time.Duration
 	for _, sp := range spans {
 		switch {
-		case sp.name == "load module: .":
+		case strings.HasPrefix(sp.name, "load module: "):
 			loaded = sp.end
 		case sp.name == "loading type definitions" && loaded.IsZero():
 			// A call of the core API (the floor) loads its types only.

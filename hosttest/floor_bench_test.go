@@ -31,6 +31,13 @@ func floorArgs(port int) []string {
 		"as-service", "up", "--ports", fmt.Sprintf("%d:5432", port)}
 }
 
+// moduleFloorArgs start the same Postgres from the smallest module
+// (hosttest/floormodule): what any module adds to a start.
+func moduleFloorArgs(port int) []string {
+	return []string{"--progress=plain", "call", "-m", "hosttest/floormodule", "postgres", "--password=env:FLOOR_PG",
+		"up", "--ports", fmt.Sprintf("%d:5432", port)}
+}
+
 // lonePostgresArgs start the module's Postgres alone, as the README does.
 func lonePostgresArgs(port int) []string {
 	return []string{"--progress=plain", "call", "--project=bench-floor", "with-postgres", "--password=env:FLOOR_PG",
@@ -64,29 +71,36 @@ func timePostgresUp(t *testing.T, args []string, port int) (time.Duration, []tim
 func floorSection(t *testing.T) (string, time.Duration) {
 	const port = 25220
 	requireFree(t, port)
-	// Warm both: the image, the volume's database, the module.
+	// Warm them all: the image, the volume's database, the modules.
 	timePostgresUp(t, floorArgs(port), port)
+	timePostgresUp(t, moduleFloorArgs(port), port)
 	timePostgresUp(t, lonePostgresArgs(port), port)
-	var floor, lone []time.Duration
-	var floorPhases, lonePhases [][]time.Duration
+	var floor, modFloor, lone []time.Duration
+	var floorPhases, modPhases, lonePhases [][]time.Duration
 	for range floorRuns {
 		d, phases := timePostgresUp(t, floorArgs(port), port)
 		floor, floorPhases = append(floor, d), append(floorPhases, phases)
+		d, phases = timePostgresUp(t, moduleFloorArgs(port), port)
+		modFloor, modPhases = append(modFloor, d), append(modPhases, phases)
 		d, phases = timePostgresUp(t, lonePostgresArgs(port), port)
 		lone, lonePhases = append(lone, d), append(lonePhases, phases)
 	}
 	t.Logf("floor: %v", floor)
+	t.Logf("module floor: %v", modFloor)
 	t.Logf("lone postgres: %v", lone)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## The machine's floor\n\n")
-	fmt.Fprintf(&b, "The same Postgres image started by Dagger alone (`dagger core container from ... with-mounted-cache ... as-service up --ports`), with a cache volume and no module, warm, to a query on the host port; and the module's Postgres alone (`dagger call with-postgres --password=env:... postgres up --ports`), alternating, %d runs each. Every start figure of this file is also given as a ratio to the floor's median.\n\n", floorRuns)
+	fmt.Fprintf(&b, "The same Postgres image started by Dagger alone (`dagger core container from ... with-mounted-cache ... as-service up --ports`), with a cache volume and no module, warm, to a query on the host port; and the module's Postgres alone (`dagger call with-postgres --password=env:... postgres up --ports`), and between them the same Postgres returned by the smallest Go module (hosttest/floormodule), alternating, %d runs each. Every start figure of this file is also given as a ratio to the floor's median.\n\n", floorRuns)
 	fmt.Fprintf(&b, "| measurement | median | p90 | slowest | ratio to the floor (median, p90) | target | runs (s) |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	fm := median(floor)
 	fmt.Fprintf(&b, "| the floor: Postgres started by Dagger alone | %s | %s | %s | 1.00 |  | %s |\n", secs(fm), secs(percentile(floor, 90)), secs(slices.Max(floor)), joinDurations(floor))
+	fmt.Fprintf(&b, "| the same Postgres from the smallest module (hosttest/floormodule: one function) | %s | %s | %s | %s |  | %s |\n", secs(median(modFloor)), secs(percentile(modFloor, 90)), secs(slices.Max(modFloor)),
+		ratios(modFloor, fm), joinDurations(modFloor))
 	fmt.Fprintf(&b, "| the module's Postgres alone (`postgres up`) | %s | %s | %s | %s | at most 1.15 | %s |\n", secs(median(lone)), secs(percentile(lone, 90)), secs(slices.Max(lone)),
 		ratios(lone, fm), joinDurations(lone))
-	b.WriteString("\nWhere their time goes (medians; the floor's first phase is the core API's, with no module):\n\n")
-	b.WriteString(breakdown([]string{"the floor", "the module's Postgres alone"}, [][][]time.Duration{floorPhases, lonePhases}))
+	fmt.Fprintf(&b, "\nThe module's Postgres alone against the smallest module's: %s (median, p90).\n", ratios(lone, median(modFloor)))
+	b.WriteString("\nWhere their time goes (medians; the floor's first phase is the core API's types, with no module):\n\n")
+	b.WriteString(breakdown([]string{"the floor", "the smallest module", "the module's Postgres alone"}, [][][]time.Duration{floorPhases, modPhases, lonePhases}))
 	return b.String(), fm
 }
 

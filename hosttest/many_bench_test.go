@@ -36,9 +36,11 @@ func manyPorts(i int) stackPorts {
 }
 
 // usage is the resources the engine (with everything it runs) and the
-// CLIs of the running `up`s hold.
+// CLIs of the running `up`s hold: their proportional set size (PSS: a page
+// shared by several processes, as Postgres's shared buffers are, counts
+// once in all), and the machine's MemAvailable.
 type usage struct {
-	engineKiB, cliKiB int
+	engineKiB, cliKiB, availableKiB int
 	// cpu is the share of one core the same processes used over
 	// idleWindow.
 	cpu float64
@@ -56,12 +58,12 @@ func measureUsage(t *testing.T, ups []*upProc) usage {
 	for _, up := range ups {
 		clis = append(clis, processTree(up.cmd.Process.Pid)...)
 	}
-	var u usage
+	u := usage{availableKiB: memAvailableKiB()}
 	for _, pid := range processTree(engine) {
-		u.engineKiB += rssKiB(pid)
+		u.engineKiB += pssKiB(pid)
 	}
 	for _, pid := range clis {
-		u.cliKiB += rssKiB(pid)
+		u.cliKiB += pssKiB(pid)
 	}
 	ticks := func() int {
 		total := 0
@@ -82,13 +84,19 @@ func measureUsage(t *testing.T, ups []*upProc) usage {
 }
 
 // memAvailableKiB is the machine's MemAvailable.
-func memAvailableKiB() int {
-	data, err := os.ReadFile("/proc/meminfo")
+func memAvailableKiB() int { return kiBField("/proc/meminfo", "MemAvailable:") }
+
+// pssKiB is a process's proportional set size.
+func pssKiB(pid int) int { return kiBField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
+
+// kiBField is the figure (kB) of the line of file that starts with name.
+func kiBField(file, name string) int {
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+		if rest, ok := strings.CutPrefix(line, name); ok {
 			f := strings.Fields(rest)
 			if len(f) > 0 {
 				v, _ := strconv.Atoi(f[0])
@@ -141,32 +149,34 @@ func manyProjectsSection(t *testing.T, src string) string {
 			t.Logf("%d stacks: %+v", i+1, points[len(points)-1].use)
 		}
 	}
-	available := memAvailableKiB()
 	for i, up := range ups {
 		stopStack(t, up, manyPorts(i))
 	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## Many projects on one engine\n\n")
-	fmt.Fprintf(&b, "The example's stack of %d projects (`--project=bench-many-N`, ports of their own, passwords given) on one engine, started one more at a time, each warm (its project's data made by an earlier start) while the others run, as a hub starts its instances. After each start that brings the count to %s, the stacks are left idle for %s, then the resident memory of the engine with everything it runs (the stacks' containers) and of the `dagger` CLIs that hold the `up`s is read, and their CPU time counted over %s. With no stack running, the engine holds %.0f MiB and uses %.1f%% of a core.\n\n",
+	fmt.Fprintf(&b, "The example's stack of %d projects (`--project=bench-many-N`, ports of their own, passwords given) on one engine, started one more at a time, each warm (its project's data made by an earlier start) while the others run, as a hub starts its instances. After each start that brings the count to %s, the stacks are left idle for %s; then the memory of the engine with everything it runs (the stacks' containers) and of the `dagger` CLIs that hold the `up`s is read as their proportional set size (PSS: a page several processes share counts once), with the machine's MemAvailable, and their CPU time is counted over %s. With no stack running, the engine holds %.0f MiB and uses %.1f%% of a core.\n\n",
 		manyStacks, joinInts(manyCounts), idleSettle, idleWindow, float64(before.engineKiB)/1024, 100*before.cpu)
-	b.WriteString("| stacks running | warm start of the last one | its ratio to the first's | engine and stacks, resident | the CLIs, resident | per stack over the engine alone | idle CPU, all (% of a core) | idle CPU per stack | targets |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| stacks running | warm start of the last one | its ratio to the first's | engine and stacks (PSS) | the CLIs (PSS) | per stack, PSS over the engine alone | per stack, MemAvailable taken | idle CPU, all (% of a core) | idle CPU per stack | targets |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, p := range points {
 		perStack := float64(p.use.engineKiB+p.use.cliKiB-before.engineKiB) / float64(p.n) / 1024
+		taken := float64(before.availableKiB-p.use.availableKiB) / float64(p.n) / 1024
 		target := ""
 		if p.n == manyStacks {
 			target = "start at most 1.5x the first's; each extra stack at most 300 MB; idle CPU at most 5% a stack"
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.2f | %.0f MiB | %.0f MiB | %.0f MiB | %.1f%% | %.1f%% | %s |\n",
+		fmt.Fprintf(&b, "| %d | %s | %.2f | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.1f%% | %.1f%% | %s |\n",
 			p.n, secs(p.start), float64(p.start)/float64(starts[0]), float64(p.use.engineKiB)/1024, float64(p.use.cliKiB)/1024,
-			perStack, 100*p.use.cpu, 100*(p.use.cpu-before.cpu)/float64(p.n), target)
+			perStack, taken, 100*p.use.cpu, 100*(p.use.cpu-before.cpu)/float64(p.n), target)
 	}
 	last := points[len(points)-1]
-	perStackKiB := (last.use.engineKiB + last.use.cliKiB - before.engineKiB) / last.n
+	perStackKiB := max((before.availableKiB-last.use.availableKiB)/last.n, (last.use.engineKiB+last.use.cliKiB-before.engineKiB)/last.n)
 	fmt.Fprintf(&b, "\nWarm starts, in order (s): %s.\n\n", joinDurations(starts))
 	if perStackKiB > 0 {
-		fmt.Fprintf(&b, "With %d stacks running, the machine had %.1f GiB available (MemAvailable); at %.0f MiB a stack, memory runs out after about %d more, %d in all, before the CPU at idle does (%d cores). Not run to that point: an estimate from the figures above.\n",
-			last.n, float64(available)/(1<<20), float64(perStackKiB)/1024, available/perStackKiB, last.n+available/perStackKiB, runtime.NumCPU())
+		more := last.use.availableKiB / perStackKiB
+		fmt.Fprintf(&b, "With %d stacks running, the machine had %.1f GiB available (MemAvailable). At %.0f MiB a stack (the larger of the two per-stack figures), memory runs out after about %d more, %d in all, while the CPU at idle would allow about %.0f stacks on %d cores. Not run to that point: an estimate from the figures above.\n",
+			last.n, float64(last.use.availableKiB)/(1<<20), float64(perStackKiB)/1024, more, last.n+more,
+			float64(runtime.NumCPU())/max((last.use.cpu-before.cpu)/float64(last.n), 0.001), runtime.NumCPU())
 	}
 	return b.String()
 }

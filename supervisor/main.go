@@ -130,6 +130,15 @@ func run(args []string, stderr io.Writer) int {
 		what = o.Command[0]
 	}
 
+	if (o.Report != "" || o.Control != 0) && o.token == "" {
+		token, err := stackToken(o.Secrets)
+		if err != nil {
+			logger.Print(err)
+			return 1
+		}
+		o.token = token
+	}
+
 	// The project's data first: a run that cannot have it starts nothing.
 	held, err := takeLocks(o.State, o.Project, o.logName(), o.Locks)
 	if err != nil {
@@ -416,8 +425,8 @@ func (o options) check() string {
 		return fmt.Sprintf("--name %q: give the service's name, a letter then letters, digits, - or _ (at most 32)", o.Name)
 	case o.Report != "" && len(o.Command) == 0:
 		return "--report needs a command to run, after --"
-	case (o.Report != "" || o.Control != 0) && len(o.token) < 16:
-		return fmt.Sprintf("--report and --control need the Stack's token in %s (16 characters or more), so that only the Stack's own services can stop it", contract.StackTokenEnv)
+	case (o.Report != "" || o.Control != 0) && len(o.token) < 16 && (o.token != "" || o.Secrets == ""):
+		return fmt.Sprintf("--report and --control need the Stack's token in %s (16 characters or more), or the project's secrets volume (--secrets), which keeps the project's own, so that only the Stack's own services can stop it", contract.StackTokenEnv)
 	}
 	if o.Report != "" {
 		if err := contract.CheckHostPort(o.Report); err != nil {

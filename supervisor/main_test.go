@@ -341,6 +341,54 @@ func TestAServiceThatEndsStopsTheFront(t *testing.T) {
 	}
 }
 
+// projectCommand is command without the Stack's token in the
+// environment: the supervisor takes the project's own from secrets.
+func projectCommand(secrets string, args ...string) (*exec.Cmd, *syncBuffer) {
+	cmd, out := command(append([]string{"--secrets", secrets}, args...)...)
+	cmd.Env = append(cmd.Env, contract.StackTokenEnv+"=")
+	return cmd, out
+}
+
+// With no token given, the front and its members carry the project's own,
+// from its secrets volume: a member's report stops the front, and a report
+// of a service with another project's volume is ignored.
+func TestReportsCarryTheProjectsOwnToken(t *testing.T) {
+	secrets, another := t.TempDir(), t.TempDir()
+	addr := unusedTarget(t)
+	_, port, _ := net.SplitHostPort(addr)
+	front, frontOut := projectCommand(secrets, "--control", port, "--name", "stack", "--",
+		"sh", "-c", `trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	if err := front.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer front.Process.Kill()
+	waitOutput(t, front, frontOut, "ready")
+	stranger, strangerOut := projectCommand(another, "--report", addr, "--name", "backend", "--", "sh", "-c", "exit 4")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, stranger); code != 4 {
+		t.Fatalf("the other project's service exited %d, want its command's 4\n%s", code, strangerOut)
+	}
+	waitOutput(t, front, frontOut, "ignored a report")
+	member, memberOut := projectCommand(secrets, "--report", addr, "--name", "backend", "--", "sh", "-c", "exit 3")
+	if err := member.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitStatus(t, member); code != 3 {
+		t.Fatalf("the project's service exited %d, want its command's 3\n%s", code, memberOut)
+	}
+	waitOutput(t, front, frontOut, "backend ended (exit status 3)")
+	if code := exitStatus(t, front); code != 1 {
+		t.Errorf("the front exited %d, want 1 after its member's report\n%s", code, frontOut)
+	}
+	for _, dir := range []string{secrets, another} {
+		if token, err := os.ReadFile(filepath.Join(dir, stackTokenFile)); err != nil || len(token) != 32 {
+			t.Errorf("the token in %s: %q, %v; want 32 characters", dir, token, err)
+		}
+	}
+}
+
 func TestBadReportsAreIgnored(t *testing.T) {
 	addr := unusedTarget(t)
 	_, port, _ := net.SplitHostPort(addr)

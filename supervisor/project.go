@@ -211,6 +211,26 @@ func generatedPassword(file string) (string, error) {
 	return string(b), nil
 }
 
+// stackTokenFile is the file of the project's secrets volume with the
+// token its Stack's reports carry.
+const stackTokenFile = "stack-token"
+
+// stackToken is the token of the project whose secrets volume is secrets,
+// made there the first time: the Stack's front and members read the same
+// one, and another project's services, which have another volume, cannot
+// stop the Stack.
+func stackToken(secrets string) (string, error) {
+	var token string
+	err := withSecrets(secrets, func() (err error) {
+		token, err = generatedPassword(filepath.Join(secrets, stackTokenFile))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("the project's Stack token: %v", err)
+	}
+	return token, nil
+}
+
 // recordFolders adds the kinds of the persistent folders a run mounts to
 // the list wipe and snapshot read.
 func recordFolders(file string, folders []string) error {
