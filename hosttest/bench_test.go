@@ -301,6 +301,7 @@ func TestBenchmarkStack(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "\n## Memory of the running stack\n\n%s\n", memory)
 	b.WriteString(manyProjectsSection(t, src))
+	b.WriteString(bigRepoSection(t))
 	b.WriteString(sharedEngineSection(t, src))
 	writeResults(t, "results.md", b.String())
 }
@@ -388,22 +389,6 @@ func joinRates(vs []float64) string {
 		parts[i] = fmt.Sprintf("%.0f", v)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// installsIn says which dependency installs ran in an `up` (plain progress
-// shows an install's output only when it runs, not when it is cached).
-func installsIn(log string) string {
-	var ran []string
-	if strings.Contains(log, "Requirement already satisfied") || strings.Contains(log, "Successfully installed") {
-		ran = append(ran, "pip")
-	}
-	if strings.Contains(log, "added ") && strings.Contains(log, " packages") {
-		ran = append(ran, "npm")
-	}
-	if len(ran) == 0 {
-		return "none"
-	}
-	return strings.Join(ran, "+")
 }
 
 func unique(xs []string) []string {

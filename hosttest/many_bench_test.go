@@ -5,6 +5,7 @@ package hosttest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -193,4 +194,79 @@ func joinInts(xs []int) string {
 		parts[i] = strconv.Itoa(x)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Big repositories: the example with bulkBigFiles files of bulkBigSize
+// under data/ and bulkSmallFiles small files under docs/ and hub/ beside
+// its service folders, against the plain example, in the same run.
+const (
+	bulkBigFiles   = 2000
+	bulkBigSize    = 1 << 20
+	bulkSmallFiles = 100000
+	bigRuns        = 6
+	bigFirstRuns   = 2
+)
+
+// bigRepoSection measures the first and warm `up`s of a project whose
+// --src holds much more than its stack reads, against the plain example,
+// alternating.
+func bigRepoSection(t *testing.T) string {
+	t.Helper()
+	ports := stackPorts{25600, 25601, 25602, 25603}
+	requireFree(t, ports.pg, ports.redis, ports.backend, ports.frontend)
+	plain := copyExample(t)
+	big := copyExample(t)
+	made := time.Now()
+	addBulk(t, big, bulkBigFiles, bulkBigSize, bulkSmallFiles)
+	t.Logf("made the big tree in %s", secs(time.Since(made)))
+	// A first `up` is the first of its folder: the engine has synced no
+	// file of it yet (copies of the same trees, hard-linked, at new paths).
+	copyOf := func(dir string, n int) string {
+		dst := fmt.Sprintf("%s-first-%d", dir, n)
+		if out, err := exec.Command("cp", "-al", dir, dst).CombinedOutput(); err != nil {
+			t.Fatalf("copy %s: %v\n%s", dir, err, out)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(dst) })
+		return dst
+	}
+	args := func(src string) func() []string {
+		return func() []string { return stackArgs("bench-big", src, ports, true) }
+	}
+	var firstPlain, firstBig, warmPlain, warmBig series
+	add := func(into *series, s series) {
+		into.times = append(into.times, s.times...)
+		into.phases = append(into.phases, s.phases...)
+		into.reinstalled = append(into.reinstalled, s.reinstalled...)
+	}
+	for n := range bigFirstRuns {
+		add(&firstPlain, measureUps(t, "first plain", 1, args(copyOf(plain, n)), benchPasswords, ports, nil))
+		add(&firstBig, measureUps(t, "first big", 1, args(copyOf(big, n)), benchPasswords, ports, nil))
+	}
+	measureUps(t, "warm-up plain", 1, args(plain), benchPasswords, ports, nil)
+	measureUps(t, "warm-up big", 1, args(big), benchPasswords, ports, nil)
+	for range bigRuns {
+		add(&warmPlain, measureUps(t, "warm plain", 1, args(plain), benchPasswords, ports, nil))
+		add(&warmBig, measureUps(t, "warm big", 1, args(big), benchPasswords, ports, nil))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Big repositories\n\n")
+	fmt.Fprintf(&b, "The example with %d files of %d MiB under `data/` and %d small files under `docs/` and `hub/` beside its service folders (none of which the stack reads), against the plain example, `up` alternating between the two, passwords given. A first `up` is the first of a folder the engine has never synced (a new hard-linked copy of the same tree each time); the builds are the example's, cached.\n\n",
+		bulkBigFiles, bulkBigSize>>20, bulkSmallFiles)
+	b.WriteString("| measurement | median | p90 | slowest | runs | target | reinstalled |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString(firstPlain.row("first `up`, the plain example", ""))
+	b.WriteString(firstBig.row("first `up`, the big tree", "within 20% of the plain example's"))
+	b.WriteString(warmPlain.row("warm `up`, the plain example", ""))
+	b.WriteString(warmBig.row("warm `up`, the big tree", "within 10% of the plain example's"))
+	fmt.Fprintf(&b, "\nBig against plain (medians): first `up` %.2fx, warm `up` %.2fx. Runs (s): first plain %s; first big %s; warm plain %s; warm big %s.\n\n",
+		float64(median(firstBig.times))/float64(median(firstPlain.times)), float64(median(warmBig.times))/float64(median(warmPlain.times)),
+		joinDurations(firstPlain.times), joinDurations(firstBig.times), joinDurations(warmPlain.times), joinDurations(warmBig.times))
+	b.WriteString(breakdown([]string{"first `up`, plain", "first `up`, big", "warm `up`, plain", "warm `up`, big"},
+		[][][]time.Duration{firstPlain.phases, firstBig.phases, warmPlain.phases, warmBig.phases}))
+	return b.String()
+}
+
+// TestBenchmarkBigRepository measures the big-repository rows alone (make
+// bench measures them with everything else); it writes no results.
+func TestBenchmarkBigRepository(t *testing.T) {
+	t.Log(bigRepoSection(t))
 }

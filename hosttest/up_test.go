@@ -3,6 +3,7 @@ package hosttest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -227,4 +228,57 @@ type stackPorts struct{ pg, redis, backend, frontend int }
 
 func (p stackPorts) arg() string {
 	return fmt.Sprintf("%d:5432,%d:6379,%d:8000,%d:3000", p.pg, p.redis, p.backend, p.frontend)
+}
+
+// installsIn says which dependency installs ran in an `up` (plain progress
+// shows an install's output only when it runs, not when it is cached).
+func installsIn(log string) string {
+	var ran []string
+	if strings.Contains(log, "Requirement already satisfied") || strings.Contains(log, "Successfully installed") {
+		ran = append(ran, "pip")
+	}
+	if strings.Contains(log, "added ") && strings.Contains(log, " packages") {
+		ran = append(ran, "npm")
+	}
+	if len(ran) == 0 {
+		return "none"
+	}
+	return strings.Join(ran, "+")
+}
+
+// addBulk puts what a real working copy holds beside its service folders,
+// none of which the stack reads: bigFiles files of bigSize bytes under
+// data/ (random, each its own), and smallFiles small files, half under
+// docs/ and half under hub/ (another app of the repository), 100 a folder.
+func addBulk(t *testing.T, dir string, bigFiles, bigSize, smallFiles int) {
+	t.Helper()
+	block := make([]byte, bigSize)
+	if _, err := rand.Read(block); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range bigFiles {
+		copy(block, fmt.Sprintf("file %d\n", i))
+		if err := os.WriteFile(filepath.Join(dir, "data", fmt.Sprintf("blob-%05d.bin", i)), block, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range smallFiles {
+		top := "docs"
+		if i%2 == 1 {
+			top = "hub"
+		}
+		folder := filepath.Join(dir, top, fmt.Sprintf("part-%04d", i/200))
+		if i%200 < 2 {
+			if err := os.MkdirAll(folder, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		text := fmt.Sprintf("# page %d\n\nNothing the stack reads.\n", i)
+		if err := os.WriteFile(filepath.Join(folder, fmt.Sprintf("page-%06d.md", i)), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
