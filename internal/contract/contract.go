@@ -93,7 +93,8 @@ type Run struct {
 
 	// Project names the project the run belongs to; State is the folder
 	// of its state volume (its locks, and what runs: see state.go), and
-	// Secrets the folder of its secrets volume (its generated passwords).
+	// Secrets the folder of its secrets volume (its generated passwords,
+	// and the token of its Stack's reports).
 	Project, State, Secrets string
 	// LogAs names the command's log and status (default Name): the
 	// Stack's front is "stack" in its messages, and its command Postgres.
@@ -533,7 +534,7 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.StringVar(&r.Sync.DepsRun, "sync-deps-run", "", "shell command run in the folder after a --sync-deps file changed (the dependency install)")
 	fs.StringVar(&r.Project, "project", "", "the project's name, in messages and what the run records")
 	fs.StringVar(&r.State, "state", "", "folder of the project's state volume: locks, and what runs")
-	fs.StringVar(&r.Secrets, "secrets", "", "folder of the project's secrets volume: its generated passwords")
+	fs.StringVar(&r.Secrets, "secrets", "", "folder of the project's secrets volume: its generated passwords and its Stack token")
 	fs.StringVar(&r.LogAs, "log-as", "", "name of the command's log and status (default --name)")
 	fs.BoolVar(&r.Quiet, "quiet", false, "keep no log or status of this run (it only holds the locks)")
 	fs.Var(listOf(&r.Locks, ParseKind), "lock", "kind of a project data volume this run holds (repeat for more): its lock is taken before anything starts, or the run fails at once")
