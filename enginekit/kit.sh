@@ -22,6 +22,8 @@ source "$KIT_SRC/versions.env"
 KIT_DIR=${KIT_DIR:-/var/lib/commandcenter-kit}
 KIT_REGISTRY_PORT=${KIT_REGISTRY_PORT:-5000}
 KIT_ENGINE_TIMEOUT=${KIT_ENGINE_TIMEOUT:-90}
+# The engine's limit of open files (see start_engine).
+ENGINE_NOFILE=1048576
 # KIT_ENGINE_TCP is kept in KIT_DIR until it is given again (empty: none), so
 # that a later `make engine` or `make up` on the engine's machine does not
 # restart the engine off its TCP address under the CLIs that use it.
@@ -445,7 +447,7 @@ start_engine() {
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
   # What the running engine was started with: its build, its Go SDK image,
   # CA certificates left to the images, and its configuration.
-  want="$(cat "$BIN_DIR/.stamp") sdk=$digest cas=in-images config=$(engine_config | sha256sum | cut -c1-16) tcp=$KIT_ENGINE_TCP"
+  want="$(cat "$BIN_DIR/.stamp") sdk=$digest cas=in-images config=$(engine_config | sha256sum | cut -c1-16) tcp=$KIT_ENGINE_TCP nofile=$ENGINE_NOFILE"
   local addrs=(--addr "unix://$ENGINE_SOCK") a hostport='^([0-9A-Za-z.-]+|\[[0-9A-Fa-f:]+\]):[0-9]+$'
   if [[ -n $KIT_ENGINE_TCP ]]; then
     for a in ${KIT_ENGINE_TCP//,/ }; do
@@ -475,9 +477,13 @@ start_engine() {
   # In it, an empty folder hides the machine's CA certificates from the
   # engine: the kit's images carry them already.
   mkdir -p "$NO_CA_DIR"
+  # The engine holds files of an upload open as it receives them: the first
+  # upload of a --src with 100,000 files failed with "too many open files"
+  # at a limit of 20000. Docker runs Dagger's engine with a limit of
+  # 1048576; so does the kit, or with the most the machine allows.
   DAGGER_GO_SDK_MANIFEST_DIGEST=$digest setsid unshare --mount --propagation private \
-    sh -c '[ ! -d "$1" ] || mount --bind "$2" "$1" || exit 1; shift 2; exec "$@"' engine-start \
-    "$MACHINE_CA_DIR" "$NO_CA_DIR" \
+    sh -c 'ulimit -n "$3" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; [ ! -d "$1" ] || mount --bind "$2" "$1" || exit 1; shift 3; exec "$@"' engine-start \
+    "$MACHINE_CA_DIR" "$NO_CA_DIR" "$ENGINE_NOFILE" \
     "$BIN_DIR/engine" --root "$ENGINE_STATE" "${addrs[@]}" \
     >>"$LOG_DIR/engine.log" 2>&1 </dev/null &
   echo $! >"$pidf"
@@ -495,6 +501,11 @@ start_engine() {
     sleep 0.5
   done
   say "engine: ready after $((SECONDS - start))s (pid $(cat "$pidf"))"
+  local nofile
+  nofile=$(awk '/^Max open files/ {print $4}' "/proc/$(cat "$pidf")/limits" 2>/dev/null) || nofile=
+  if [[ $nofile =~ ^[0-9]+$ ]] && ((nofile < ENGINE_NOFILE)); then
+    say "engine: at most $nofile open files: this machine does not let the kit raise the limit to $ENGINE_NOFILE (no CAP_SYS_RESOURCE, or a lower fs.nr_open). The engine holds files of an upload open as it receives them: a first upload of a --src with about that many files fails with \"too many open files\". Raise the hard limit (ulimit -Hn) of the shell that runs make engine, or keep such trees out of --src"
+  fi
   wait_engine_dns "$(cat "$pidf")"
   if [[ -n $KIT_ENGINE_TCP ]]; then
     say "engine: also on tcp://${KIT_ENGINE_TCP//,/, tcp://}: plain text and no authentication, so whoever reaches it runs containers as root on this machine; keep it on loopback or a private network, or let CLIs reach the unix socket over ssh:// instead (enginekit/README.md)"

@@ -76,7 +76,7 @@ func measureUpsWith(t *testing.T, env []string, name string, runs int, args func
 		}
 		start := time.Now()
 		up := startUp(t, append(slices.Clone(env), traceEnv(t)...), append([]string{"--progress=plain"}, args()...)...)
-		r := waitStackReady(t, p, pw, start, 15*time.Minute)
+		r := waitStackReady(t, up, p, pw, start, 15*time.Minute)
 		s.times = append(s.times, r.total)
 		t.Logf("%s, run %d: %s", name, run+1, r.slowest())
 		if r.total > slowStart {

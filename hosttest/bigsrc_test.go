@@ -17,7 +17,7 @@ func TestBigSourceTreeRebuildsNothingForFilesOutside(t *testing.T) {
 	ports := stackPorts{25500, 25501, 25502, 25503}
 	requireFree(t, ports.pg, ports.redis, ports.backend, ports.frontend)
 	src := copyExample(t)
-	addBulk(t, src, 200, 1<<20, 20000)
+	addBulk(t, src, 200, 1<<20, 10000)
 	env := []string{"BIG_PG=big-src-postgres-password", "BIG_REDIS=big-src-redis-password"}
 	args := []string{"--progress=plain", "call", "--project=hosttest-big",
 		"with-postgres", "--password=env:BIG_PG", "with-redis", "--password=env:BIG_REDIS",

@@ -4,6 +4,7 @@ package hosttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,7 +63,7 @@ func upStack(t *testing.T, project, src string, ports stackPorts, progress strin
 	}
 	start := time.Now()
 	up := startUp(t, benchEnv, args...)
-	r := waitStackReady(t, ports, benchPasswords, start, 15*time.Minute)
+	r := waitStackReady(t, up, ports, benchPasswords, start, 15*time.Minute)
 	return up, r.total
 }
 
@@ -108,8 +109,10 @@ func (r readiness) slowest() string {
 
 // waitStackReady polls the four services at once, every 50 ms, until
 // Postgres runs a query, Redis answers PING, the backend's /health is ok
-// and the frontend serves its page; it says when each first did.
-func waitStackReady(t *testing.T, ports stackPorts, pw passwordsOf, start time.Time, timeout time.Duration) readiness {
+// and the frontend serves its page; it says when each first did. It fails
+// at once, with the end of its output, when up (nil: none to watch) ends
+// first.
+func waitStackReady(t *testing.T, up *upProc, ports stackPorts, pw passwordsOf, start time.Time, timeout time.Duration) readiness {
 	t.Helper()
 	httpc := &http.Client{Timeout: 5 * time.Second}
 	checks := map[string]func() error{
@@ -153,12 +156,29 @@ func waitStackReady(t *testing.T, ports stackPorts, pw passwordsOf, start time.T
 					mu.Unlock()
 					return
 				}
+				if up != nil {
+					select {
+					case <-up.ended:
+						mu.Lock()
+						failed[name] = errors.New("the CLI ended first")
+						mu.Unlock()
+						return
+					default:
+					}
+				}
 				time.Sleep(50 * time.Millisecond)
 			}
 		}()
 	}
 	wg.Wait()
 	if len(failed) > 0 {
+		if up != nil {
+			select {
+			case <-up.ended:
+				t.Fatalf("the CLI ended before the stack was ready (ready: %s); the end of its output:\n%s", r.slowest(), tail(up.log.String(), 30))
+			default:
+			}
+		}
 		t.Fatalf("not ready after %s: %v (ready: %s)", timeout, failed, r.slowest())
 	}
 	for _, d := range r.each {

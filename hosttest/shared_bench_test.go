@@ -76,8 +76,8 @@ func TestSharedEngineFigures(t *testing.T) {
 	remotePorts := stackPorts{25510, 25511, 25512, 25513}
 	upRemote := startUp(t, remoteEnv, stackArgs("bench-shared", src, remotePorts, true)...)
 	upLocal := startUp(t, localEnv, stackArgs("bench-shared-local", src, ports, true)...)
-	waitStackReady(t, remotePorts, benchPasswords, time.Now(), 10*time.Minute)
-	waitStackReady(t, ports, benchPasswords, time.Now(), 10*time.Minute)
+	waitStackReady(t, upRemote, remotePorts, benchPasswords, time.Now(), 10*time.Minute)
+	waitStackReady(t, upLocal, ports, benchPasswords, time.Now(), 10*time.Minute)
 	pgbenchInit(t, remotePorts.pg)
 	pgbenchInit(t, ports.pg)
 	viaRemote, viaLocal := alternatePgbench(t, remotePorts.pg, ports.pg, proxyRounds/2)
