@@ -226,7 +226,7 @@ func TestBenchmarkStack(t *testing.T) {
 	for _, st := range starts {
 		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %s |\n", st.name, float64(median(st.s.times))/float64(floor), float64(percentile(st.s.times, 90))/float64(floor), st.target)
 	}
-	b.WriteString("\nWhere the starts' time goes: the medians of each phase, from when the CLI's plain progress printed its marks (the module loaded, the service's `up` asked for, the last tunnel started) and the poll of the ports:\n\n")
+	b.WriteString("\nWhere the starts' time goes: the medians of each phase, from the spans the dagger CLI exported over OpenTelemetry to a sink in the benchmark (the module loaded, the tunnels asked for once the functions returned the service, the engine's check of the service's ports) and the poll of the host ports:\n\n")
 	var names []string
 	var phases [][][]time.Duration
 	for _, st := range starts {
