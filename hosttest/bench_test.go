@@ -499,19 +499,5 @@ func statFields(pid int) []string {
 	return strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 }
 
-func rssKiB(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				v, _ := strconv.Atoi(f[1])
-				return v
-			}
-		}
-	}
-	return 0
-}
+// rssKiB is a process's resident set size.
+func rssKiB(pid int) int { return procNumber(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:") }

@@ -85,13 +85,15 @@ func measureUsage(t *testing.T, ups []*upProc) usage {
 }
 
 // memAvailableKiB is the machine's MemAvailable.
-func memAvailableKiB() int { return kiBField("/proc/meminfo", "MemAvailable:") }
+func memAvailableKiB() int { return procNumber("/proc/meminfo", "MemAvailable:") }
 
 // pssKiB is a process's proportional set size.
-func pssKiB(pid int) int { return kiBField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
+func pssKiB(pid int) int { return procNumber(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
 
-// kiBField is the figure (kB) of the line of file that starts with name.
-func kiBField(file, name string) int {
+// procNumber is the first number of the line of a /proc file that starts
+// with name (a figure in kB of status, meminfo and smaps_rollup, the soft
+// limit of limits); 0 when there is none.
+func procNumber(file, name string) int {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return 0
@@ -281,18 +283,8 @@ func engineOpenFiles() string {
 	if !ok {
 		return ""
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				if n, err := strconv.Atoi(f[0]); err == nil && n < 1048576 {
-					return f[0]
-				}
-			}
-		}
+	if n := procNumber(fmt.Sprintf("/proc/%d/limits", pid), "Max open files"); n > 0 && n < 1048576 {
+		return strconv.Itoa(n)
 	}
 	return ""
 }
