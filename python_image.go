@@ -27,8 +27,8 @@ const depsRoot = "/opt/commandcenter/src"
 
 // backendImage is the backend's image: from its Dockerfile, or built by
 // the module: its dependencies installed in a layer that depends on the
-// manifests and the local libraries they name alone, then its source on
-// top, so that a change to the source reinstalls nothing.
+// manifests and the local libraries they name alone, then its source
+// mounted on top, so that a change to the source reinstalls nothing.
 func (m *Commandcenter) backendImage(ctx context.Context, src *dagger.Directory) (builtImage, error) {
 	if m.Be.Build.Dockerfile != "" {
 		built, err := dockerBuild(ctx, src, m.Be.Dir, m.Be.Build, "backend", "with-backend")
@@ -85,9 +85,15 @@ func (m *Commandcenter) moduleBackendImage(ctx context.Context, src *dagger.Dire
 		}
 	}
 	spec.DepsRun = installIn(appDir, path.Join(depsRoot, m.Be.Dir), spec.Deps, plan.again)
+	// The source is mounted, not copied: a copy onto the image makes a new
+	// layer of it at every change, which the engine takes seconds to
+	// prepare where the image is large (numpy, scipy and the like), while
+	// a mount of the changed folder costs what the folder does. Writes
+	// to it (live reload's) stay in the running container.
+	app := src.Directory(m.Be.Dir).Filter(dagger.DirectoryFilterOpts{Exclude: exclude})
 	return installedDeps.
 		WithFile(pyprojectDepsPath, entrypoint("pyproject_deps.py")).
-		WithDirectory(appDir, src.Directory(m.Be.Dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude, Owner: runAs(m.Be.User)}).
+		WithMountedDirectory(appDir, app, dagger.ContainerWithMountedDirectoryOpts{Owner: runAs(m.Be.User)}).
 		WithWorkdir(appDir), spec, nil
 }
 
