@@ -179,6 +179,24 @@ func TestConnectionWaitsForATargetThatStartsLate(t *testing.T) {
 	}
 }
 
+// A connection that waits for a restarting target is passed on soon after
+// it answers again: the pauses between dials grow, but never past
+// dialRetryMax, however long the target is away.
+func TestDialsOfAnAbsentTargetStayClose(t *testing.T) {
+	next := dialDelays()
+	var waited time.Duration
+	for i := 0; i < 50; i++ {
+		d := next()
+		if d <= 0 || d > dialRetryMax || dialRetryMax > 100*time.Millisecond {
+			t.Fatalf("pause %d between dials is %s (after %s of pauses): want at most 100ms, so that a connection is passed on within 100ms of its target's return", i+1, d, waited)
+		}
+		waited += d
+	}
+	if first := dialDelays()(); first > 20*time.Millisecond {
+		t.Errorf("the first pause is %s, want at most 20ms", first)
+	}
+}
+
 func TestConnectionIsClosedWhenTheTargetNeverAnswers(t *testing.T) {
 	target := unusedTarget(t)
 	addr, logs := startForwarder(t, target, 300*time.Millisecond)
