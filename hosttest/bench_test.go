@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -48,6 +49,18 @@ type series struct {
 	recovered   int // starts that found Postgres not shut down cleanly
 	// phases are each run's phases (phasesOf).
 	phases [][]time.Duration
+	// steps are each run's long steps (longSteps).
+	steps []string
+}
+
+// add appends the runs of o to s.
+func (s *series) add(o series) {
+	s.times = append(s.times, o.times...)
+	s.phases = append(s.phases, o.phases...)
+	s.reinstalled = append(s.reinstalled, o.reinstalled...)
+	s.slow = append(s.slow, o.slow...)
+	s.steps = append(s.steps, o.steps...)
+	s.recovered += o.recovered
 }
 
 func (s series) row(name, target string) string {
@@ -84,6 +97,7 @@ func measureUpsWith(t *testing.T, env []string, name string, runs int, args func
 		}
 		log := up.log.String()
 		s.reinstalled = append(s.reinstalled, installsIn(log))
+		s.steps = append(s.steps, longSteps(log, time.Second))
 		if strings.Contains(log, "not properly shut down") {
 			s.recovered++
 		}
@@ -94,6 +108,67 @@ func measureUpsWith(t *testing.T, env []string, name string, runs int, args func
 	}
 	t.Logf("%s: %v", name, s.times)
 	return s
+}
+
+// Lines of the CLI's plain progress: a span's number, then its text.
+var (
+	ansiCodes    = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+	progressLine = regexp.MustCompile(`^(\d+)\s*: ([┆ ]*)(.*)$`)
+	doneLine     = regexp.MustCompile(`^(.*) DONE \[([0-9.hms]+)\]$`)
+)
+
+// longSteps are the steps of an `up` that took at least min, longest
+// first, from its plain progress: the module's first call (the Go SDK
+// builds the module when no cache has it) and the execs (the supervisor's
+// build, pip, npm), each named by its first line.
+func longSteps(log string, min time.Duration) string {
+	type step struct {
+		name string
+		took time.Duration
+	}
+	names := map[string]string{}
+	var steps []step
+	for _, line := range strings.Split(ansiCodes.ReplaceAllString(log, ""), "\n") {
+		m := progressLine.FindStringSubmatch(line)
+		if m == nil || strings.HasPrefix(m[3], "[") { // "[1.2s] | output"
+			continue
+		}
+		id, nested, text := m[1], strings.Contains(m[2], "┆"), m[3]
+		if _, named := names[id]; !named {
+			names[id] = text
+			continue
+		}
+		done := doneLine.FindStringSubmatch(text)
+		if done == nil {
+			continue
+		}
+		took, err := time.ParseDuration(done[2])
+		if err != nil || took < min {
+			continue
+		}
+		name := names[id]
+		switch {
+		case strings.HasPrefix(name, "withExec "):
+			name = strings.TrimPrefix(name, "withExec ")
+			if len(name) > 60 {
+				name = name[:60] + "..."
+			}
+		case !nested && strings.HasSuffix(name, "!"): // the module's constructor: "commandcenter: Commandcenter!"
+			name = "the module's first call (" + strings.SplitN(name, ":", 2)[0] + ")"
+		default:
+			continue
+		}
+		steps = append(steps, step{name, took})
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].took > steps[j].took })
+	parts := make([]string, len(steps))
+	for i, s := range steps {
+		parts[i] = fmt.Sprintf("%s %s", "`"+s.name+"`", secs(s.took))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // TestWarmReadmeStart measures the README's command alone, for tuning
@@ -133,6 +208,9 @@ func TestBenchmarkStack(t *testing.T) {
 		command += " COMMANDCENTER_ENGINE_TESTS=yes"
 	}
 	fmt.Fprintf(&b, "# Benchmarks\n\nMeasured by `%s` (hosttest/bench_test.go) on %s.\n", command, machine())
+	if kept := os.Getenv("BENCH_FRESH"); kept != "" {
+		fmt.Fprintf(&b, "On a fresh machine: `scripts/fresh-machine.sh --bench` removed the engine kit with its data (the engine, its cache, the image mirror and the stand-in images; %s), and ran this on a new clone, which built and started the kit first.\n", kept)
+	}
 	fmt.Fprintf(&b, "Times run from the `dagger call ... stack ... up --ports ...` command to all four services answering on their host ports, polled every 50 ms: Postgres runs a query, Redis answers PING, the backend's /health is ok, the frontend serves its page. Each `up` is stopped as a person stops it (Ctrl-C: SIGINT to the CLI), and the next one starts %s after the ports are free.\n\n", restartPause)
 	fmt.Fprintf(&b, "| measurement | median | p90 | slowest | runs | target | reinstalled; what slow runs waited for |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 
@@ -191,8 +269,11 @@ func TestBenchmarkStack(t *testing.T) {
 	// service holds: the data and passwords of every project on this engine,
 	// not only the benchmark's. So the cold runs are asked for by name.
 	const cold = "cold `up`: engine cache pruned, images in the mirror"
+	var coldSteps []string
 	if os.Getenv("BENCH_PRUNE") == "yes" {
-		b.WriteString(row(measure("cold", coldRuns, given, benchPasswords, ports, func(int) { pruneEngineCache(t) }), cold, "", ""))
+		coldSeries := measure("cold", coldRuns, given, benchPasswords, ports, func(int) { pruneEngineCache(t) })
+		b.WriteString(row(coldSeries, cold, "", ""))
+		coldSteps = coldSeries.steps
 	} else {
 		t.Logf("%s: not measured; it deletes every project's data on this engine: run `make bench BENCH_PRUNE=yes` to measure it", cold)
 		fmt.Fprintf(&b, "| %s | not measured | | | | | pruning deletes every project's data on the engine: `make bench BENCH_PRUNE=yes` measures it |\n", cold)
@@ -233,6 +314,12 @@ func TestBenchmarkStack(t *testing.T) {
 		names, phases = append(names, st.name), append(phases, st.s.phases)
 	}
 	b.WriteString(breakdown(names, phases))
+	if len(coldSteps) > 0 {
+		b.WriteString("\nThe cold starts' steps of a second or more, from the CLI's plain progress (a step's time includes what it waited for; the module's first call includes the Go SDK building the module):\n\n")
+		for i, steps := range coldSteps {
+			fmt.Fprintf(&b, "- run %d: %s\n", i+1, steps)
+		}
+	}
 	b.WriteString("\n")
 	b.WriteString(operateSection(t, src, ports))
 
@@ -302,6 +389,7 @@ func TestBenchmarkStack(t *testing.T) {
 	fmt.Fprintf(&b, "\n## Memory of the running stack\n\n%s\n", memory)
 	b.WriteString(manyProjectsSection(t, src))
 	b.WriteString(bigRepoSection(t))
+	b.WriteString(heavyBackendSection(t))
 	b.WriteString(sharedEngineSection(t, src))
 	writeResults(t, "results.md", b.String())
 }

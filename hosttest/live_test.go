@@ -60,9 +60,16 @@ type liveStack struct {
 
 func startLive(t *testing.T, project string, ports stackPorts, syncPort int) *liveStack {
 	t.Helper()
+	return startLiveOn(t, project, copyExample(t), ports, syncPort)
+}
+
+// startLiveOn is startLive on the project folder src, a changed copy of the
+// example.
+func startLiveOn(t *testing.T, project, src string, ports stackPorts, syncPort int) *liveStack {
+	t.Helper()
 	requireFree(t, ports.pg, ports.redis, ports.backend, ports.frontend, syncPort)
 	watcher := buildWatcher(t)
-	l := &liveStack{src: copyExample(t), ports: ports, sync: syncPort, http: &http.Client{Timeout: 10 * time.Second}}
+	l := &liveStack{src: src, ports: ports, sync: syncPort, http: &http.Client{Timeout: 10 * time.Second}}
 	l.up = startProgram(t, liveEnv, watcher, "--sync-port", fmt.Sprint(syncPort), "--",
 		"dagger", "call", "--project="+project, "with-postgres", "--password=env:LIVE_PG", "with-redis", "--password=env:LIVE_REDIS",
 		"stack", "--src="+l.src, "up", "--ports", ports.arg())

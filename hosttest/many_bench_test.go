@@ -235,20 +235,15 @@ func bigRepoSection(t *testing.T) string {
 		return func() []string { return stackArgs("bench-big", src, ports, true) }
 	}
 	var firstPlain, firstBig, warmPlain, warmBig series
-	add := func(into *series, s series) {
-		into.times = append(into.times, s.times...)
-		into.phases = append(into.phases, s.phases...)
-		into.reinstalled = append(into.reinstalled, s.reinstalled...)
-	}
 	for n := range bigFirstRuns {
-		add(&firstPlain, measureUps(t, "first plain", 1, args(copyOf(plain, n)), benchPasswords, ports, nil))
-		add(&firstBig, measureUps(t, "first big", 1, args(copyOf(big, n)), benchPasswords, ports, nil))
+		firstPlain.add(measureUps(t, "first plain", 1, args(copyOf(plain, n)), benchPasswords, ports, nil))
+		firstBig.add(measureUps(t, "first big", 1, args(copyOf(big, n)), benchPasswords, ports, nil))
 	}
 	measureUps(t, "warm-up plain", 1, args(plain), benchPasswords, ports, nil)
 	measureUps(t, "warm-up big", 1, args(big), benchPasswords, ports, nil)
 	for range bigRuns {
-		add(&warmPlain, measureUps(t, "warm plain", 1, args(plain), benchPasswords, ports, nil))
-		add(&warmBig, measureUps(t, "warm big", 1, args(big), benchPasswords, ports, nil))
+		warmPlain.add(measureUps(t, "warm plain", 1, args(plain), benchPasswords, ports, nil))
+		warmBig.add(measureUps(t, "warm big", 1, args(big), benchPasswords, ports, nil))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n## Big repositories\n\n")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs CI (.ci/run) as on a fresh machine, and records the result.
+# Runs CI (.ci/run), or the benchmarks, as on a fresh machine, and
+# records the result.
 #
-#   scripts/fresh-machine.sh --yes [--cold-go] [--cold-npm]
+#   scripts/fresh-machine.sh --yes [--bench] [--cold-go] [--cold-npm]
 #
 # It takes this machine back to the state of a new one, as far as the kit
 # is concerned: the engine kit is uninstalled with its data
@@ -13,20 +14,26 @@
 # which installs and starts everything again and runs the README's test
 # command. It prints the result and appends it to bench/fresh-machine.md.
 #
+# With --bench it runs `make bench BENCH_PRUNE=yes
+# COMMANDCENTER_ENGINE_TESTS=yes` there instead (the kit built and started
+# as on a new machine first, by make), and copies the clone's
+# bench/results.md, which says it was measured so, over this checkout's.
+#
 # It deletes every project's data on this machine's kit engine: --yes says
 # you mean it. Run it on a machine you can spare, as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-yes= cold_go= cold_npm=
+yes= bench= cold_go= cold_npm=
 for arg in "$@"; do
   case $arg in
   --yes) yes=1 ;;
+  --bench) bench=1 ;;
   --cold-go) cold_go=1 ;;
   --cold-npm) cold_npm=1 ;;
   *)
-    echo "usage: scripts/fresh-machine.sh --yes [--cold-go] [--cold-npm]" >&2
+    echo "usage: scripts/fresh-machine.sh --yes [--bench] [--cold-go] [--cold-npm]" >&2
     exit 2
     ;;
   esac
@@ -60,23 +67,33 @@ clone=$(mktemp -d)/commandcenter
 commit=$(git rev-parse --short HEAD)
 say "clone $commit into $clone"
 git clone -q "$repo" "$clone"
-log=$clone.ci.log
-say "CI=true bash .ci/run (output in $log)"
+what="CI"
+run=(env CI=true bash .ci/run)
+if [[ -n $bench ]]; then
+  what="make bench"
+  run=(env BENCH_FRESH="$kept" make bench BENCH_PRUNE=yes COMMANDCENTER_ENGINE_TESTS=yes)
+fi
+log=$clone.log
+say "${run[*]} (output in $log)"
 start=$(date +%s)
 set +e
-(cd "$clone" && CI=true bash .ci/run) >"$log" 2>&1
+(cd "$clone" && "${run[@]}") >"$log" 2>&1
 code=$?
 set -e
 took=$(($(date +%s) - start))
 result="passed"
 [[ $code == 0 ]] || result="FAILED (exit $code)"
-line="| $(date -u '+%Y-%m-%d %H:%M') UTC | $commit | $(nproc) cores | $kept | $result | $took s |"
+if [[ -n $bench && $code == 0 ]]; then
+  cp "$clone/bench/results.md" bench/results.md
+  result="passed; results in bench/results.md"
+fi
+line="| $(date -u '+%Y-%m-%d %H:%M') UTC | $commit | $what | $(nproc) cores | $kept | $result | $took s |"
 record=bench/fresh-machine.md
 if [[ ! -f $record ]]; then
-  printf '# CI on a fresh machine\n\nRuns of `scripts/fresh-machine.sh`: the engine kit removed with its data, then `.ci/run` on a new clone.\n\n| when | commit | machine | caches | result | time |\n| --- | --- | --- | --- | --- | --- |\n' >"$record"
+  printf '# CI and benchmarks on a fresh machine\n\nRuns of `scripts/fresh-machine.sh`: the engine kit removed with its data, then `.ci/run` (or, with --bench, `make bench`) on a new clone.\n\n| when | commit | run | machine | caches | result | time |\n| --- | --- | --- | --- | --- | --- | --- |\n' >"$record"
 fi
 echo "$line" >>"$record"
-say "CI on a fresh machine: $result in $took s ($kept); recorded in $record"
+say "$what on a fresh machine: $result in $took s ($kept); recorded in $record"
 if [[ $code != 0 ]]; then
   echo "its last lines ($log):" >&2
   tail -n 40 "$log" >&2
