@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/contract"
@@ -29,8 +30,8 @@ func (m *Commandcenter) frontendService(ctx context.Context, src *dagger.Directo
 // frontendImage is the frontend's image: its package manager (npm, pnpm
 // or yarn, as its lock file says) installed in a layer of its own, its
 // dependencies in a layer that depends on package.json, the lock file and
-// the manager's configuration alone, then the source on top, and in
-// production the build. script, when set, must be in package.json.
+// the manager's configuration alone, then the source on top (withSource),
+// and in production the build. script, when set, must be in package.json.
 func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory, script string) (builtImage, error) {
 	ref, _ := check.ImageRef(nodeImage, nodeTags, m.Fe.NodeVersion, "")
 	dir := m.Fe.Dir
@@ -106,7 +107,10 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 		return builtImage{}, err
 	}
 	exclude = append(exclude, "node_modules", m.Fe.Dist, ".vite", ".git", ".next")
-	img := deps.WithDirectory("/app", src.Directory(dir), dagger.ContainerWithDirectoryOpts{Exclude: exclude, Owner: runAs(m.Fe.User)})
+	img, err := withSource(ctx, deps, src.Directory(dir), exclude, runAs(m.Fe.User), depFiles, listed)
+	if err != nil {
+		return builtImage{}, err
+	}
 	// Live reload: the dev script's server reloads the page's modules
 	// itself; a command of the project's own restarts; a production build
 	// is built again. A changed manifest installs the dependencies again
@@ -126,4 +130,37 @@ func (m *Commandcenter) frontendImage(ctx context.Context, src *dagger.Directory
 		}
 	}
 	return builtImage{ctr: img, pm: pm, sync: spec}, nil
+}
+
+// withSource puts the frontend's source (dir, less exclude, owned by
+// owner) at /app of deps, where the install left the manifests (depFiles)
+// and what it made (node_modules; yarn's .pnp.cjs): the source is mounted,
+// and what the install made is mounted over it from the install's layer.
+// A copy onto the image would make a new layer at every change to the
+// source, which the engine takes seconds to prepare where node_modules is
+// large; a mount of the changed folder costs what the folder does. Where
+// the source has something the install made too (a .yarn folder in both),
+// the source is copied over the install's /app instead, as the two must
+// merge.
+func withSource(ctx context.Context, deps *dagger.Container, dir *dagger.Directory, exclude []string, owner string, depFiles []string, listed folder) (*dagger.Container, error) {
+	made, err := deps.Directory("/app").Entries(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("frontend: list what the install made: %w", err)
+	}
+	ctr := deps.WithMountedDirectory("/app", dir.Filter(dagger.DirectoryFilterOpts{Exclude: exclude}),
+		dagger.ContainerWithMountedDirectoryOpts{Owner: owner})
+	for _, entry := range made {
+		name, isDir := strings.CutSuffix(entry, "/")
+		switch {
+		case slices.Contains(depFiles, name):
+			// The source has the same file: the install depends on it alone.
+		case (listed.file(name) || listed.file(name+"/")) && !slices.Contains(exclude, name):
+			return deps.WithDirectory("/app", dir, dagger.ContainerWithDirectoryOpts{Exclude: exclude, Owner: owner}), nil
+		case isDir:
+			ctr = ctr.WithMountedDirectory(path.Join("/app", name), deps.Directory(path.Join("/app", name)))
+		default:
+			ctr = ctr.WithMountedFile(path.Join("/app", name), deps.File(path.Join("/app", name)))
+		}
+	}
+	return ctr, nil
 }
