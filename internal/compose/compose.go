@@ -619,7 +619,7 @@ func (p *Plan) service(s types.ServiceConfig, kind string, src Source) error {
 		case v.Type == types.VolumeTypeVolume && extra >= 0 && p.Extras[extra].Volume == "":
 			p.Extras[extra].Volume = v.Target
 		case v.Type == types.VolumeTypeBind:
-			note("volumes "+v.Source+":"+v.Target, "a host bind mount; the module copies --src into the build (live reload carries edits: commandcenter-watch)")
+			note("volumes "+v.Source+":"+v.Target, "a host bind mount; the service's files come from --src (live reload carries edits: commandcenter-watch)")
 		default:
 			note("volumes "+v.Source+":"+v.Target, "only one kept folder a service, and only named volumes")
 		}
