@@ -119,8 +119,9 @@ var (
 
 // longSteps are the steps of an `up` that took at least min, longest
 // first, from its plain progress: the module's first call (the Go SDK
-// builds the module when no cache has it) and the execs (the supervisor's
-// build, pip, npm), each named by its first line.
+// builds the module when no cache has it), the execs (pip, npm) and the
+// calls that waited for one (the supervisor's file, for its go build),
+// each named by its first line.
 func longSteps(log string, min time.Duration) string {
 	type step struct {
 		name string
@@ -153,8 +154,14 @@ func longSteps(log string, min time.Duration) string {
 			if len(name) > 60 {
 				name = name[:60] + "..."
 			}
+		case strings.HasPrefix(name, "Container.") && !strings.HasPrefix(name, "Container.asService"):
+			// A call that waited for a lazy exec: the supervisor's file
+			// waits for its go build, whose own span ended at once.
+			if len(name) > 70 {
+				name = name[:70] + "..."
+			}
 		case !nested && strings.HasSuffix(name, "!"): // the module's constructor: "commandcenter: Commandcenter!"
-			name = "the module's first call (" + strings.SplitN(name, ":", 2)[0] + ")"
+			name = "the module's first call (" + strings.FieldsFunc(name, func(r rune) bool { return r == '(' || r == ':' })[0] + ")"
 		default:
 			continue
 		}
