@@ -291,6 +291,27 @@ func (m *Tests) FrontendInstallsWithPnpmAndYarn(ctx context.Context) error {
 	return errors.Join(runAll(checks)...)
 }
 
+// FrontendKeepsWhatItsInstallWroteBesideItsSource: where the install
+// writes into a folder the source has too (a postinstall that puts an asset
+// in public/), the running frontend has both: the source's page and the
+// install's asset.
+//
+// +cache="never"
+func (m *Tests) FrontendKeepsWhatItsInstallWroteBesideItsSource(ctx context.Context) error {
+	src := m.Example.WithoutDirectory("frontend").WithDirectory("frontend", m.Fixtures.Directory("postinstall-frontend"))
+	svc := project("postinstall-frontend").Frontend(src)
+	code, body, err := httpDo(ctx, svc, "frontend", "GET", "http://frontend:3000/", "")
+	if err != nil {
+		return err
+	}
+	for _, want := range []string{"<p>page from the source</p>\n", "asset made by the install\n"} {
+		if code != 200 || !strings.Contains(body, want) {
+			return fmt.Errorf("GET /: %d %q, want it to have %q", code, body, want)
+		}
+	}
+	return nil
+}
+
 // FrontendServesItsProductionBuild: with-frontend --production builds the
 // example's frontend and serves the build: the built page, /api through to
 // the backend, and the page for a route of the app.
