@@ -39,7 +39,7 @@ CLI := bin/commandcenter
 WATCHER := bin/commandcenter-watch
 
 cli: engine
-	dagger call cli export --path=$(CLI)
+	dagger call cli export --path=$(CLI) && echo
 
 # The stack runs under the host command: it says when every service is
 # ready, stops the stack cleanly on Ctrl-C, and ends when the stack ends.
@@ -47,7 +47,7 @@ up: cli
 	$(CLI) up -- dagger call stack --src=examples/commandcenter up --ports $(PORTS)
 
 watch: engine
-	dagger call watcher export --path=$(WATCHER)
+	dagger call watcher export --path=$(WATCHER) && echo
 	$(WATCHER) -- dagger call stack --src=examples/commandcenter up --ports $(PORTS)
 
 # The monorepo example's SECRET_KEY comes from a secret env file; one with a
