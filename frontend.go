@@ -176,10 +176,15 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 	case b.docker != nil:
 		args = b.docker.args
 	case m.Fe.Production:
-		// The supervisor serves the build (supervisor/static.go).
+		// The supervisor's full build serves the build
+		// (supervisor/static.go).
 		args = contract.Static{Dir: path.Join("/app", m.Fe.Dist)}.Args()
 	}
-	ctr := b.ctr.
+	ctr := b.ctr
+	if m.Fe.Production && m.Fe.Command == "" && b.docker == nil {
+		ctr = ctr.WithFile(contract.StaticServerPath, staticServer())
+	}
+	ctr = ctr.
 		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", p.backend, m.Be.Port)).
 		WithEnvVariable("HOST", "0.0.0.0").
 		WithEnvVariable("PORT", strconv.Itoa(m.Fe.Port))

@@ -25,8 +25,9 @@ if ! command -v redis-check-rdb >/dev/null && ! command -v redis-server >/dev/nu
 fi
 go test -count=1 ./internal/... ./supervisor/
 # The same program is the host command and the live-reload watcher, built
-# for macOS too.
+# for macOS too; the containers' supervisor is its incontainer build.
 GOOS=darwin go vet ./supervisor/
+CGO_ENABLED=0 go vet -tags incontainer ./supervisor/
 python3 -m unittest discover -s entrypoints -v 2>&1 | tail -n 15
 
 section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"dagger/commandcenter/internal/contract"
+	"dagger/commandcenter/internal/minihttp"
 )
 
 // The subcommands that read or ask a running project through its state
@@ -265,7 +264,7 @@ func runControl(args []string, stderr io.Writer) int {
 		logger.Print(err)
 		return 1
 	}
-	srv := &http.Server{Handler: controlHandler(q, token), ReadHeaderTimeout: 10 * time.Second}
+	srv := &minihttp.Server{Handler: controlHandler(q, token)}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -273,127 +272,126 @@ func runControl(args []string, stderr io.Writer) int {
 		_ = srv.Close()
 	}()
 	logger.Printf("project %q: serving its status, logs, restarts and stop on port %d", q.Project, contract.ControlServicePort)
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(l); err != nil && !errors.Is(err, minihttp.ErrServerClosed) {
 		logger.Print(err)
 		return 1
 	}
 	return 0
 }
 
-func controlHandler(base contract.Query, token string) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		all, err := readStatus(base.State)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(report(base.Project, all))
-	})
-	mux.HandleFunc("GET /logs", func(w http.ResponseWriter, r *http.Request) {
-		q := base
-		q.Services = r.URL.Query()["service"]
-		q.Since = r.URL.Query().Get("since")
-		q.Tail, _ = strconv.Atoi(r.URL.Query().Get("tail"))
-		services, since, err := logQuery(q)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusNotFound)
-			return
-		}
-		f := newFollower(q.State, services)
-		lines, err := readLogs(q.State, services, since, q.Tail, false)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		writeLines(w, lines, false)
-		if r.URL.Query().Get("follow") == "" {
-			return
-		}
-		flusher, _ := w.(http.Flusher)
-		if flusher != nil {
-			flusher.Flush()
-		}
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.Context().Done():
+func controlHandler(base contract.Query, token string) minihttp.Handler {
+	routes := map[string]minihttp.Handler{
+		"GET /status": func(w *minihttp.ResponseWriter, r *minihttp.Request) {
+			all, err := readStatus(base.State)
+			if err != nil {
+				minihttp.Error(w, err.Error(), 500)
 				return
-			case <-tick.C:
 			}
-			if lines := f.next(); len(lines) > 0 {
-				writeLines(w, lines, false)
-				if flusher != nil {
-					flusher.Flush()
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(report(base.Project, all))
+		},
+		"GET /logs": func(w *minihttp.ResponseWriter, r *minihttp.Request) {
+			q := base
+			q.Services = r.Query["service"]
+			q.Since = r.Query.Get("since")
+			q.Tail, _ = strconv.Atoi(r.Query.Get("tail"))
+			services, since, err := logQuery(q)
+			if err != nil {
+				minihttp.Error(w, err.Error(), 404)
+				return
+			}
+			f := newFollower(q.State, services)
+			lines, err := readLogs(q.State, services, since, q.Tail, false)
+			if err != nil {
+				minihttp.Error(w, err.Error(), 500)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			writeLines(w, lines, false)
+			if r.Query.Get("follow") == "" {
+				return
+			}
+			w.Flush()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-tick.C:
+				}
+				if lines := f.next(); len(lines) > 0 {
+					writeLines(w, lines, false)
+					w.Flush()
 				}
 			}
-		}
-	})
-	mux.HandleFunc("POST /restart", func(w http.ResponseWriter, r *http.Request) {
-		q := base
-		q.Action, q.Services, q.Timeout = "restart", r.URL.Query()["service"], contract.DefaultRequestTimeout
-		answerRequest(w, q)
-	})
-	mux.HandleFunc("POST /stop", func(w http.ResponseWriter, r *http.Request) {
-		q := base
-		q.Action, q.Timeout = "stop", contract.DefaultRequestTimeout
-		answerRequest(w, q)
-	})
-	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		flusher, _ := w.(http.Flusher)
-		last, ran := "", false
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			all, err := readStatus(base.State)
-			if err == nil {
-				rep := report(base.Project, all)
-				b, _ := json.Marshal(rep)
-				if string(b) != last {
-					last = string(b)
-					fmt.Fprintln(w, last)
-					if flusher != nil {
-						flusher.Flush()
+		},
+		"POST /restart": func(w *minihttp.ResponseWriter, r *minihttp.Request) {
+			q := base
+			q.Action, q.Services, q.Timeout = "restart", r.Query["service"], contract.DefaultRequestTimeout
+			answerRequest(w, q)
+		},
+		"POST /stop": func(w *minihttp.ResponseWriter, r *minihttp.Request) {
+			q := base
+			q.Action, q.Timeout = "stop", contract.DefaultRequestTimeout
+			answerRequest(w, q)
+		},
+		"GET /events": func(w *minihttp.ResponseWriter, r *minihttp.Request) {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Flush()
+			last, ran := "", false
+			tick := time.NewTicker(200 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				all, err := readStatus(base.State)
+				if err == nil {
+					rep := report(base.Project, all)
+					b, _ := json.Marshal(rep)
+					if string(b) != last {
+						last = string(b)
+						fmt.Fprintln(w, last)
+						w.Flush()
+					}
+					if rep.Running {
+						ran = true
+					} else if ran {
+						return
 					}
 				}
-				if rep.Running {
-					ran = true
-				} else if ran {
+				select {
+				case <-r.Context().Done():
 					return
+				case <-tick.C:
 				}
 			}
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		},
+	}
+	return func(w *minihttp.ResponseWriter, r *minihttp.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		if !ok || !sameSecret(got, token) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
-			http.Error(w, "this control service takes requests with its token only (Authorization: Bearer TOKEN)", http.StatusUnauthorized)
+			minihttp.Error(w, "this control service takes requests with its token only (Authorization: Bearer TOKEN)", 401)
 			return
 		}
-		mux.ServeHTTP(w, r)
-	})
+		h, ok := routes[r.Method+" "+r.Path]
+		if !ok {
+			minihttp.Error(w, fmt.Sprintf("%s %s: not found: GET /status, GET /logs, POST /restart, POST /stop and GET /events are", r.Method, r.Path), 404)
+			return
+		}
+		h(w, r)
+	}
 }
 
-func answerRequest(w http.ResponseWriter, q contract.Query) {
+func answerRequest(w *minihttp.ResponseWriter, q contract.Query) {
 	out, code, err := carryOut(q)
 	switch {
 	case err == nil:
 		io.WriteString(w, out)
 	case code == exitNotRunning:
-		http.Error(w, err.Error(), http.StatusConflict)
+		minihttp.Error(w, err.Error(), 409)
 	case code == 2:
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		minihttp.Error(w, err.Error(), 400)
 	default:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		minihttp.Error(w, err.Error(), 500)
 	}
 }

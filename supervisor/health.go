@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
 	"dagger/commandcenter/internal/contract"
+	"dagger/commandcenter/internal/minihttp"
 )
 
 // Health checks while a run goes on (--health NAME=TARGET): each process
@@ -24,12 +25,11 @@ import (
 type check struct {
 	target  string
 	noPath  bool
-	client  *http.Client
 	timeout time.Duration
 }
 
 func newCheck(target string) *check {
-	return &check{target: target, timeout: 5 * time.Second, client: &http.Client{Timeout: 5 * time.Second}}
+	return &check{target: target, timeout: 5 * time.Second}
 }
 
 func (c *check) run() (bool, string) {
@@ -38,13 +38,13 @@ func (c *check) run() (bool, string) {
 		if c.noPath {
 			return dialCheck(host, c.timeout)
 		}
-		res, err := c.client.Get(c.target)
+		res, err := minihttp.Do(context.Background(), "GET", c.target, minihttp.Header{"user-agent": name}, nil, c.timeout)
 		if err != nil {
 			return false, err.Error()
 		}
 		res.Body.Close()
 		switch {
-		case res.StatusCode == http.StatusNotFound:
+		case res.StatusCode == 404:
 			c.noPath = true
 			return dialCheck(host, c.timeout)
 		case res.StatusCode >= 500:

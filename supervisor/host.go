@@ -1,3 +1,5 @@
+//go:build !incontainer
+
 package main
 
 import (
@@ -9,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -410,16 +411,6 @@ type control struct {
 	exited chan struct{}
 	// said is what its dagger command wrote, to read once it has exited.
 	said *strings.Builder
-}
-
-// freePort is a port of this machine that nothing listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // startControl starts the project's control service of module (dagger ...

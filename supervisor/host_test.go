@@ -1,8 +1,9 @@
+//go:build !incontainer
+
 package main
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -91,13 +92,12 @@ func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
 	}
 	waitOutput(t, cmd, cmdOut, "started")
 	const token = "the-control-token-0123"
-	srv := httptest.NewServer(controlHandler(contract.Query{State: state, Project: "shop"}, token))
-	defer srv.Close()
+	srvURL := serveForTest(t, controlHandler(contract.Query{State: state, Project: "shop"}, token))
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	// No dagger on the PATH: a command that runs one fails.
 	t.Setenv("PATH", t.TempDir())
 	writeRecord(runRecord{Project: "shop", Module: []string{"dagger", "call", "--project=shop"}, PID: os.Getpid(),
-		State: "ready", Control: srv.URL, Token: token})
+		State: "ready", Control: srvURL, Token: token})
 
 	host := func(args ...string) (string, int) {
 		var out strings.Builder
@@ -123,7 +123,7 @@ func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
 		t.Errorf("the run after a restart and a stop: exit %d\n%s", code, cmdOut)
 	}
 	// With its up gone, ps runs the module's status (here: no dagger).
-	writeRecord(runRecord{Project: "shop", PID: os.Getpid(), State: "ended", Control: srv.URL, Token: token})
+	writeRecord(runRecord{Project: "shop", PID: os.Getpid(), State: "ended", Control: srvURL, Token: token})
 	if out, code := host("ps", "-p", "shop"); code != 1 || !strings.Contains(out, "dagger") {
 		t.Errorf("ps with no up running: exit %d\n%s", code, out)
 	}

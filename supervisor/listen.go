@@ -285,3 +285,13 @@ func processTree(pid int) (tree []int, ok bool) {
 	}
 	return tree, true
 }
+
+// freePort is a port of this machine that nothing listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"dagger/commandcenter/internal/contract"
+	"dagger/commandcenter/internal/minihttp"
 )
 
 // TestMain lets a test run the command itself, as a child process, for what
@@ -579,4 +580,24 @@ func TestAPeerAnswersOnLocalhost(t *testing.T) {
 	if n := strings.Count(out.String(), "localhost:"+port+" -> "); n != 1 {
 		t.Errorf("the redirection is said %d times, want once:\n%s", n, out)
 	}
+}
+
+// serveForTest serves h on a loopback port until the test ends, and
+// returns its address (http://127.0.0.1:PORT).
+func serveForTest(t *testing.T, h minihttp.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &minihttp.Server{Handler: h}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, minihttp.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "http://" + l.Addr().String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,7 +198,7 @@ func generatedPassword(file string) (string, error) {
 		return "", err
 	}
 	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	if err := randomBytes(b); err != nil {
 		return "", err
 	}
 	for i := range b {

@@ -3,7 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,20 +261,30 @@ func TestRequestsRestartAndStop(t *testing.T) {
 
 // The control service takes requests with its token only.
 func TestControlTakesItsTokenOnly(t *testing.T) {
-	h := controlHandler(contract.Query{State: t.TempDir(), Project: "shop"}, "the-control-token-0123")
-	for token, want := range map[string]int{"": 401, "another-project-token-99": 401, "the-control-token-0123": 200} {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/status", nil)
+	srvURL := serveForTest(t, controlHandler(contract.Query{State: t.TempDir(), Project: "shop"}, "the-control-token-0123"))
+	for token, want := range map[string]int{"": 401, "another-project-token-99": 401, "the-control-token-0123": 200, "the-control-token-01234": 401, "the-control-token-012": 401} {
+		req, err := http.NewRequest("GET", srvURL+"/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		h.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Errorf("GET /status with token %q: %d, want %d", token, rec.Code, want)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != want {
+			t.Errorf("GET /status with token %q: %d, want %d", token, res.StatusCode, want)
 		}
 		if want == 200 {
 			var rep statusReport
-			if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil || rep.Running {
+			if err := json.Unmarshal(body, &rep); err != nil || rep.Running {
 				t.Errorf("status of a project that never ran: %v %+v", err, rep)
 			}
 		}

@@ -1,3 +1,5 @@
+//go:build !incontainer
+
 package main
 
 import (

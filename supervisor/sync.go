@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"io/fs"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +19,7 @@ import (
 	"time"
 
 	"dagger/commandcenter/internal/contract"
+	"dagger/commandcenter/internal/minihttp"
 )
 
 // Live reload: the host's watcher (watch.go) sends the files a developer
@@ -128,12 +126,11 @@ type syncServer struct {
 	// has (nil without a command).
 	restart func() error
 	mu      sync.Mutex // one batch at a time
-	client  *http.Client
 }
 
 // serveSync serves the sync port until the listener closes.
 func serveSync(l net.Listener, o syncOptions, restart func() error, logger *log.Logger) error {
-	s := &syncServer{o: o, log: logger, restart: restart, client: &http.Client{Timeout: 10 * time.Minute}}
+	s := &syncServer{o: o, log: logger, restart: restart}
 	if o.Root != "" {
 		root, err := os.OpenRoot(o.Root)
 		if err != nil {
@@ -141,34 +138,34 @@ func serveSync(l net.Listener, o syncOptions, restart func() error, logger *log.
 		}
 		s.root = root
 	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := &minihttp.Server{Handler: s.serve}
 	return srv.Serve(l)
 }
 
-func (s *syncServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *syncServer) serve(w *minihttp.ResponseWriter, r *minihttp.Request) {
 	if !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
-		writeJSON(w, http.StatusUnauthorized, syncResult{Error: "this sync port takes requests with the project's sync token only (Authorization: Bearer TOKEN)"})
+		writeJSON(w, 401, syncResult{Error: "this sync port takes requests with the project's sync token only (Authorization: Bearer TOKEN)"})
 		return
 	}
-	name, isBatch := strings.CutPrefix(r.URL.Path, "/sync/")
+	name, isBatch := strings.CutPrefix(r.Path, "/sync/")
 	switch {
-	case r.URL.Path == "/sync" && r.Method == http.MethodGet:
+	case r.Path == "/sync" && r.Method == "GET":
 		s.services(w, r)
-	case isBatch && r.Method == http.MethodPost:
+	case isBatch && r.Method == "POST":
 		s.batch(w, r, name)
 	default:
-		writeJSON(w, http.StatusNotFound, syncResult{Error: "not found: GET /sync lists the services, POST /sync/NAME sends one files"})
+		writeJSON(w, 404, syncResult{Error: "not found: GET /sync lists the services, POST /sync/NAME sends one files"})
 	}
 }
 
-func (s *syncServer) authorized(r *http.Request) bool {
+func (s *syncServer) authorized(r *minihttp.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.o.token)) == 1
+	return ok && sameSecret(got, s.o.token)
 }
 
 // services answers the syncInfo of this service, or of the members.
-func (s *syncServer) services(w http.ResponseWriter, r *http.Request) {
+func (s *syncServer) services(w *minihttp.ResponseWriter, r *minihttp.Request) {
 	var all []syncInfo
 	if s.root != nil {
 		all = append(all, s.o.info)
@@ -177,29 +174,24 @@ func (s *syncServer) services(w http.ResponseWriter, r *http.Request) {
 		var theirs struct {
 			Services []syncInfo `json:"services"`
 		}
-		code, err := s.pass(r.Context(), http.MethodGet, target.Target, "/sync", r.Header.Get("Authorization"), nil, &theirs)
-		if err == nil && code != http.StatusOK {
+		code, err := s.pass(r.Context(), "GET", target.Target, "/sync", r.Header.Get("Authorization"), nil, &theirs)
+		if err == nil && code != 200 {
 			err = fmt.Errorf("answered %d", code)
 		}
 		if err != nil {
-			writeJSON(w, http.StatusBadGateway, syncResult{Error: fmt.Sprintf("%s: %v", target.Name, err)})
+			writeJSON(w, 502, syncResult{Error: fmt.Sprintf("%s: %v", target.Name, err)})
 			return
 		}
 		all = append(all, theirs.Services...)
 	}
-	writeJSON(w, http.StatusOK, map[string][]syncInfo{"services": all})
+	writeJSON(w, 200, map[string][]syncInfo{"services": all})
 }
 
 // pass sends a request on to a member's sync port and decodes its answer;
 // it returns the answer's status code.
 func (s *syncServer) pass(ctx context.Context, method, target, path, auth string, body []byte, into any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+target+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := s.client.Do(req)
+	h := minihttp.Header{"authorization": auth, "content-type": "application/json"}
+	res, err := minihttp.Do(ctx, method, "http://"+target+path, h, body, 10*time.Minute)
 	if err != nil {
 		return 0, err
 	}
@@ -211,43 +203,46 @@ func (s *syncServer) pass(ctx context.Context, method, target, path, auth string
 }
 
 // batch applies one batch, or passes it on to the member it is for.
-func (s *syncServer) batch(w http.ResponseWriter, r *http.Request, name string) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBatch))
+func (s *syncServer) batch(w *minihttp.ResponseWriter, r *minihttp.Request, name string) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBatch+1))
+	if err == nil && len(body) > maxBatch {
+		err = errors.New("too large")
+	}
 	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, syncResult{Error: fmt.Sprintf("the batch is larger than %d MB or was cut short: %v", maxBatch>>20, err)})
+		writeJSON(w, 413, syncResult{Error: fmt.Sprintf("the batch is larger than %d MB or was cut short: %v", maxBatch>>20, err)})
 		return
 	}
 	if i := slices.IndexFunc(s.o.Routes, func(r contract.NamedTarget) bool { return r.Name == name }); i >= 0 {
 		var res syncResult
-		code, err := s.pass(r.Context(), http.MethodPost, s.o.Routes[i].Target, "/sync/"+name, r.Header.Get("Authorization"), body, &res)
+		code, err := s.pass(r.Context(), "POST", s.o.Routes[i].Target, "/sync/"+name, r.Header.Get("Authorization"), body, &res)
 		if err != nil {
-			writeJSON(w, http.StatusBadGateway, syncResult{Error: fmt.Sprintf("%s: %v", name, err)})
+			writeJSON(w, 502, syncResult{Error: fmt.Sprintf("%s: %v", name, err)})
 			return
 		}
 		writeJSON(w, code, res) // the member's answer, as it gave it
 		return
 	}
 	if s.root == nil || name != s.o.info.Name {
-		writeJSON(w, http.StatusNotFound, syncResult{Error: fmt.Sprintf("no service %q takes files here", name)})
+		writeJSON(w, 404, syncResult{Error: fmt.Sprintf("no service %q takes files here", name)})
 		return
 	}
 	var b syncBatch
 	if err := json.Unmarshal(body, &b); err != nil {
-		writeJSON(w, http.StatusBadRequest, syncResult{Error: "the batch is not JSON: " + err.Error()})
+		writeJSON(w, 400, syncResult{Error: "the batch is not JSON: " + err.Error()})
 		return
 	}
 	for _, p := range append(filesOf(b), b.Deleted...) {
 		if !filepath.IsLocal(p) || strings.ContainsRune(p, '\\') {
-			writeJSON(w, http.StatusBadRequest, syncResult{Error: fmt.Sprintf("path %q is not inside the service's folder: give a relative path without ..", p)})
+			writeJSON(w, 400, syncResult{Error: fmt.Sprintf("path %q is not inside the service's folder: give a relative path without ..", p)})
 			return
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := s.apply(b)
-	code := http.StatusOK
+	code := 200
 	if res.Error != "" {
-		code = http.StatusUnprocessableEntity
+		code = 422
 	}
 	writeJSON(w, code, res)
 }
@@ -372,7 +367,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) String() string { return string(t.b) }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func writeJSON(w *minihttp.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)

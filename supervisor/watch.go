@@ -1,9 +1,10 @@
+//go:build !incontainer
+
 package main
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -206,7 +207,7 @@ func liveCommand(command []string, syncPort int) ([]string, string, error) {
 
 func newToken() (string, error) {
 	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
+	if err := randomBytes(b); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil

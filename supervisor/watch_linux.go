@@ -1,3 +1,5 @@
+//go:build linux && !incontainer
+
 package main
 
 import (
