@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -169,15 +170,27 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	s.Handler(w, req)
 	w.finish()
+	if !body.watching.Load() {
+		// The handler answered without reading the whole body (a
+		// refusal): the answer is complete, and what the client still
+		// sends is read and dropped, for a while, so that closing the
+		// connection does not reset it before the client reads the answer.
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.CopyN(io.Discard, body.r, 64<<20)
+	}
 }
 
 // watchedBody is a request's body that, once read to its end, watches the
 // connection for the client closing it.
 type watchedBody struct {
-	r       io.Reader
-	conn    *bufio.Reader
-	cancel  func()
-	watched sync.Once
+	r        io.Reader
+	conn     *bufio.Reader
+	cancel   func()
+	watched  sync.Once
+	watching atomic.Bool
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
@@ -190,6 +203,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 
 func (b *watchedBody) watch() {
 	b.watched.Do(func() {
+		b.watching.Store(true)
 		go func() {
 			_, _ = io.Copy(io.Discard, b.conn)
 			b.cancel()

@@ -296,3 +296,20 @@ func TestDoAndServerTogether(t *testing.T) {
 		t.Errorf("%d %.60q %v", res.StatusCode, got, err)
 	}
 }
+
+// A refusal that does not read the body (a wrong token with a large batch)
+// still reaches the client, rather than a reset connection.
+func TestAnswerWithoutReadingTheBodyReachesTheClient(t *testing.T) {
+	base := serve(t, func(w *ResponseWriter, r *Request) { Error(w, "wrong token", 401) })
+	for i := 0; i < 5; i++ {
+		res, err := (&http.Client{Timeout: time.Minute}).Post(base+"/sync/web", "application/json", bytes.NewReader(make([]byte, 4<<20)))
+		if err != nil {
+			t.Fatalf("POST of 4 MB to a handler that refuses it: %v, want its 401", err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 401 || string(got) != "wrong token\n" {
+			t.Errorf("answer %d %q, want 401 wrong token", res.StatusCode, got)
+		}
+	}
+}
