@@ -169,6 +169,7 @@ func (m *Commandcenter) frontendScript() string {
 // reaching the backend at the host name of p: the dev script, the project's
 // own command, or in production the supervisor serving the build.
 func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service {
+	ctr := b.ctr
 	args := append(append([]string{}, b.pm.Run...), "dev")
 	switch {
 	case m.Fe.Command != "":
@@ -178,11 +179,8 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 	case m.Fe.Production:
 		// The supervisor's full build serves the build
 		// (supervisor/static.go).
-		args = contract.Static{Dir: path.Join("/app", m.Fe.Dist)}.Args()
-	}
-	ctr := b.ctr
-	if m.Fe.Production && m.Fe.Command == "" && b.docker == nil {
 		ctr = ctr.WithFile(contract.StaticServerPath, staticServer())
+		args = contract.Static{Dir: path.Join("/app", m.Fe.Dist)}.Args()
 	}
 	ctr = ctr.
 		WithEnvVariable("BACKEND_URL", fmt.Sprintf("http://%s:%d", p.backend, m.Be.Port)).

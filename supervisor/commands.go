@@ -367,8 +367,7 @@ func controlHandler(base contract.Query, token string) minihttp.Handler {
 		},
 	}
 	return func(w *minihttp.ResponseWriter, r *minihttp.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !sameSecret(got, token) {
+		if !hasToken(r, token) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			minihttp.Error(w, "this control service takes requests with its token only (Authorization: Bearer TOKEN)", 401)
 			return

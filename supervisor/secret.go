@@ -4,7 +4,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"dagger/commandcenter/internal/minihttp"
 )
+
+// hasToken says whether r carries token (Authorization: Bearer TOKEN), the
+// way the control service and the sync port take requests.
+func hasToken(r *minihttp.Request, token string) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && sameSecret(got, token)
+}
 
 // sameSecret says whether got is want, in a time that does not depend on
 // where they first differ (only on want's length).

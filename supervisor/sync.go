@@ -143,7 +143,7 @@ func serveSync(l net.Listener, o syncOptions, restart func() error, logger *log.
 }
 
 func (s *syncServer) serve(w *minihttp.ResponseWriter, r *minihttp.Request) {
-	if !s.authorized(r) {
+	if !hasToken(r, s.o.token) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeJSON(w, 401, syncResult{Error: "this sync port takes requests with the project's sync token only (Authorization: Bearer TOKEN)"})
 		return
@@ -157,11 +157,6 @@ func (s *syncServer) serve(w *minihttp.ResponseWriter, r *minihttp.Request) {
 	default:
 		writeJSON(w, 404, syncResult{Error: "not found: GET /sync lists the services, POST /sync/NAME sends one files"})
 	}
-}
-
-func (s *syncServer) authorized(r *minihttp.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && sameSecret(got, s.o.token)
 }
 
 // services answers the syncInfo of this service, or of the members.
