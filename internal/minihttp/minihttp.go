@@ -165,8 +165,8 @@ func (s *Server) serveConn(c net.Conn) {
 	// is its end: it closed the connection, and a stream for it can stop.
 	body := &watchedBody{r: req.Body, conn: br, cancel: cancel}
 	req.Body = body
-	if req.Header.Get("Content-Length") == "" && req.Header.Get("Transfer-Encoding") == "" || req.Header.Get("Content-Length") == "0" {
-		body.watch() // no body: the client has sent all it sends
+	if _, none := body.r.(noBody); none {
+		body.watch() // the client has sent all it sends
 	}
 	s.Handler(w, req)
 	w.finish()
@@ -287,13 +287,21 @@ func bodyOf(br *bufio.Reader, h Header, request bool) (io.Reader, error) {
 		if err != nil || n < 0 {
 			return nil, &headError{400, fmt.Sprintf("Content-Length %q is not a length", cl)}
 		}
+		if n == 0 {
+			return noBody{}, nil
+		}
 		return io.LimitReader(br, n), nil
 	}
 	if request {
-		return strings.NewReader(""), nil
+		return noBody{}, nil
 	}
 	return br, nil
 }
+
+// noBody is the body of a message that has none.
+type noBody struct{}
+
+func (noBody) Read([]byte) (int, error) { return 0, io.EOF }
 
 // chunkedReader reads a chunked body.
 type chunkedReader struct {

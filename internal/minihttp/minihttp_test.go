@@ -127,35 +127,65 @@ func TestServerReadsChunkedAndExpectContinueBodies(t *testing.T) {
 // A stream (logs -f, events) reaches the client as it is flushed, and its
 // handler learns that the client went away.
 func TestStreamsFlushAndSeeTheClientLeave(t *testing.T) {
-	left := make(chan struct{})
-	base := serve(t, func(w *ResponseWriter, r *Request) {
-		defer close(left)
-		for i := 0; ; i++ {
-			fmt.Fprintf(w, "line %d\n", i)
-			w.Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-time.After(20 * time.Millisecond):
+	// Go's client sends no Content-Length on a GET; other clients send
+	// one of zero, spelled as they like.
+	for _, head := range []string{"", "Content-Length: 0\r\n", "Content-Length: 00\r\n"} {
+		left := make(chan struct{})
+		base := serve(t, func(w *ResponseWriter, r *Request) {
+			defer close(left)
+			for i := 0; ; i++ {
+				fmt.Fprintf(w, "line %d\n", i)
+				w.Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		})
+		var stream io.ReadCloser
+		if head == "" {
+			res, err := (&http.Client{Timeout: time.Minute}).Get(base + "/events")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stream = res.Body
+		} else {
+			c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(time.Minute))
+			if _, err := io.WriteString(c, "GET /events HTTP/1.1\r\nHost: x\r\n"+head+"\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			stream = c
+		}
+		br := bufio.NewReader(stream)
+		if head != "" {
+			// The raw connection reads the answer's head first.
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%q: the answer's head: %v", head, err)
+				}
+				if line == "\r\n" {
+					break
+				}
 			}
 		}
-	})
-	res, err := (&http.Client{Timeout: time.Minute}).Get(base + "/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(res.Body)
-	for i := 0; i < 3; i++ {
-		line, err := br.ReadString('\n')
-		if want := fmt.Sprintf("line %d\n", i); err != nil || line != want {
-			t.Fatalf("line %d of the stream: %q %v, want %q", i, line, err, want)
+		for i := 0; i < 3; i++ {
+			line, err := br.ReadString('\n')
+			if want := fmt.Sprintf("line %d\n", i); err != nil || line != want {
+				t.Fatalf("%q: line %d of the stream: %q %v, want %q", head, i, line, err, want)
+			}
 		}
-	}
-	res.Body.Close()
-	select {
-	case <-left:
-	case <-time.After(time.Minute):
-		t.Fatal("the stream's handler went on a minute after its client closed the connection")
+		stream.Close()
+		select {
+		case <-left:
+		case <-time.After(time.Minute):
+			t.Fatalf("%q: the stream's handler went on a minute after its client closed the connection", head)
+		}
 	}
 }
 
