@@ -78,6 +78,14 @@ func pgPing(port int, password string) error {
 	return err
 }
 
+// The polls below expect refusals while a stack starts: go-redis would log
+// each failed dial of its pool beside the measurements' own lines.
+func init() { redis.SetLogger(quietRedis{}) }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...interface{}) {}
+
 func redisPing(port int, password string) error {
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), Password: password,
 		DialTimeout: 2 * time.Second, MaxRetries: -1})
