@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"dagger/tests/internal/dagger"
 )
@@ -131,26 +132,31 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 			}).Backend(ex)
 		}, []string{"exit code: 3"}, true},
 	}
-	var failures []string
-	for _, c := range cases {
-		var err error
+	// The cases that fail before starting run at once; the one that starts
+	// runs after them.
+	problems := make([][]string, len(cases))
+	var wg sync.WaitGroup
+	for i, c := range cases {
 		if c.start {
-			_, err = c.svc().Start(ctx)
-		} else {
-			_, err = c.svc().Endpoint(ctx)
-		}
-		if err == nil {
-			failures = append(failures, c.name+": no error")
 			continue
 		}
-		for _, want := range c.want {
-			if !strings.Contains(err.Error(), want) {
-				failures = append(failures, fmt.Sprintf("%s: error does not say %q: %v", c.name, want, err))
-			}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.svc().Endpoint(ctx)
+			problems[i] = badInputProblems(c.name, err, c.want)
+		}()
+	}
+	wg.Wait()
+	for i, c := range cases {
+		if c.start {
+			_, err := c.svc().Start(ctx)
+			problems[i] = badInputProblems(c.name, err, c.want)
 		}
-		if strings.Contains(err.Error(), "supersecretvalue") {
-			failures = append(failures, fmt.Sprintf("%s: the error shows a secret file's text: %v", c.name, err))
-		}
+	}
+	var failures []string
+	for _, p := range problems {
+		failures = append(failures, p...)
 	}
 	// A project name that is not allowed is refused by the constructor.
 	_, err = dag.Commandcenter(dagger.CommandcenterOpts{Project: "Not Valid"}).Postgres().Endpoint(ctx)
@@ -161,4 +167,23 @@ func (m *Tests) BadInputFailsBeforeStarting(ctx context.Context) error {
 		return fmt.Errorf("%d of %d bad inputs: %s", len(failures), len(cases)+1, strings.Join(failures, "; "))
 	}
 	return nil
+}
+
+// badInputProblems is what is wrong with err, the error of the bad input
+// name: none, an error that does not say each of want, or one that shows a
+// secret file's text.
+func badInputProblems(name string, err error, want []string) []string {
+	if err == nil {
+		return []string{name + ": no error"}
+	}
+	var problems []string
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			problems = append(problems, fmt.Sprintf("%s: error does not say %q: %v", name, w, err))
+		}
+	}
+	if strings.Contains(err.Error(), "supersecretvalue") {
+		problems = append(problems, fmt.Sprintf("%s: the error shows a secret file's text: %v", name, err))
+	}
+	return problems
 }
