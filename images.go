@@ -10,8 +10,11 @@ const (
 	redisImage    = "redis"
 	pythonImage   = "python"
 	nodeImage     = "node"
-	// Go toolchain that builds the module's supervisor (the supervisor folder).
-	golangImage = "golang:1.25-trixie"
+	// Go toolchain that builds the module's supervisor (the supervisor
+	// folder): a static build needs no C compiler, so the Alpine variant,
+	// much smaller than the Debian one (which adds gcc, git and their
+	// libraries), is what a first start on a new machine pulls for it.
+	golangImage = "golang:1.25-alpine"
 
 	defaultPostgresVersion = "17"
 	defaultRedisVersion    = "8"
