@@ -541,7 +541,7 @@ func Do(ctx context.Context, method, rawURL string, header Header, body []byte, 
 	if !strings.HasPrefix(proto, "HTTP/1.") || cerr != nil {
 		return fail(fmt.Errorf("not an HTTP/1.x status line: %q", line))
 	}
-	var rb io.Reader = strings.NewReader("")
+	var rb io.Reader = noBody{}
 	if method != "HEAD" && code != 204 && code != 304 {
 		if rb, err = bodyOf(br, h, false); err != nil {
 			return fail(err)
