@@ -12,7 +12,8 @@
 # KIT_ENGINE_TIMEOUT (seconds to wait for the engine, default 90),
 # KIT_ENGINE_TCP (HOST:PORT[,HOST:PORT...]: the engine listens there too, in
 # plain text, for CLIs on other machines; kept until given again, empty to
-# take it off). See enginekit/README.md.
+# take it off), KIT_ENGINE_STATE (the engine's state folder, default
+# /var/lib/dagger: for this start only). See enginekit/README.md.
 set -Eeuo pipefail
 
 KIT_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,7 +48,14 @@ BIN_DIR=$KIT_DIR/bin/$DAGGER_VERSION
 SDK_DIR=$KIT_DIR/sdk/$DAGGER_VERSION
 ROOTFS=$KIT_DIR/rootfs/$STANDIN_SUITE
 ENGINE_SOCK=/run/dagger/engine.sock
-ENGINE_STATE=/var/lib/dagger
+# The engine's state: its cache and every project's data. Another folder
+# is for this start only: a later `make engine` without KIT_ENGINE_STATE
+# restarts the engine on the default, so that the machine's projects never
+# come up on a folder someone gave once (the prune tests give an empty one,
+# so that their prunes delete nothing of anyone's).
+ENGINE_STATE_DEFAULT=/var/lib/dagger
+ENGINE_STATE=${KIT_ENGINE_STATE:-$ENGINE_STATE_DEFAULT}
+[[ $ENGINE_STATE == /* && $ENGINE_STATE != *[[:space:]]* ]] || { printf 'enginekit: error: KIT_ENGINE_STATE: "%s" is not an absolute path without spaces (such as /srv/dagger)\n' "$ENGINE_STATE" >&2; exit 2; }
 ENGINE_CONFIG=/etc/dagger/engine.json
 CONTENT_DIR=/usr/local/share/dagger/content
 DNSMASQ_PIDFILE=/var/run/containers/cni/dnsname/dagger/pidfile
@@ -447,7 +455,7 @@ start_engine() {
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
   # What the running engine was started with: its build, its Go SDK image,
   # CA certificates left to the images, and its configuration.
-  want="$(cat "$BIN_DIR/.stamp") sdk=$digest cas=in-images config=$(engine_config | sha256sum | cut -c1-16) tcp=$KIT_ENGINE_TCP nofile=$ENGINE_NOFILE"
+  want="$(cat "$BIN_DIR/.stamp") sdk=$digest cas=in-images config=$(engine_config | sha256sum | cut -c1-16) nofile=$ENGINE_NOFILE state=$ENGINE_STATE tcp=$KIT_ENGINE_TCP"
   local addrs=(--addr "unix://$ENGINE_SOCK") a hostport='^([0-9A-Za-z.-]+|\[[0-9A-Fa-f:]+\]):[0-9]+$'
   if [[ -n $KIT_ENGINE_TCP ]]; then
     for a in ${KIT_ENGINE_TCP//,/ }; do
@@ -462,8 +470,13 @@ start_engine() {
   guard_network
   if pid_alive "$pidf" && [[ $(cat "$RUN_DIR/engine.started" 2>/dev/null) == "$want" ]] &&
     engine_answers "$WRAPPER"; then
-    say "engine: running (pid $(cat "$pidf")), $(engine_addresses "$KIT_ENGINE_TCP")"
+    say "engine: running (pid $(cat "$pidf")), $(engine_addresses "$KIT_ENGINE_TCP"), state $ENGINE_STATE"
     return 0
+  fi
+  local was
+  was=$(sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started" 2>/dev/null)
+  if pid_alive "$pidf" && [[ -n $was && $was != "$ENGINE_STATE" ]]; then
+    say "engine: it runs on the state in $was; restarting it on $ENGINE_STATE$([[ -n ${KIT_ENGINE_STATE:-} ]] || echo " (KIT_ENGINE_STATE gives another, for one start)")"
   fi
   # Whatever is left of an earlier engine (killed, or started without the
   # Go SDK image) goes first: processes by PID, then the stale socket.
@@ -500,7 +513,7 @@ start_engine() {
     fi
     sleep 0.5
   done
-  say "engine: ready after $((SECONDS - start))s (pid $(cat "$pidf"))"
+  say "engine: ready after $((SECONDS - start))s (pid $(cat "$pidf")), state $ENGINE_STATE"
   local nofile
   nofile=$(awk '/^Max open files/ {print $4}' "/proc/$(cat "$pidf")/limits" 2>/dev/null) || nofile=
   if [[ $nofile =~ ^[0-9]+$ ]] && ((nofile < ENGINE_NOFILE)); then
@@ -773,9 +786,10 @@ cmd_status() {
   local ok=0
   if pid_alive "$RUN_DIR/engine.pid"; then
     if engine_answers "$WRAPPER"; then
-      local tcp
+      local tcp state
       tcp=$(sed -n 's/.* tcp=//p' "$RUN_DIR/engine.started" 2>/dev/null)
-      echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, $(engine_addresses "$tcp")"
+      state=$(sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started" 2>/dev/null)
+      echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, $(engine_addresses "$tcp"), state ${state:-$ENGINE_STATE_DEFAULT}"
     else
       echo "engine:   process $(cat "$RUN_DIR/engine.pid") runs but does not answer on $ENGINE_SOCK"
       ok=1
