@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,19 +15,82 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The tests here prune the engine's cache, which deletes every project's
-// data on that engine that no running service holds: they run only when
-// asked (.ci/run asks, on a machine of its own).
+// The tests here prune the engine's cache. They run on an engine of their
+// own: the kit's engine restarted on an empty state folder (KIT_ENGINE_STATE),
+// and restarted on its own state after them (TestMain), so that their prunes
+// delete nothing of the machine's: no project's data, and none of the caches
+// that keep the next test run and the next `up` warm. Restarting the engine
+// stops every service on it, so they run only when asked (.ci/run asks).
 func requirePruneTests(t *testing.T) {
 	t.Helper()
 	if os.Getenv("COMMANDCENTER_PRUNE_TESTS") != "yes" {
-		t.Skip("prunes the engine's cache, deleting every project's data on it: run with COMMANDCENTER_PRUNE_TESTS=yes")
+		t.Skip("restarts the engine (on an empty state of the tests' own, then back), stopping every service on it: run with COMMANDCENTER_PRUNE_TESTS=yes")
 	}
 	// The GC policies are the kit's: the engine must be the kit's.
 	wrapper, err := os.ReadFile("/usr/local/bin/dagger")
 	if err != nil || !strings.Contains(string(wrapper), "installed by the commandcenter engine kit") {
 		t.Fatal("COMMANDCENTER_PRUNE_TESTS=yes needs the engine kit's engine (make engine on a machine without Docker)")
 	}
+	pruneEngine.Do(func() { pruneEngineErr = startPruneEngine(repoRoot(t)) })
+	if pruneEngineErr != nil {
+		t.Fatal(pruneEngineErr)
+	}
+}
+
+// pruneEngineState is the state folder of the prune tests' engine.
+const pruneEngineState = "/var/lib/commandcenter-prune-tests"
+
+var (
+	pruneEngine        sync.Once
+	pruneEngineErr     error
+	pruneEngineStarted bool
+)
+
+// startPruneEngine restarts the kit's engine on an empty pruneEngineState.
+// The kit first puts the engine back on its own state, in case an earlier
+// run ended before it could: the folder is then in no engine's use.
+func startPruneEngine(root string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := runKit(ctx, root); err != nil {
+		return fmt.Errorf("kit.sh up: %v\n%s", err, tail(string(out), 30))
+	}
+	if err := os.RemoveAll(pruneEngineState); err != nil {
+		return fmt.Errorf("remove an earlier run's engine state: %w", err)
+	}
+	pruneEngineStarted = true
+	if out, err := runKit(ctx, root); err != nil {
+		return fmt.Errorf("kit.sh up on an empty state (%s): %v\n%s", pruneEngineState, err, tail(string(out), 30))
+	}
+	return nil
+}
+
+// stopPruneEngine puts the kit's engine back on its own state and removes
+// the prune tests' one.
+func stopPruneEngine(root string) error {
+	if !pruneEngineStarted {
+		return nil
+	}
+	pruneEngineStarted = false
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := runKit(ctx, root); err != nil {
+		return fmt.Errorf("kit.sh up (back on the engine's own state): %v\n%s", err, tail(string(out), 30))
+	}
+	return os.RemoveAll(pruneEngineState)
+}
+
+// runKit runs `kit.sh up` with extra settings, on the prune tests' engine
+// state once they started it.
+func runKit(ctx context.Context, root string, env ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "bash", "enginekit/kit.sh", "up")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KIT_ENGINE_STATE=")
+	if pruneEngineStarted {
+		cmd.Env = append(cmd.Env, "KIT_ENGINE_STATE="+pruneEngineState)
+	}
+	cmd.Env = append(cmd.Env, env...)
+	return cmd.CombinedOutput()
 }
 
 // cacheEntries lists the descriptions of the engine's cache records.
@@ -46,13 +110,10 @@ func countEntries(entries []string, prefix string) int {
 	return n
 }
 
-// kit runs the engine kit with extra settings.
+// kit runs the engine kit with extra settings (on the prune tests' engine).
 func kit(t *testing.T, ctx context.Context, env ...string) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, "bash", "enginekit/kit.sh", "up")
-	cmd.Dir = repoRoot(t)
-	cmd.Env = append(os.Environ(), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := runKit(ctx, repoRoot(t), env...); err != nil {
 		t.Fatalf("kit.sh up %v: %v\n%s", env, err, tail(string(out), 30))
 	}
 }
@@ -231,4 +292,21 @@ func urlsOf(t *testing.T, ctx context.Context, project string) map[string]string
 		}
 	}
 	return vars
+}
+
+// TestMain puts the kit's engine back on its own state after the prune
+// tests ran theirs.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	root, err := filepath.Abs("..")
+	if err == nil {
+		err = stopPruneEngine(root)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "prune tests: the engine is not back on its own state: %v (make engine puts it back)\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -72,12 +72,14 @@ else
 fi
 
 section "data that lasts: the engine's GC with the kit's policies, a snapshot restored after a prune"
-# They prune the engine's cache, which deletes every project's data on it:
-# .ci/run asks for them on its machine; elsewhere, COMMANDCENTER_PRUNE_TESTS=yes.
+# They prune an engine of their own: the kit's engine restarted on an empty
+# state, then back on its own, which keeps every project's data and the
+# caches that keep the next run warm. The restarts stop every service on the
+# engine: .ci/run asks for them; elsewhere, COMMANDCENTER_PRUNE_TESTS=yes.
 if [[ ${COMMANDCENTER_PRUNE_TESTS:-} == yes ]]; then
   (cd hosttest && go test -count=1 -v -timeout 40m -run '^TestPrune' ./...)
 else
-  echo "skipped: they prune the engine's cache, deleting every project's data on it (run with COMMANDCENTER_PRUNE_TESTS=yes make test)"
+  echo "skipped: they restart the engine (on an empty state of their own, then back), stopping every service on it (run as root with COMMANDCENTER_PRUNE_TESTS=yes make test)"
 fi
 
 section "all tests passed"
