@@ -44,6 +44,8 @@ var (
 	pruneEngine        sync.Once
 	pruneEngineErr     error
 	pruneEngineStarted bool
+	// pruneEngineKept counts the machine's project data before the tests.
+	pruneEngineKept int
 )
 
 // startPruneEngine restarts the kit's engine on an empty pruneEngineState.
@@ -55,6 +57,11 @@ func startPruneEngine(root string) error {
 	if out, err := runKit(ctx, root); err != nil {
 		return fmt.Errorf("kit.sh up: %v\n%s", err, tail(string(out), 30))
 	}
+	kept, err := projectVolumes(ctx, root)
+	if err != nil {
+		return err
+	}
+	pruneEngineKept = kept
 	if err := os.RemoveAll(pruneEngineState); err != nil {
 		return fmt.Errorf("remove an earlier run's engine state: %w", err)
 	}
@@ -77,7 +84,28 @@ func stopPruneEngine(root string) error {
 	if out, err := runKit(ctx, root); err != nil {
 		return fmt.Errorf("kit.sh up (back on the engine's own state): %v\n%s", err, tail(string(out), 30))
 	}
+	// The tests pruned their own engine: the machine's projects are all
+	// there (the kit's GC policies never collect them).
+	now, err := projectVolumes(ctx, root)
+	if err != nil {
+		return err
+	}
+	if now < pruneEngineKept {
+		return fmt.Errorf("the engine had %d records of project data before the prune tests and has %d after them: they pruned the machine's engine, not their own", pruneEngineKept, now)
+	}
 	return os.RemoveAll(pruneEngineState)
+}
+
+// projectVolumes counts the records of project data (cache volumes mounted
+// under /.commandcenter/) on the engine.
+func projectVolumes(ctx context.Context, root string) (int, error) {
+	cmd := exec.CommandContext(ctx, "dagger", "core", "engine", "local-cache", "entry-set", "entries", "description")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("list the engine's cache records: %w", err)
+	}
+	return countEntries(strings.Split(string(out), "\n"), "cached mount /.commandcenter/"), nil
 }
 
 // runKit runs `kit.sh up` with extra settings, on the prune tests' engine
