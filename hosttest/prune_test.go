@@ -82,7 +82,7 @@ func stopPruneEngine(root string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if out, err := runKit(ctx, root); err != nil {
-		return fmt.Errorf("kit.sh up (back on the engine's own state): %v\n%s", err, tail(string(out), 30))
+		return fmt.Errorf("the engine is not back on its own state (make engine puts it back): kit.sh up: %v\n%s", err, tail(string(out), 30))
 	}
 	// The tests pruned their own engine: the machine's projects are all
 	// there (the kit's GC policies never collect them).
@@ -331,7 +331,7 @@ func TestMain(m *testing.M) {
 		err = stopPruneEngine(root)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "prune tests: the engine is not back on its own state: %v (make engine puts it back)\n", err)
+		fmt.Fprintf(os.Stderr, "prune tests: %v\n", err)
 		if code == 0 {
 			code = 1
 		}
