@@ -14,6 +14,7 @@ import (
 // plain example does, and a file changed outside the service folders
 // between two `up`s rebuilds nothing: no dependency install runs again.
 func TestBigSourceTreeRebuildsNothingForFilesOutside(t *testing.T) {
+	t.Parallel()
 	ports := stackPorts{25500, 25501, 25502, 25503}
 	requireFree(t, ports.pg, ports.redis, ports.backend, ports.frontend)
 	src := copyExample(t)

@@ -51,6 +51,7 @@ volumes:
 // /health with Postgres and Redis ok, the frontend serves its page, and a
 // row written through the port is there after a restart.
 func TestComposeFileRunsAsTheStack(t *testing.T) {
+	t.Parallel()
 	const project = "hostcompose"
 	ports := stackPorts{26100, 26101, 26102, 26103}
 	requireFree(t, ports.pg, ports.redis, ports.backend, ports.frontend)

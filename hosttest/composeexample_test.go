@@ -66,6 +66,7 @@ func natsPing(addr string) error {
 // worker, and a note kept from the module's builds to the Dockerfiles'
 // builds.
 func TestComposeExampleRunsUnchanged(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	const project = "hosttest-compose-example"
@@ -169,6 +170,7 @@ func TestComposeExampleRunsUnchanged(t *testing.T) {
 // backend's port after its restart, and a file under tests/ is never
 // sent (the watcher says nothing of it before it says the next save).
 func TestComposeExampleReloadsLive(t *testing.T) {
+	t.Parallel()
 	const project = "hosttest-compose-live"
 	const pg, be, fe, nats, status, search, sync = 26210, 26211, 26212, 26213, 26214, 26215, 26216
 	requireFree(t, pg, be, fe, nats, status, search, sync)

@@ -57,6 +57,7 @@ func run(t *testing.T, ctx context.Context, dir string, name string, args ...str
 // otherwise, which fails offline), dagger init, dagger install, and a call
 // of the new module's function that uses this one's builders.
 func TestUseFromAnotherModule(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

@@ -17,6 +17,7 @@ import (
 // automatic snapshot (taken at the clean stop before) and the commands that
 // bring it back, and they bring the row back.
 func TestLostDataIsNamedAndComesBack(t *testing.T) {
+	t.Parallel()
 	const project = "hostloss"
 	const port = 26030
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)

@@ -16,6 +16,7 @@ import (
 // of host ports: each sees only its own data, and stopping one leaves the
 // other serving.
 func TestTwoProjectsSideBySide(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	const portA, portB = 25020, 25021
 	requireFree(t, portA, portB)
@@ -77,6 +78,7 @@ func TestTwoProjectsSideBySide(t *testing.T) {
 // and a prestart command that prints its environment and fails, with the
 // CLI's plain progress and debug logs captured: the passwords appear nowhere.
 func TestPasswordsStayOutOfTheOutput(t *testing.T) {
+	t.Parallel()
 	const pgPassword, redisPassword = "pg-secret-7c1e0d9a", "redis-secret-52b8f4e6"
 	requireFree(t, 25030)
 	cmd := exec.Command("dagger", "--progress=plain", "--debug", "call", "--project=hosttest-secrets",
@@ -119,7 +121,8 @@ func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 // TestTakenHostPortFailsFast: `up --ports` on a host port another program
 // holds fails at once, naming the port, and starts nothing that stays.
 func TestTakenHostPortFailsFast(t *testing.T) {
-	const port = 25040
+	t.Parallel()
+	const port = 25041
 	requireFree(t, port)
 	l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
 	if err != nil {

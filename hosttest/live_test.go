@@ -237,6 +237,7 @@ func (l *liveStack) syncRequest(t *testing.T, token, name string, body any) int 
 // requirements.txt installs in the running backend. The sync port refuses
 // requests without the token and paths out of the service's folder.
 func TestLiveReloadKeepsTheDatabase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ports := stackPorts{25400, 25401, 25402, 25403}
 	l := startLive(t, "hosttest-live", ports, 25409)

@@ -21,6 +21,7 @@ import (
 // same way and touch nothing; an up stopped with Ctrl-C while it starts
 // leaves the project startable at once.
 func TestOneRunOfAProjectAtATime(t *testing.T) {
+	t.Parallel()
 	const project = "hostlock"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()

@@ -46,6 +46,7 @@ func getJSON(c *http.Client, url string, v any) error {
 }
 
 func TestMonorepoStackRunsItsWorkersWithItsSecrets(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	const project = "hosttest-monorepo"

@@ -97,6 +97,7 @@ func operateUpArgs(src string, extra ...string) []string {
 }
 
 func TestOperateARunningStack(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	p := operatePorts
@@ -253,6 +254,7 @@ func TestOperateARunningStack(t *testing.T) {
 // With --restart=no, a worker that ends makes up end, naming it, its exit
 // status and its last lines, instead of waiting on a stack that stopped.
 func TestUpEndsWhenAWorkerEnds(t *testing.T) {
+	t.Parallel()
 	p := stackPorts{pg: 26010, redis: 26011, backend: 26012, frontend: 26013}
 	requireFree(t, p.pg, p.redis, p.backend, p.frontend)
 	bin := buildHostCommand(t)

@@ -5,6 +5,13 @@
 //
 // It needs the dagger CLI on PATH reaching an engine (`make engine` sets
 // that up on a machine without Docker).
+//
+// A test that has host ports and projects of its own calls t.Parallel, and
+// runs beside others (scripts/test.sh runs two at a time). The others run
+// first, alone: the durability tests share a project and its ports, and
+// TestOnlyRootReachesTheEnginesContainers dials every container of the
+// engine, which must not come and go under it. A test's verdict waits for
+// events, never for a time, so that it holds however busy the engine is.
 package hosttest
 
 import (
@@ -52,6 +59,7 @@ func urls(t *testing.T, ctx context.Context) map[string]string {
 }
 
 func TestReadmeStackUpForwardsHostPorts(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	requireFree(t, pgPort, redisPort, backendPort, frontendPort)

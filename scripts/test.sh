@@ -60,7 +60,9 @@ if ! command -v chromium >/dev/null; then
   echo "apt: install chromium (a browser for the live-reload test)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
-(cd hosttest && go test -count=1 -v -timeout 40m -skip '^(TestPrune|TestStackOnASharedEngine$)' ./...)
+# Two at a time, those with ports and projects of their own (t.Parallel):
+# one at a time left a core idle for a third of the section.
+(cd hosttest && go test -count=1 -v -timeout 40m -parallel 2 -skip '^(TestPrune|TestStackOnASharedEngine$)' ./...)
 
 section "a shared engine: two developer hosts (network namespaces) run the stack on one engine over tcp://"
 # It restarts the engine (on a TCP address, then back), which stops every
