@@ -38,11 +38,14 @@ type requestResult struct {
 // commandcenter up).
 const stopAsked = "a stop was asked for (down)"
 
-// requestPoll is how often a supervisor looks for requests, and
-// requestAge how old a request may be before it is left alone.
+// requestPoll is how often a supervisor looks for requests where inotify
+// does not tell it of them, requestPollWatched how often where it does (in
+// case an event is lost), and requestAge how old a request may be before it
+// is left alone.
 const (
-	requestPoll = 100 * time.Millisecond
-	requestAge  = time.Minute
+	requestPoll        = 100 * time.Millisecond
+	requestPollWatched = 5 * time.Second
+	requestAge         = time.Minute
 )
 
 // takeRequests watches state's requests folder for the requests this run
@@ -52,13 +55,21 @@ func takeRequests(state, who string, names []string, restarts chan<- restartRequ
 	dir := filepath.Join(state, "requests")
 	_ = os.MkdirAll(dir, 0o755)
 	seen := map[string]bool{}
-	tick := time.NewTicker(requestPoll)
+	wakes := requestWakes(dir, done)
+	poll := requestPoll
+	if wakes != nil {
+		poll = requestPollWatched
+	}
+	tick := time.NewTicker(poll)
 	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-tick.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			case <-wakes:
+			}
 		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
