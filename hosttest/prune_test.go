@@ -18,8 +18,8 @@ import (
 // The tests here prune the engine's cache. They run on an engine of their
 // own: the kit's engine restarted on an empty state folder (KIT_ENGINE_STATE),
 // and restarted on its own state after them (TestMain), so that their prunes
-// delete nothing of the machine's: no project's data, and none of the caches
-// that keep the next test run and the next `up` warm. Restarting the engine
+// delete nothing of the machine's: no project's data, and none of the images
+// and builds that keep the next test run and the next `up` warm. Restarting the engine
 // stops every service on it, so they run only when asked (.ci/run asks).
 func requirePruneTests(t *testing.T) {
 	t.Helper()

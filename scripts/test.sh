@@ -76,7 +76,7 @@ fi
 section "data that lasts: the engine's GC with the kit's policies, a snapshot restored after a prune"
 # They prune an engine of their own: the kit's engine restarted on an empty
 # state, then back on its own, which keeps every project's data and the
-# caches that keep the next run warm. The restarts stop every service on the
+# images and builds the engine has. The restarts stop every service on the
 # engine: .ci/run asks for them; elsewhere, COMMANDCENTER_PRUNE_TESTS=yes.
 if [[ ${COMMANDCENTER_PRUNE_TESTS:-} == yes ]]; then
   (cd hosttest && go test -count=1 -v -timeout 40m -run '^TestPrune' ./...)
