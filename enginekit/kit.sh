@@ -36,10 +36,14 @@ else
   KIT_ENGINE_TCP=$(cat "$ENGINE_TCP_FILE" 2>/dev/null || true)
 fi
 # The engine's garbage collector (see write_engine_config): caches unused
-# for KIT_GC_KEEP go, and the oldest past KIT_GC_CACHE_SPACE; other records
-# unused for 60 days go, and the oldest past KIT_GC_SPACE.
+# for KIT_GC_KEEP go, and the oldest once the engine's state passes
+# KIT_GC_CACHE_SPACE; other records unused for 60 days go, and the oldest
+# past KIT_GC_SPACE. A policy's maxUsedSpace is measured against everything
+# the engine holds, whatever its filters: with 10GB, an engine holding more
+# than that in images, builds and project data collected every cache at
+# each collection (its start among them), and each run rebuilt them.
 KIT_GC_KEEP=${KIT_GC_KEEP:-48h}
-KIT_GC_CACHE_SPACE=${KIT_GC_CACHE_SPACE:-10GB}
+KIT_GC_CACHE_SPACE=${KIT_GC_CACHE_SPACE:-40GB}
 KIT_GC_SPACE=${KIT_GC_SPACE:-50GB}
 
 LOG_DIR=$KIT_DIR/logs
