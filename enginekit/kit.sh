@@ -454,6 +454,12 @@ unguard_network() {
   while iptables -w -D "${GUARD_RULE[@]}" 2>/dev/null; do :; done
 }
 
+# started_state: the state folder the running engine was started on
+# (empty for one started before the kit recorded it).
+started_state() {
+  sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started" 2>/dev/null
+}
+
 start_engine() {
   local pidf=$RUN_DIR/engine.pid digest="" want
   [[ -f $SDK_DIR/digest ]] && digest=$(cat "$SDK_DIR/digest")
@@ -478,7 +484,7 @@ start_engine() {
     return 0
   fi
   local was
-  was=$(sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started" 2>/dev/null)
+  was=$(started_state)
   if pid_alive "$pidf" && [[ -n $was && $was != "$ENGINE_STATE" ]]; then
     say "engine: it runs on the state in $was; restarting it on $ENGINE_STATE$([[ -n ${KIT_ENGINE_STATE:-} ]] || echo " (KIT_ENGINE_STATE gives another, for one start)")"
   fi
@@ -792,7 +798,7 @@ cmd_status() {
     if engine_answers "$WRAPPER"; then
       local tcp state
       tcp=$(sed -n 's/.* tcp=//p' "$RUN_DIR/engine.started" 2>/dev/null)
-      state=$(sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started" 2>/dev/null)
+      state=$(started_state)
       echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, $(engine_addresses "$tcp"), state ${state:-$ENGINE_STATE_DEFAULT}"
     else
       echo "engine:   process $(cat "$RUN_DIR/engine.pid") runs but does not answer on $ENGINE_SOCK"
