@@ -1,6 +1,7 @@
 package hosttest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -54,8 +55,8 @@ var (
 func startPruneEngine(root string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if out, err := runKit(ctx, root); err != nil {
-		return fmt.Errorf("kit.sh up: %v\n%s", err, tail(string(out), 30))
+	if err := runKit(ctx, root); err != nil {
+		return err
 	}
 	kept, err := projectVolumes(ctx, root)
 	if err != nil {
@@ -66,8 +67,8 @@ func startPruneEngine(root string) error {
 		return fmt.Errorf("remove an earlier run's engine state: %w", err)
 	}
 	pruneEngineStarted = true
-	if out, err := runKit(ctx, root); err != nil {
-		return fmt.Errorf("kit.sh up on an empty state (%s): %v\n%s", pruneEngineState, err, tail(string(out), 30))
+	if err := runKit(ctx, root); err != nil {
+		return fmt.Errorf("on an empty state (%s): %w", pruneEngineState, err)
 	}
 	return nil
 }
@@ -81,8 +82,8 @@ func stopPruneEngine(root string) error {
 	pruneEngineStarted = false
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if out, err := runKit(ctx, root); err != nil {
-		return fmt.Errorf("the engine is not back on its own state (make engine puts it back): kit.sh up: %v\n%s", err, tail(string(out), 30))
+	if err := runKit(ctx, root); err != nil {
+		return fmt.Errorf("the engine is not back on its own state (make engine puts it back): %w", err)
 	}
 	// The tests pruned their own engine: the machine's projects are all
 	// there (the kit's GC policies never collect them).
@@ -99,18 +100,16 @@ func stopPruneEngine(root string) error {
 // projectVolumes counts the records of project data (cache volumes mounted
 // under /.commandcenter/) on the engine.
 func projectVolumes(ctx context.Context, root string) (int, error) {
-	cmd := exec.CommandContext(ctx, "dagger", "core", "engine", "local-cache", "entry-set", "entries", "description")
-	cmd.Dir = root
-	out, err := cmd.Output()
+	entries, err := cacheEntriesOf(ctx, root)
 	if err != nil {
-		return 0, fmt.Errorf("list the engine's cache records: %w", err)
+		return 0, err
 	}
-	return countEntries(strings.Split(string(out), "\n"), "cached mount /.commandcenter/"), nil
+	return countEntries(entries, "cached mount /.commandcenter/"), nil
 }
 
 // runKit runs `kit.sh up` with extra settings, on the prune tests' engine
-// state once they started it.
-func runKit(ctx context.Context, root string, env ...string) ([]byte, error) {
+// state once they started it; its error carries the end of the kit's output.
+func runKit(ctx context.Context, root string, env ...string) error {
 	cmd := exec.CommandContext(ctx, "bash", "enginekit/kit.sh", "up")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KIT_ENGINE_STATE=")
@@ -118,14 +117,33 @@ func runKit(ctx context.Context, root string, env ...string) ([]byte, error) {
 		cmd.Env = append(cmd.Env, "KIT_ENGINE_STATE="+pruneEngineState)
 	}
 	cmd.Env = append(cmd.Env, env...)
-	return cmd.CombinedOutput()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("kit.sh up %v: %v\n%s", env, err, tail(string(out), 30))
+	}
+	return nil
 }
 
 // cacheEntries lists the descriptions of the engine's cache records.
 func cacheEntries(t *testing.T, ctx context.Context) []string {
 	t.Helper()
-	out := dagger(t, ctx, "core", "engine", "local-cache", "entry-set", "entries", "description")
-	return strings.Split(out, "\n")
+	entries, err := cacheEntriesOf(ctx, repoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
+}
+
+// cacheEntriesOf is cacheEntries for callers without a test (TestMain).
+func cacheEntriesOf(ctx context.Context, root string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "dagger", "core", "engine", "local-cache", "entry-set", "entries", "description")
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("list the engine's cache records: %v\n%s", err, tail(stderr.String(), 40))
+	}
+	return strings.Split(string(out), "\n"), nil
 }
 
 func countEntries(entries []string, prefix string) int {
@@ -141,8 +159,8 @@ func countEntries(entries []string, prefix string) int {
 // kit runs the engine kit with extra settings (on the prune tests' engine).
 func kit(t *testing.T, ctx context.Context, env ...string) {
 	t.Helper()
-	if out, err := runKit(ctx, repoRoot(t), env...); err != nil {
-		t.Fatalf("kit.sh up %v: %v\n%s", env, err, tail(string(out), 30))
+	if err := runKit(ctx, repoRoot(t), env...); err != nil {
+		t.Fatal(err)
 	}
 }
 
