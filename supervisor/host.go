@@ -299,24 +299,59 @@ func hostAsk(args []string, what string, stdout io.Writer, logger *log.Logger) i
 		argv = append(argv, "--service="+fs.Arg(0))
 		path = "/restart?" + url.Values{"service": {fs.Arg(0)}}.Encode()
 	}
+	// The up that runs the project here, if one does: down returns once it
+	// has ended too, so that an up right after it starts the project again
+	// (instead of finding it up already).
+	up, upRuns := readRecord(project)
+	upRuns = upRuns && pf.module == "" && up.State != "ended" && processAlive(up.PID)
+	asked := false
 	if ctl := runningControl(project, pf); ctl != nil {
 		out, err := ctl.post(context.Background(), path)
-		if err == nil {
-			fmt.Fprint(stdout, out)
-			return 0
-		}
 		var refused *refusal
-		if errors.As(err, &refused) {
+		switch {
+		case err == nil:
+			fmt.Fprint(stdout, out)
+			asked = true
+		case errors.As(err, &refused):
 			logger.Print(err)
 			return 1
 		}
 	}
-	out, err := daggerOutput(argv)
-	if err != nil {
-		logger.Print(err)
-		return 1
+	if !asked {
+		out, err := daggerOutput(argv)
+		if err != nil {
+			logger.Print(err)
+			return 1
+		}
+		fmt.Fprint(stdout, out)
 	}
-	fmt.Fprint(stdout, out)
+	if what == "down" && upRuns {
+		return waitUpEnded(project, up.PID, upEndWait, logger)
+	}
+	return 0
+}
+
+// upEndWait is how long down waits for the project's up to end once the
+// stack has stopped: it ends its dagger command (10 s at most) and takes
+// the project's automatic snapshot (a dump of the database) first.
+const upEndWait = 2 * time.Minute
+
+// waitUpEnded waits until process pid, the up of project, has ended, or
+// wait has passed.
+func waitUpEnded(project string, pid int, wait time.Duration, logger *log.Logger) int {
+	deadline := time.Now().Add(wait)
+	said := false
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			logger.Printf("project %q stopped, and its commandcenter up (process %d) has not ended within %s: it may still be taking the project's snapshot; an up of the project starts once it has ended (kill %d ends it now, without the snapshot)", project, pid, wait, pid)
+			return 1
+		}
+		if !said && time.Until(deadline) < wait-time.Second {
+			logger.Printf("waiting for commandcenter up (process %d) to end: it ends its dagger command and takes the project's automatic snapshot", pid)
+			said = true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return 0
 }
 

@@ -3,8 +3,10 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -93,10 +95,17 @@ func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
 	waitOutput(t, cmd, cmdOut, "started")
 	const token = "the-control-token-0123"
 	srvURL := serveForTest(t, controlHandler(contract.Query{State: state, Project: "shop"}, token))
+	// The up that runs the project: it ends once the run it holds has
+	// ended, as commandcenter up ends when its stack has.
+	up := exec.Command("sh", "-c", fmt.Sprintf(`while s=$(cut -d' ' -f3 /proc/%d/stat 2>/dev/null) && [ "$s" != Z ]; do sleep 0.05; done`, cmd.Process.Pid))
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = up.Process.Kill(); _ = up.Wait() }()
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	// No dagger on the PATH: a command that runs one fails.
 	t.Setenv("PATH", t.TempDir())
-	writeRecord(runRecord{Project: "shop", Module: []string{"dagger", "call", "--project=shop"}, PID: os.Getpid(),
+	writeRecord(runRecord{Project: "shop", Module: []string{"dagger", "call", "--project=shop"}, PID: up.Process.Pid,
 		State: "ready", Control: srvURL, Token: token})
 
 	host := func(args ...string) (string, int) {
@@ -115,6 +124,11 @@ func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
 	}
 	if out, code := host("down", "-p", "shop"); code != 0 || !strings.Contains(out, "stopped project") {
 		t.Errorf("down: exit %d\n%s", code, out)
+	}
+	// down returns once the project's up has ended: an up right after it
+	// starts the project, instead of finding it up already.
+	if processAlive(up.Process.Pid) {
+		t.Errorf("down returned while the project's up (process %d) still ran", up.Process.Pid)
 	}
 	// A run that was not stopped is ended here, so the test ends too.
 	stopped := time.AfterFunc(30*time.Second, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
