@@ -96,8 +96,9 @@ func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
 	const token = "the-control-token-0123"
 	srvURL := serveForTest(t, controlHandler(contract.Query{State: state, Project: "shop"}, token))
 	// The up that runs the project: it ends once the run it holds has
-	// ended, as commandcenter up ends when its stack has.
-	up := exec.Command("sh", "-c", fmt.Sprintf(`while s=$(cut -d' ' -f3 /proc/%d/stat 2>/dev/null) && [ "$s" != Z ]; do sleep 0.05; done`, cmd.Process.Pid))
+	// ended and it has taken a snapshot (here a second's sleep), as
+	// commandcenter up ends after its stack.
+	up := exec.Command("sh", "-c", fmt.Sprintf(`while s=$(cut -d' ' -f3 /proc/%d/stat 2>/dev/null) && [ "$s" != Z ]; do sleep 0.05; done; sleep 1`, cmd.Process.Pid))
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
