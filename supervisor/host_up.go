@@ -169,6 +169,7 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 		lost     bool // the project had data, and came up with a new database
 		stopping bool
 		stopDue  <-chan time.Time
+		recheck  <-chan time.Time // a look at the host ports, until they listen
 		deadline = time.After(o.timeout)
 		expected = call.expected()
 	)
@@ -178,6 +179,26 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 			rec.Control, rec.Token = "", ""
 		}
 		writeRecord(rec)
+	}
+	// becomeReady says, once, that the project is up (rep: every service
+	// ready, and the host ports listen).
+	becomeReady := func(rep statusReport) {
+		ready = true
+		recheck = nil
+		msg := readyLine(call, rep, time.Since(start))
+		if slices.Contains(expected, "postgres") {
+			created, err := ctl.createdDatabase(start)
+			if err != nil {
+				logger.Printf("could not read Postgres's log to see whether its database is new: %v", err)
+			}
+			if lost = created && had.HadData; lost {
+				msg += "\n" + lossWarning(call.project, call.module(), had)
+			}
+			writeDataRecord(dataRecord{Project: call.project, HadData: true, LastReady: time.Now()})
+		}
+		fmt.Fprintln(stdout, hostName+": "+strings.TrimSpace(msg))
+		finish("ready", strings.TrimSpace(msg))
+		deadline = nil
 	}
 	for {
 		select {
@@ -199,27 +220,32 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 				code = 1
 			}
 			return code
+		case <-recheck:
+			recheck = nil
+			switch {
+			case ready || !allReady(last, expected):
+				// A later event starts the looks again.
+			case portsListen(call.ports):
+				becomeReady(last)
+			default:
+				recheck = time.After(portRecheck)
+			}
 		case rep := <-events:
 			last = rep
 			if rep.Running {
 				ran = true
 			}
-			if !ready && ran && allReady(rep, expected) && portsListen(call.ports) {
-				ready = true
-				msg := readyLine(call, rep, time.Since(start))
-				if slices.Contains(expected, "postgres") {
-					created, err := ctl.createdDatabase(start)
-					if err != nil {
-						logger.Printf("could not read Postgres's log to see whether its database is new: %v", err)
-					}
-					if lost = created && had.HadData; lost {
-						msg += "\n" + lossWarning(call.project, call.module(), had)
-					}
-					writeDataRecord(dataRecord{Project: call.project, HadData: true, LastReady: time.Now()})
+			if !ready && ran && allReady(rep, expected) {
+				// The services are ready; the CLI opens the host ports
+				// once the engine has checked them, which may be later.
+				// The next event may be long in coming (a health check
+				// every 30 s), so the ports are looked at again until
+				// they listen.
+				if portsListen(call.ports) {
+					becomeReady(rep)
+				} else if recheck == nil {
+					recheck = time.After(portRecheck)
 				}
-				fmt.Fprintln(stdout, hostName+": "+strings.TrimSpace(msg))
-				finish("ready", strings.TrimSpace(msg))
-				deadline = nil
 			}
 			if ran && !rep.Running {
 				why, asked := ctl.cause(recent(rep, start))
@@ -281,6 +307,10 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 		}
 	}
 }
+
+// portRecheck is how often up looks at the host ports once every service
+// is ready, until the CLI listens on them.
+const portRecheck = 100 * time.Millisecond
 
 // recent is rep with the services of this run only (a service of an
 // earlier run keeps its last file).
