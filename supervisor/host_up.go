@@ -300,6 +300,13 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 				}
 			}
 			why := fmt.Sprintf("not every service was ready within %s (--timeout): %s", o.timeout, strings.Join(waiting, ", "))
+			if len(waiting) == 0 {
+				var ports []string
+				for _, p := range call.ports {
+					ports = append(ports, strconv.Itoa(p.host))
+				}
+				why = fmt.Sprintf("every service was ready, but the host ports %s did not all listen within %s (--timeout): the dagger command's up --ports opens them", strings.Join(ports, ", "), o.timeout)
+			}
 			logger.Print(why)
 			endGroup(child, exited, 10*time.Second)
 			finish("ended", why)
