@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -218,6 +219,11 @@ func TestOperateARunningStack(t *testing.T) {
 	conn.Close(ctx)
 	if out, code := hostCommand(t, bin, state, nil, "down", "-p", operateProject); code != 0 || !strings.Contains(out, "stopped project") {
 		t.Fatalf("down: exit %d\n%s", code, out)
+	}
+	// down returns once the background up has ended (after its snapshot):
+	// an up right after it starts the project again.
+	if rec, err := os.ReadFile(filepath.Join(state, "commandcenter", "projects", operateProject+".json")); err != nil || !strings.Contains(string(rec), `"state": "ended"`) {
+		t.Errorf("the run's record right after down (%v) does not say its up ended:\n%s", err, rec)
 	}
 	waitReleased(t, p.pg, p.redis, p.backend, p.frontend)
 	if out, _ := hostCommand(t, bin, state, nil, "logs", "-p", operateProject, "--tail", "5", "postgres"); !strings.Contains(out, "database system is shut down") {
