@@ -15,13 +15,16 @@ import (
 
 // Runs of each operating measurement.
 const (
+	upDownRuns  = 5
 	psRuns      = 10
 	restartRuns = 5
 	followRuns  = 10
 )
 
 // operateSection measures operating a running stack the way the README
-// shows it, with the host command: `commandcenter ps` to its answer, a
+// shows it, with the host command: `commandcenter down` and `commandcenter
+// up -d` again right after it, each to its return (as a hub restarts an
+// instance), `commandcenter ps` to its answer, a
 // `commandcenter restart backend` to the backend answering on its host port
 // again, and how soon `commandcenter logs -f backend` shows a line the
 // backend printed. The stack runs under `commandcenter up -d` on ports.
@@ -42,6 +45,25 @@ func operateSection(t *testing.T, src string, ports stackPorts) string {
 	}()
 	client := &http.Client{Timeout: 5 * time.Second}
 	health := fmt.Sprintf("http://127.0.0.1:%d/health", ports.backend)
+
+	// down returns once the project's up has ended, and up -d once every
+	// service answers on its host port.
+	var down, upAgain series
+	for run := 0; run < upDownRuns; run++ {
+		start := time.Now()
+		if out, code := hostCommand(t, bin, state, nil, "down", "-p", project); code != 0 {
+			t.Fatalf("commandcenter down: exit %d\n%s", code, out)
+		}
+		down.times = append(down.times, time.Since(start))
+		start = time.Now()
+		if out, code := hostCommand(t, bin, state, benchEnv, args...); code != 0 {
+			t.Fatalf("commandcenter up -d right after down: exit %d\n%s", code, out)
+		}
+		upAgain.times = append(upAgain.times, time.Since(start))
+		if err := getHealth(client, health); err != nil {
+			t.Fatalf("the backend right after up -d: %v", err)
+		}
+	}
 
 	var ps series
 	for run := 0; run < psRuns; run++ {
@@ -100,12 +122,14 @@ func operateSection(t *testing.T, src string, ports stackPorts) string {
 	}
 
 	var b strings.Builder
-	b.WriteString("## Operating a running stack\n\nThe stack of the example project under `commandcenter up -d`, operated from a second terminal with the host command as the README shows it. `ps` and `restart` ask the control service of the running `up` (its address and token in the run's record), with no `dagger call`.\n\n")
+	b.WriteString("## Operating a running stack\n\nThe stack of the example project under `commandcenter up -d`, operated from a second terminal with the host command as the README shows it, warm: `down`, then `up -d` again at once, then the rest on the last `up -d`. `ps` and `restart` ask the control service of the running `up` (its address and token in the run's record), with no `dagger call`.\n\n")
 	b.WriteString("| measurement | median | p90 | slowest | runs | target | |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString(down.row("`commandcenter down`, called to its return (the stack stopped cleanly and its `up` ended)", ""))
+	b.WriteString(upAgain.row("`commandcenter up -d` right after it, called to its return (every service answering on its host port)", ""))
 	b.WriteString(ps.row("`commandcenter ps`, called to its answer", ""))
 	b.WriteString(restart.row("`commandcenter restart backend`, called to the backend answering /health on its host port again", ""))
 	b.WriteString(delay.row("`commandcenter logs -f backend`: a request to the backend, to its log line shown", "at most 1 s"))
-	fmt.Fprintf(&b, "\nRuns (s): ps %s; restart %s; follow %s.\n\n", joinDurations(ps.times), joinDurations(restart.times), joinDurations(delay.times))
+	fmt.Fprintf(&b, "\nRuns (s): down %s; up -d %s; ps %s; restart %s; follow %s.\n\n", joinDurations(down.times), joinDurations(upAgain.times), joinDurations(ps.times), joinDurations(restart.times), joinDurations(delay.times))
 	return b.String()
 }
 
