@@ -332,8 +332,8 @@ func hostAsk(args []string, what string, stdout io.Writer, logger *log.Logger) i
 }
 
 // upEndWait is how long down waits for the project's up to end once the
-// stack has stopped: it ends its dagger command (10 s at most) and takes
-// the project's automatic snapshot (a dump of the database) first.
+// stack has stopped: it ends its dagger command (10 s at most), and takes
+// the project's automatic snapshot (a dump of the database) when one is due.
 const upEndWait = 2 * time.Minute
 
 // waitUpEnded waits until process pid, the up of project, has ended, or
@@ -347,7 +347,7 @@ func waitUpEnded(project string, pid int, wait time.Duration, logger *log.Logger
 			return 1
 		}
 		if !said && time.Until(deadline) < wait-time.Second {
-			logger.Printf("waiting for commandcenter up (process %d) to end: it ends its dagger command and takes the project's automatic snapshot", pid)
+			logger.Printf("waiting for commandcenter up (process %d) to end: it ends its dagger command, and takes the project's automatic snapshot when one is due", pid)
 			said = true
 		}
 		time.Sleep(50 * time.Millisecond)
