@@ -119,11 +119,18 @@ type runRecord struct {
 // this machine, as its record says, when it runs and no other module was
 // named (-m): nil otherwise.
 func runningControl(project string, pf projectFlags) *control {
-	r, ok := readRecord(project)
-	if pf.module != "" || !ok || r.State == "ended" || r.Control == "" || !processAlive(r.PID) {
+	r, ok := runningUp(project)
+	if pf.module != "" || !ok || r.Control == "" {
 		return nil
 	}
 	return &control{base: r.Control, token: r.Token, client: &http.Client{}}
+}
+
+// runningUp is the record of the up that runs project on this machine,
+// when one runs.
+func runningUp(project string) (runRecord, bool) {
+	r, ok := readRecord(project)
+	return r, ok && r.State != "ended" && processAlive(r.PID)
 }
 
 // stateHome is the folder of the host command's records.
@@ -302,8 +309,8 @@ func hostAsk(args []string, what string, stdout io.Writer, logger *log.Logger) i
 	// The up that runs the project here, if one does: down returns once it
 	// has ended too, so that an up right after it starts the project again
 	// (instead of finding it up already).
-	up, upRuns := readRecord(project)
-	upRuns = upRuns && pf.module == "" && up.State != "ended" && processAlive(up.PID)
+	up, upRuns := runningUp(project)
+	upRuns = upRuns && pf.module == ""
 	asked := false
 	if ctl := runningControl(project, pf); ctl != nil {
 		out, err := ctl.post(context.Background(), path)
@@ -339,14 +346,14 @@ const upEndWait = 2 * time.Minute
 // waitUpEnded waits until process pid, the up of project, has ended, or
 // wait has passed.
 func waitUpEnded(project string, pid int, wait time.Duration, logger *log.Logger) int {
-	deadline := time.Now().Add(wait)
+	start := time.Now()
 	said := false
 	for processAlive(pid) {
-		if time.Now().After(deadline) {
+		if time.Since(start) > wait {
 			logger.Printf("project %q stopped, and its commandcenter up (process %d) has not ended within %s: it may still be taking the project's snapshot; an up of the project starts once it has ended (kill %d ends it now, without the snapshot)", project, pid, wait, pid)
 			return 1
 		}
-		if !said && time.Until(deadline) < wait-time.Second {
+		if !said && time.Since(start) > time.Second {
 			logger.Printf("waiting for commandcenter up (process %d) to end: it ends its dagger command, and takes the project's automatic snapshot when one is due", pid)
 			said = true
 		}

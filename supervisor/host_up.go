@@ -441,7 +441,7 @@ func detach(call daggerCall, args []string, stdout io.Writer, logger *log.Logger
 		logger.Print(err)
 		return 1
 	}
-	if r, ok := readRecord(call.project); ok && r.State != "ended" && processAlive(r.PID) {
+	if r, ok := runningUp(call.project); ok {
 		logger.Printf("project %q is up already on this machine (commandcenter up, process %d): commandcenter down stops it", call.project, r.PID)
 		return 1
 	}
