@@ -169,7 +169,7 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 		lost     bool // the project had data, and came up with a new database
 		stopping bool
 		stopDue  <-chan time.Time
-		recheck  <-chan time.Time // a look at the host ports, until they listen
+		recheck  <-chan time.Time // the next look at the host ports, until they listen
 		deadline = time.After(o.timeout)
 		expected = call.expected()
 	)
@@ -235,17 +235,13 @@ func keep(call daggerCall, o upOptions, stdout io.Writer, logger *log.Logger) in
 			if rep.Running {
 				ran = true
 			}
-			if !ready && ran && allReady(rep, expected) {
+			if !ready && ran && allReady(rep, expected) && recheck == nil {
 				// The services are ready; the CLI opens the host ports
 				// once the engine has checked them, which may be later.
 				// The next event may be long in coming (a health check
-				// every 30 s), so the ports are looked at again until
-				// they listen.
-				if portsListen(call.ports) {
-					becomeReady(rep)
-				} else if recheck == nil {
-					recheck = time.After(portRecheck)
-				}
+				// every 30 s), so the ports are looked at now, and again
+				// until they listen.
+				recheck = time.After(0)
 			}
 			if ran && !rep.Running {
 				why, asked := ctl.cause(recent(rep, start))

@@ -25,12 +25,15 @@ func init() {
 }
 
 // fakeDagger stands in for the dagger CLI, with the test binary doing the
-// work: `... control ... up --ports P:...` forwards P to the test's control
-// handler, and leaves the token up gave it in $TOKEN_FILE for the handler; `... up --ports HOST:...` runs the service under a supervisor,
-// ready at once (no port, no health check), and listens on HOST only
-// $PORT_DELAY seconds later, as the CLI opens its tunnels only after the
-// engine has checked the service's ports; like dagger's up, it goes on
-// after the service has ended.
+// work:
+//   - `... control ... up --ports P:...` forwards P to the test's control
+//     handler, and leaves the token up gave it in $TOKEN_FILE for the
+//     handler;
+//   - `... up --ports HOST:...` runs the service under a supervisor, ready
+//     at once (no port, no health check), and listens on HOST only
+//     $PORT_DELAY seconds later, as the CLI opens its tunnels only after
+//     the engine has checked the service's ports; like dagger's up, it
+//     goes on after the service has ended.
 const fakeDagger = `#!/bin/sh
 ports= prev= control=
 for a; do
