@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -51,6 +52,8 @@ type series struct {
 	phases [][]time.Duration
 	// steps are each run's long steps (longSteps).
 	steps []string
+	// cpu is where each run's CPU went (cpuBetween).
+	cpu []cpuUse
 }
 
 // add appends the runs of o to s.
@@ -60,6 +63,7 @@ func (s *series) add(o series) {
 	s.reinstalled = append(s.reinstalled, o.reinstalled...)
 	s.slow = append(s.slow, o.slow...)
 	s.steps = append(s.steps, o.steps...)
+	s.cpu = append(s.cpu, o.cpu...)
 	s.recovered += o.recovered
 }
 
@@ -87,9 +91,10 @@ func measureUpsWith(t *testing.T, env []string, name string, runs int, args func
 		if change != nil {
 			change(run)
 		}
-		start := time.Now()
+		before, start := takeCPU(), time.Now()
 		up := startUp(t, append(slices.Clone(env), traceEnv(t)...), append([]string{"--progress=plain"}, args()...)...)
 		r := waitStackReady(t, up, p, pw, start, 15*time.Minute)
+		s.cpu = append(s.cpu, cpuBetween(before, takeCPU(), r.total, os.Getpid()))
 		s.times = append(s.times, r.total)
 		t.Logf("%s, run %d: %s", name, run+1, r.slowest())
 		if r.total > slowStart {
@@ -193,6 +198,7 @@ func TestWarmReadmeStart(t *testing.T) {
 	s := measureUps(t, "readme", runs, readme, pw, readmePorts, nil)
 	t.Logf("median %s, p90 %s, slowest %s", secs(median(s.times)), secs(percentile(s.times, 90)), secs(slices.Max(s.times)))
 	t.Logf("where the time goes:\n%s", breakdown([]string{"the README's command"}, [][][]time.Duration{s.phases}))
+	t.Logf("where the CPU goes:\n%s%s", cpuHeader(), cpuRow("the README's command", s.cpu))
 }
 
 // TestBenchmarkStack measures how fast the example stack comes up on the
@@ -222,7 +228,7 @@ func TestBenchmarkStack(t *testing.T) {
 	fmt.Fprintf(&b, "| measurement | median | p90 | slowest | runs | target | reinstalled; what slow runs waited for |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 
 	// The machine's floor first: every start below is also a ratio to it.
-	floorText, floor := floorSection(t)
+	floorText, floor, floorCPU := floorSection(t)
 	type start struct {
 		name, target string
 		s            series
@@ -246,7 +252,8 @@ func TestBenchmarkStack(t *testing.T) {
 
 	given := func() []string { return stackArgs(project, src, ports, true) }
 	measure("warm-up", 1, given, benchPasswords, ports, nil)
-	b.WriteString(row(measure("given", warmRuns, given, benchPasswords, ports, nil), "warm `up`, passwords given", "", ""))
+	givenWarm := measure("given", warmRuns, given, benchPasswords, ports, nil)
+	b.WriteString(row(givenWarm, "warm `up`, passwords given", "", ""))
 	b.WriteString(row(measure("backend change", changeRuns, given, benchPasswords, ports, func(run int) {
 		appendLine(t, filepath.Join(src, "backend", "app", "main.py"), fmt.Sprintf("# bench change %d %d", run, time.Now().UnixNano()))
 	}), "one backend source file changed", "at most 3 s, nothing reinstalled", ""))
@@ -321,6 +328,11 @@ func TestBenchmarkStack(t *testing.T) {
 		names, phases = append(names, st.name), append(phases, st.s.phases)
 	}
 	b.WriteString(breakdown(names, phases))
+	fmt.Fprintf(&b, "\nWhere the warm starts' CPU goes: the CPU time (seconds, all cores) each program used from the command to every service answering, read from /proc before and after, medians of the runs; the machine's busy time is all of it, and its share of the %d cores over the start says how much of the start waited for a core:\n\n", runtime.NumCPU())
+	b.WriteString(cpuHeader())
+	b.WriteString(floorCPU)
+	b.WriteString(cpuRow("warm `up`, the README's command", warm.cpu))
+	b.WriteString(cpuRow("warm `up`, passwords given", givenWarm.cpu))
 	if len(coldSteps) > 0 {
 		b.WriteString("\nThe cold starts' steps of a second or more, from the CLI's plain progress (a step's time includes what it waited for; the module's first call includes the Go SDK building the module):\n\n")
 		for i, steps := range coldSteps {

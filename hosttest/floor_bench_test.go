@@ -4,6 +4,7 @@ package hosttest
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -45,10 +46,11 @@ func lonePostgresArgs(port int) []string {
 }
 
 // timePostgresUp runs args with dagger, times it to a query on port, and
-// stops it as a person does; with the start's phases.
-func timePostgresUp(t *testing.T, args []string, port int) (time.Duration, []time.Duration) {
+// stops it as a person does; with the start's phases and where its CPU
+// went.
+func timePostgresUp(t *testing.T, args []string, port int) (time.Duration, []time.Duration, cpuUse) {
 	t.Helper()
-	start := time.Now()
+	before, start := takeCPU(), time.Now()
 	up := startUp(t, append([]string{"FLOOR_PG=" + floorPassword}, traceEnv(t)...), args...)
 	deadline := start.Add(10 * time.Minute)
 	for pgPing(port, floorPassword) != nil {
@@ -58,17 +60,19 @@ func timePostgresUp(t *testing.T, args []string, port int) (time.Duration, []tim
 		time.Sleep(50 * time.Millisecond)
 	}
 	took := time.Since(start)
+	cpu := cpuBetween(before, takeCPU(), took, os.Getpid())
 	stopUp(t, up)
 	// The CLI has sent its spans as it exited.
 	phases := phasesOf(sink.since(start), start, start.Add(took))
 	waitReleased(t, port)
 	time.Sleep(restartPause)
-	return took, phases
+	return took, phases, cpu
 }
 
 // floorSection measures the floor and the module's lone Postgres, warm,
-// alternating, and returns the results' section and the floor's median.
-func floorSection(t *testing.T) (string, time.Duration) {
+// alternating, and returns the results' section, the floor's median, and
+// the rows of where their CPU went (cpuRow).
+func floorSection(t *testing.T) (string, time.Duration, string) {
 	const port = 25220
 	requireFree(t, port)
 	// Warm them all: the image, the volume's database, the modules.
@@ -77,13 +81,14 @@ func floorSection(t *testing.T) (string, time.Duration) {
 	timePostgresUp(t, lonePostgresArgs(port), port)
 	var floor, modFloor, lone []time.Duration
 	var floorPhases, modPhases, lonePhases [][]time.Duration
+	var floorCPU, modCPU, loneCPU []cpuUse
 	for range floorRuns {
-		d, phases := timePostgresUp(t, floorArgs(port), port)
-		floor, floorPhases = append(floor, d), append(floorPhases, phases)
-		d, phases = timePostgresUp(t, moduleFloorArgs(port), port)
-		modFloor, modPhases = append(modFloor, d), append(modPhases, phases)
-		d, phases = timePostgresUp(t, lonePostgresArgs(port), port)
-		lone, lonePhases = append(lone, d), append(lonePhases, phases)
+		d, phases, cpu := timePostgresUp(t, floorArgs(port), port)
+		floor, floorPhases, floorCPU = append(floor, d), append(floorPhases, phases), append(floorCPU, cpu)
+		d, phases, cpu = timePostgresUp(t, moduleFloorArgs(port), port)
+		modFloor, modPhases, modCPU = append(modFloor, d), append(modPhases, phases), append(modCPU, cpu)
+		d, phases, cpu = timePostgresUp(t, lonePostgresArgs(port), port)
+		lone, lonePhases, loneCPU = append(lone, d), append(lonePhases, phases), append(loneCPU, cpu)
 	}
 	t.Logf("floor: %v", floor)
 	t.Logf("module floor: %v", modFloor)
@@ -101,7 +106,8 @@ func floorSection(t *testing.T) (string, time.Duration) {
 	fmt.Fprintf(&b, "\nThe module's Postgres alone against the smallest module's: %s (median, p90).\n", ratios(lone, median(modFloor)))
 	b.WriteString("\nWhere their time goes (medians; the floor's first phase is the core API's types, with no module):\n\n")
 	b.WriteString(breakdown([]string{"the floor", "the smallest module", "the module's Postgres alone"}, [][][]time.Duration{floorPhases, modPhases, lonePhases}))
-	return b.String(), fm
+	cpu := cpuRow("the floor", floorCPU) + cpuRow("the smallest module", modCPU) + cpuRow("the module's Postgres alone", loneCPU)
+	return b.String(), fm, cpu
 }
 
 // ratios are the median and p90 of ds as ratios to floor.
@@ -112,6 +118,7 @@ func ratios(ds []time.Duration, floor time.Duration) string {
 // TestBenchmarkFloor measures the floor alone (make bench measures it
 // first, with everything else); it writes no results.
 func TestBenchmarkFloor(t *testing.T) {
-	section, _ := floorSection(t)
+	section, _, cpu := floorSection(t)
 	t.Log(section)
+	t.Log("\n" + cpuHeader() + cpu)
 }
