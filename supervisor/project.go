@@ -102,13 +102,31 @@ func closeAll(files []*os.File) {
 }
 
 // writeFileAtomic writes a file whole or not at all: readers in other
-// containers never see half of it.
+// containers never see half of it. Writers of the same file at once each
+// write their own temporary file: the supervisors of a Stack's containers
+// all answer a stop in one result file, and their PIDs, each counted in
+// its own container, are often the same number.
 func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	tmp := fmt.Sprintf("%s.%d.tmp", name, os.Getpid())
-	if err := os.WriteFile(tmp, data, perm); err != nil {
+	var id [8]byte
+	if err := randomBytes(id[:]); err != nil {
 		return err
 	}
-	return os.Rename(tmp, name)
+	tmp := fmt.Sprintf("%s.%x.tmp", name, id)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // secretsLockWait is how long a run waits for another to finish with the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -317,5 +320,76 @@ func TestAStopEndsEveryRunOfTheProject(t *testing.T) {
 			t.Errorf("run %d after the stop: exit %d (-1: it never saw the stop)\n%s", i, code, outs[i])
 		}
 		timer.Stop()
+	}
+}
+
+// Writers of one file at once (the supervisors of a Stack's containers
+// answering one stop, whose PIDs are often the same number, each in its
+// own container: here, goroutines of one process) each leave the file
+// whole: a reader sees one writer's text or another's, never a mix.
+func TestWritersOfOneFileAtOnceNeverMixIt(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "answer.result")
+	const writers, writes = 6, 300
+	var texts [][]byte
+	for w := range writers {
+		texts = append(texts, []byte(fmt.Sprintf(`{"ok":true,"by":"%s"}`, strings.Repeat("w", w+1))))
+	}
+	whole := func(text []byte) bool {
+		return slices.ContainsFunc(texts, func(t []byte) bool { return bytes.Equal(t, text) })
+	}
+	var (
+		mu       sync.Mutex
+		failures int
+		first    string
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures++; failures == 1 {
+			first = err.Error()
+		}
+	}
+	var wg sync.WaitGroup
+	for _, text := range texts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range writes {
+				if err := writeFileAtomic(file, text, 0o644); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	written := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(written)
+	}()
+	reads := 0
+	for reading := true; reading; {
+		select {
+		case <-written:
+			reading = false
+		default:
+		}
+		if text, err := os.ReadFile(file); err == nil {
+			reads++
+			if !whole(text) {
+				fail(fmt.Errorf("read %q, which no writer wrote", text))
+			}
+		}
+	}
+	if failures > 0 {
+		t.Fatalf("%d of %d writes and %d reads went wrong; the first: %s", failures, writers*writes, reads, first)
+	}
+	if reads == 0 {
+		t.Fatal("the file was never there to read")
+	}
+	if text, err := os.ReadFile(file); err != nil || !whole(text) {
+		t.Fatalf("the file at the end: %q, %v", text, err)
+	}
+	if left, _ := filepath.Glob(file + ".*.tmp"); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
 	}
 }
