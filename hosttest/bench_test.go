@@ -599,11 +599,23 @@ func processTree(root int) []int {
 // statFields are the fields of /proc/PID/stat after the command's name:
 // state first, then ppid, ... (proc(5) numbers them from 3).
 func statFields(pid int) []string {
+	_, fields := procStat(pid)
+	return fields
+}
+
+// procStat is a process's command name and the fields of its
+// /proc/PID/stat after it (statFields); nil fields when it has ended.
+func procStat(pid int) (comm string, fields []string) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return nil
+		return "", nil
 	}
-	return strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	text := string(stat)
+	open, closing := strings.IndexByte(text, '('), strings.LastIndexByte(text, ')')
+	if open < 0 || closing < open {
+		return "", nil
+	}
+	return text[open+1 : closing], strings.Fields(text[closing+1:])
 }
 
 // rssKiB is a process's resident set size.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -61,11 +60,11 @@ type procCPU struct {
 	own   int
 }
 
-// cpuSnap is every process's CPU time, and the machine's busy and total
-// time (all cores), at one moment.
+// cpuSnap is every process's CPU time, and the machine's busy time (all
+// cores), at one moment.
 type cpuSnap struct {
-	procs       map[int]procCPU
-	busy, total int
+	procs map[int]procCPU
+	busy  int
 }
 
 func takeCPU() cpuSnap {
@@ -76,30 +75,21 @@ func takeCPU() cpuSnap {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		text := string(stat)
-		open, closing := strings.IndexByte(text, '('), strings.LastIndexByte(text, ')')
-		f := strings.Fields(text[closing+1:])
-		if open < 0 || len(f) < 20 {
+		comm, f := procStat(pid)
+		if len(f) < 20 {
 			continue
 		}
 		n := func(i int) int { v, _ := strconv.Atoi(f[i]); return v }
-		s.procs[pid] = procCPU{comm: text[open+1 : closing], ppid: n(1), start: f[19], own: n(11) + n(12)}
+		s.procs[pid] = procCPU{comm: comm, ppid: n(1), start: f[19], own: n(11) + n(12)}
 	}
 	if data, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(data), "\n")
 		// user nice system idle iowait irq softirq steal guest guest_nice:
-		// a guest's time is in user's and nice's already, and steal is
-		// the hypervisor's.
+		// busy is all but idle and iowait; a guest's time is in user's and
+		// nice's already, and steal is the hypervisor's.
 		for i, v := range strings.Fields(line)[1:] {
-			x, _ := strconv.Atoi(v)
-			if i < 7 {
-				s.total += x
-			}
 			if i < 7 && i != 3 && i != 4 {
+				x, _ := strconv.Atoi(v)
 				s.busy += x
 			}
 		}
@@ -169,7 +159,6 @@ func cpuRow(name string, uses []cpuUse) string {
 		for i, u := range uses {
 			vs[i] = f(u)
 		}
-		sort.Float64s(vs)
 		return medianFloat(vs)
 	}
 	cells := []string{name}
