@@ -122,12 +122,7 @@ func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 // holds fails at once, naming the port, and starts nothing that stays.
 func TestTakenHostPortFailsFast(t *testing.T) {
 	t.Parallel()
-	const port = 25041
-	requireFree(t, port)
-	l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, port := holdAnyPort(t, 25041, 25049)
 	defer l.Close()
 	up := startUp(t, durableEnv, "call", "--project=hosttest-porttaken", "with-redis", "--password=env:HOSTTEST_PASSWORD", "redis",
 		"up", "--ports", fmt.Sprintf("%d:6379", port))
@@ -142,4 +137,25 @@ func TestTakenHostPortFailsFast(t *testing.T) {
 	if !strings.Contains(out, fmt.Sprintf(":%d: bind: address already in use", port)) {
 		t.Fatalf("the error does not name the taken port:\n%s", tail(out, 20))
 	}
+}
+
+// holdAnyPort listens on every address (0.0.0.0, as a program that takes
+// a port does) on the first port of first..last it can bind, and returns
+// the listener and the port. A port free on 127.0.0.1 may still be held on
+// another address (a socket bound to the machine's own address, or an
+// IPv6 one), which only a bind on every address finds: such a port is
+// skipped, not a failure of the test. It fails, naming what it found,
+// only when every port of the range is taken.
+func holdAnyPort(t *testing.T, first, last int) (net.Listener, int) {
+	t.Helper()
+	var taken []string
+	for port := first; port <= last; port++ {
+		l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+		if err == nil {
+			return l, port
+		}
+		taken = append(taken, err.Error())
+	}
+	t.Fatalf("host ports %d-%d are all taken: stop what listens there\n%s", first, last, strings.Join(taken, "\n"))
+	return nil, 0
 }
