@@ -2,28 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"dagger/commandcenter/internal/compose"
 	"dagger/commandcenter/internal/dagger"
 )
-
-// composeSource reads the project's source for the compose planner.
-type composeSource struct {
-	ctx context.Context
-	src *dagger.Directory
-}
-
-func (s composeSource) Read(p string) ([]byte, error) {
-	text, err := s.src.File(p).Contents(s.ctx)
-	return []byte(text), err
-}
-
-func (s composeSource) Exists(p string) bool {
-	ok, err := s.src.Exists(s.ctx, p)
-	return err == nil && ok
-}
 
 // ComposePlan reads the project's compose files, as docker compose does
 // (interpolation from --env and the source's .env, extends, profiles, the
@@ -55,25 +42,73 @@ func (m *Commandcenter) ComposePlan(
 	// +optional
 	dockerfiles bool,
 ) (string, error) {
-	p, err := m.composePlan(ctx, src, file, env, profile, strict, dockerfiles)
+	r, err := m.composePlan(ctx, src, file, env, profile, strict, dockerfiles)
 	if err != nil {
 		return "", err
 	}
-	return p.String(), nil
+	return r.Text, nil
 }
 
-// composePlan plans the compose files of src.
-func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, file, env, profile []string, strict, dockerfiles bool) (compose.Plan, error) {
+// composePlan plans the compose files of src: the compose planner
+// (composeplan) reads them in a container, with src as its working folder.
+func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, file, env, profile []string, strict, dockerfiles bool) (compose.Result, error) {
 	vars := map[string]string{}
 	for _, kv := range env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return compose.Plan{}, fmt.Errorf("--env %q is not KEY=VALUE", kv)
+			return compose.Result{}, fmt.Errorf("--env %q is not KEY=VALUE", kv)
 		}
 		vars[k] = v
 	}
-	return compose.Load(ctx, composeSource{ctx, src}, compose.Options{Files: file, Env: vars, Profiles: profile, Strict: strict,
+	options, err := json.Marshal(compose.Options{Files: file, Env: vars, Profiles: profile, Strict: strict,
 		Dockerfiles: dockerfiles, BackendPort: m.Be.Port, FrontendPort: m.Fe.Port})
+	if err != nil {
+		return compose.Result{}, err
+	}
+	const planner, optionsPath, resultPath = "/usr/local/bin/commandcenter-compose-plan", "/tmp/compose-options.json", "/tmp/compose-plan.json"
+	run, err := dag.Container().
+		From(golangImage).
+		WithFile(planner, composePlanner()).
+		WithNewFile(optionsPath, string(options)).
+		WithMountedDirectory("/project", src).
+		WithWorkdir("/project").
+		WithExec([]string{planner, optionsPath, resultPath}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny}).
+		Sync(ctx)
+	if err != nil {
+		return compose.Result{}, err
+	}
+	code, err := run.ExitCode(ctx)
+	if err != nil {
+		return compose.Result{}, err
+	}
+	if code != 0 {
+		stderr, err := run.Stderr(ctx)
+		if err != nil {
+			return compose.Result{}, err
+		}
+		return compose.Result{}, errors.New(strings.TrimSpace(stderr))
+	}
+	// Read from a file, not the program's output, which Dagger's progress
+	// shows: a literal database password of the files is in it.
+	out, err := run.File(resultPath).Contents(ctx)
+	if err != nil {
+		return compose.Result{}, err
+	}
+	var r compose.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return compose.Result{}, fmt.Errorf("the compose planner's answer: %w", err)
+	}
+	return r, nil
+}
+
+// composePlanner builds the compose planner (composeplan, with the
+// composeloader tag), the only program of the module that needs the
+// compose specification's library: it is compiled when a project's
+// compose files are first read, not with the module.
+func composePlanner() *dagger.File {
+	return goBuild("composeplan/*.go", "internal/compose/*.go", "internal/dotenv/*.go").
+		WithExec(slices.Concat(containerBuild, []string{"-tags=composeloader", "-o", "/out/commandcenter-compose-plan", "./composeplan"})).
+		File("/out/commandcenter-compose-plan")
 }
 
 // FromCompose sets the project's settings from its compose files, as
@@ -105,10 +140,11 @@ func (m *Commandcenter) FromCompose(
 	// +optional
 	dockerfiles bool,
 ) (*Commandcenter, error) {
-	p, err := m.composePlan(ctx, src, file, env, profile, strict, dockerfiles)
+	r, err := m.composePlan(ctx, src, file, env, profile, strict, dockerfiles)
 	if err != nil {
 		return nil, err
 	}
+	p := r.Plan
 	for _, line := range p.Notes {
 		fmt.Println("from-compose: " + line)
 	}

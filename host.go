@@ -64,7 +64,7 @@ func hostProgram(name, mode, os, arch string) (*dagger.File, error) {
 		return nil, fmt.Errorf("--arch=%s: give amd64 or arm64", arch)
 	}
 	out := "/out/" + name
-	return goBuild().
+	return goBuild(supervisorSource...).
 		WithEnvVariable("GOOS", os).
 		WithEnvVariable("GOARCH", arch).
 		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w -X main.mode=" + mode, "-o", out, "./supervisor"}).

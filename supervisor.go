@@ -17,7 +17,7 @@ import (
 // the TLS stack, which takes about 40% off its compile, the largest step of
 // a project's first start.
 func supervisor() *dagger.File {
-	return goBuild().
+	return goBuild(supervisorSource...).
 		WithExec(slices.Concat(containerBuild, []string{"-tags=incontainer", "-o", "/out/commandcenter-supervisor", "./supervisor"})).
 		File("/out/commandcenter-supervisor")
 }
@@ -26,7 +26,7 @@ func supervisor() *dagger.File {
 // frontend's container, where its serve-static serves the build (it needs
 // net/http, which supervisor() leaves out).
 func staticServer() *dagger.File {
-	return goBuild().
+	return goBuild(supervisorSource...).
 		WithExec(slices.Concat(containerBuild, []string{"-o", "/out/commandcenter-static", "./supervisor"})).
 		File("/out/commandcenter-static")
 }
@@ -36,16 +36,23 @@ func staticServer() *dagger.File {
 // stripping drops (about a tenth of a cold compile).
 var containerBuild = []string{"go", "build", "-trimpath", "-gcflags=all=-dwarf=false", "-ldflags=-s -w"}
 
-// goBuild is a Go container, static builds on, with the module's Go files
-// that the supervisor is made of (its tests left out) as its working folder.
-func goBuild() *dagger.Container {
+// supervisorSource are the module's files the supervisor is made of.
+var supervisorSource = []string{"supervisor/*.go", "internal/contract/*.go", "internal/minihttp/*.go"}
+
+// goBuild is a Go container, static builds on, with go.mod, go.sum and the
+// module's Go files of include (their tests left out) as its working
+// folder. Modules the build needs beyond the standard library come from
+// the Go module proxy, into a cache volume.
+func goBuild(include ...string) *dagger.Container {
 	return dag.Container().
 		From(golangImage).
 		WithEnvVariable("CGO_ENABLED", "0").
+		WithEnvVariable("GOMODCACHE", "/root/.cache/go-mod").
 		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("commandcenter-go-build")).
+		WithMountedCache("/root/.cache/go-mod", dag.CacheVolume("commandcenter-go-mod")).
 		WithMountedDirectory("/src", dag.CurrentModule().Source().
 			Filter(dagger.DirectoryFilterOpts{
-				Include: []string{"go.mod", "go.sum", "supervisor/*.go", "internal/contract/*.go", "internal/minihttp/*.go"},
+				Include: append([]string{"go.mod", "go.sum"}, include...),
 				Exclude: []string{"**/*_test.go"},
 			})).
 		WithWorkdir("/src")

@@ -23,7 +23,8 @@ if ! command -v redis-check-rdb >/dev/null && ! command -v redis-server >/dev/nu
   echo "apt: install redis-tools (a Redis server for the launcher's tests)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-tools >/dev/null
 fi
-go test -count=1 ./internal/... ./supervisor/
+# The compose reader builds only with its tag (internal/compose's doc).
+go test -count=1 -tags composeloader ./internal/... ./supervisor/
 # The same program is the host command and the live-reload watcher, built
 # for macOS too; the containers' supervisor is its incontainer build.
 GOOS=darwin go vet ./supervisor/

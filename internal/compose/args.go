@@ -215,3 +215,16 @@ func memoryOpt(bytes int64) []string {
 	}
 	return []string{opt("memory", strconv.FormatInt(bytes, 10))}
 }
+
+// shellSpecial are the characters a POSIX shell reads as more than a
+// word's letters.
+const shellSpecial = " \t\n'\"$`\\;&|<>()*?{}[]#~"
+
+// shellQuote is s as one word of a POSIX shell: as it is where nothing in
+// it is special, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, shellSpecial) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

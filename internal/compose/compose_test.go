@@ -1,3 +1,5 @@
+//go:build composeloader
+
 package compose
 
 import (
