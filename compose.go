@@ -86,6 +86,9 @@ func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, 
 		if err != nil {
 			return compose.Result{}, err
 		}
+		if strings.TrimSpace(stderr) == "" {
+			return compose.Result{}, fmt.Errorf("the compose planner exited with code %d and said nothing (killed, or out of memory?): run compose-plan again, with --progress=plain to see its container", code)
+		}
 		return compose.Result{}, errors.New(strings.TrimSpace(stderr))
 	}
 	// Read from a file, not the program's output, which Dagger's progress
