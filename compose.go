@@ -86,10 +86,11 @@ func (m *Commandcenter) composePlan(ctx context.Context, src *dagger.Directory, 
 		if err != nil {
 			return compose.Result{}, err
 		}
-		if strings.TrimSpace(stderr) == "" {
+		said := strings.TrimSpace(stderr)
+		if said == "" {
 			return compose.Result{}, fmt.Errorf("the compose planner exited with code %d and said nothing (killed, or out of memory?): run compose-plan again, with --progress=plain to see its container", code)
 		}
-		return compose.Result{}, errors.New(strings.TrimSpace(stderr))
+		return compose.Result{}, errors.New(said)
 	}
 	// Read from a file, not the program's output, which Dagger's progress
 	// shows: a literal database password of the files is in it.

@@ -32,18 +32,26 @@ import (
 // to it, and none reaches outside it, as none does in a Dagger directory.
 type folder struct{ fs.FS }
 
+// inside is p as a path of the folder, and whether it is one.
+func inside(p string) (string, bool) {
+	clean := path.Clean(p)
+	return clean, fs.ValidPath(clean)
+}
+
 func (f folder) Read(p string) ([]byte, error) {
-	if !fs.ValidPath(path.Clean(p)) {
+	clean, ok := inside(p)
+	if !ok {
 		return nil, fmt.Errorf("%s is not a path inside --src", p)
 	}
-	return fs.ReadFile(f.FS, path.Clean(p))
+	return fs.ReadFile(f.FS, clean)
 }
 
 func (f folder) Exists(p string) bool {
-	if !fs.ValidPath(path.Clean(p)) {
+	clean, ok := inside(p)
+	if !ok {
 		return false
 	}
-	_, err := fs.Stat(f.FS, path.Clean(p))
+	_, err := fs.Stat(f.FS, clean)
 	return err == nil
 }
 

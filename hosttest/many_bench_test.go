@@ -146,10 +146,10 @@ func manyProjectsSection(t *testing.T, src string) string {
 	var ups []*upProc
 	up := func(i int) (*upProc, time.Duration) {
 		start := time.Now()
-		up := startUp(t, benchEnv, append([]string{"--progress=plain"}, stackArgs(project(i), src, manyPorts(i), true)...)...)
-		r := waitStackReady(t, up, manyPorts(i), benchPasswords, start, 15*time.Minute)
+		proc := startUp(t, benchEnv, append([]string{"--progress=plain"}, stackArgs(project(i), src, manyPorts(i), true)...)...)
+		r := waitStackReady(t, proc, manyPorts(i), benchPasswords, start, 15*time.Minute)
 		t.Logf("stack %d of %d up in %s", i+1, manyStacks, secs(r.total))
-		return up, r.total
+		return proc, r.total
 	}
 	for i := range manyStacks {
 		last, took := up(i)
