@@ -457,7 +457,8 @@ unguard_network() {
 # started_state: the state folder the running engine was started on
 # (empty for one started before the kit recorded it).
 started_state() {
-  sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started" 2>/dev/null
+  [[ -f $RUN_DIR/engine.started ]] || return 0
+  sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started"
 }
 
 start_engine() {
