@@ -28,10 +28,10 @@ func TestBigSourceTreeRebuildsNothingForFilesOutside(t *testing.T) {
 		t.Helper()
 		p := startUp(t, env, args...)
 		// /health answers ok once the backend reaches Postgres and Redis.
-		waitFor(t, what+": backend /health", 10*time.Minute, func() error {
+		p.waitFor(what+": backend /health", 10*time.Minute, func() error {
 			return getHealth(httpc, fmt.Sprintf("http://127.0.0.1:%d/health", ports.backend))
 		})
-		waitFor(t, what+": frontend /api/health", 2*time.Minute, func() error {
+		p.waitFor(what+": frontend /api/health", 2*time.Minute, func() error {
 			return getHealth(httpc, fmt.Sprintf("http://127.0.0.1:%d/api/health", ports.frontend))
 		})
 		stopUp(t, p)

@@ -86,7 +86,7 @@ func TestComposeExampleRunsUnchanged(t *testing.T) {
 		// The backend reaches postgres, redis (the project's password filled
 		// in its URL), nats and search by compose's names.
 		var health map[string]string
-		waitFor(t, what+": /api/health with every peer ok", 15*time.Minute, func() error {
+		up.waitFor(what+": /api/health with every peer ok", 15*time.Minute, func() error {
 			if err := getJSON(httpc, fmt.Sprintf("http://127.0.0.1:%d/api/health", be), &health); err != nil {
 				return err
 			}

@@ -82,7 +82,7 @@ func startLiveOn(t *testing.T, project, src string, ports stackPorts, syncPort i
 		}
 		return nil
 	})
-	waitFor(t, "backend /health", 5*time.Minute, func() error {
+	l.up.waitFor("backend /health", 5*time.Minute, func() error {
 		return getHealth(l.http, fmt.Sprintf("http://127.0.0.1:%d/health", ports.backend))
 	})
 	return l

@@ -69,7 +69,7 @@ func TestMonorepoStackRunsItsWorkersWithItsSecrets(t *testing.T) {
 	httpc := &http.Client{Timeout: 10 * time.Second}
 	base := fmt.Sprintf("http://127.0.0.1:%d", be)
 	var health map[string]string
-	waitFor(t, "backend /health with the migration applied", 10*time.Minute, func() error {
+	up.waitFor("backend /health with the migration applied", 10*time.Minute, func() error {
 		if err := getJSON(httpc, base+"/health", &health); err != nil {
 			return err
 		}

@@ -232,7 +232,7 @@ func TestOperateARunningStack(t *testing.T) {
 
 	// The next start needs no recovery, and Ctrl-C stops it just as cleanly.
 	up := startProgram(t, append(durableEnv, "XDG_STATE_HOME="+state), bin, append([]string{"up", "--"}, operateUpArgs(src)...)...)
-	waitFor(t, "up in the foreground", 10*time.Minute, func() error {
+	up.waitFor("up in the foreground", 10*time.Minute, func() error {
 		if ended, err := up.exited(0); ended {
 			t.Fatalf("up ended (%v) before the stack was up:\n%s", err, tail(up.log.String(), 30))
 		}

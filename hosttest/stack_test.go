@@ -69,10 +69,10 @@ func TestReadmeStackUpForwardsHostPorts(t *testing.T) {
 
 	// The first run builds images; later runs are up in seconds.
 	httpc := &http.Client{Timeout: 10 * time.Second}
-	waitFor(t, "backend /health", 10*time.Minute, func() error {
+	up.waitFor("backend /health", 10*time.Minute, func() error {
 		return getHealth(httpc, env["BACKEND_URL"]+"/health")
 	})
-	waitFor(t, "frontend /api/health", 2*time.Minute, func() error {
+	up.waitFor("frontend /api/health", 2*time.Minute, func() error {
 		return getHealth(httpc, env["FRONTEND_URL"]+"/api/health")
 	})
 
@@ -153,7 +153,7 @@ func TestReadmeStackUpForwardsHostPorts(t *testing.T) {
 	waitReleased(t, pgPort, redisPort, backendPort, frontendPort)
 
 	up = startUp(t, nil, "call", "--project="+project, "stack", "--src=examples/commandcenter", "up", "--ports", ports)
-	waitFor(t, "backend /health after the restart", 5*time.Minute, func() error {
+	up.waitFor("backend /health after the restart", 5*time.Minute, func() error {
 		return getHealth(httpc, env["BACKEND_URL"]+"/health")
 	})
 	rdb = redis.NewClient(opts)

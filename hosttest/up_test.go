@@ -161,15 +161,45 @@ func tail(s string, lines int) string {
 // waitFor retries check until it passes or the deadline comes.
 func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := retry(timeout, nil, check); err != nil {
+		t.Fatalf("%s not ready after %s: %v", what, timeout, err)
 	}
-	t.Fatalf("%s not ready after %s: %v", what, timeout, err)
+}
+
+// waitFor retries check until it passes, the deadline comes, or the
+// program ends: what it waits for does not come once `up` has exited.
+func (p *upProc) waitFor(what string, timeout time.Duration, check func() error) {
+	p.t.Helper()
+	err := retry(timeout, p.ended, check)
+	if err == nil {
+		return
+	}
+	select {
+	case <-p.ended:
+		// The test's cleanup prints the program's last lines.
+		p.t.Fatalf("%s: `%s` ended (%v) before it was ready (last check: %v)",
+			what, p.cmd.Args[0], p.cmd.ProcessState, err)
+	default:
+		p.t.Fatalf("%s not ready after %s: %v", what, timeout, err)
+	}
+}
+
+// retry runs check every 200 ms until it passes (nil), the timeout passes
+// or ended is closed (check's last error). A check runs once more after
+// ended is closed, for what was ready as the program exited.
+func retry(timeout time.Duration, ended <-chan struct{}, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil || !time.Now().Before(deadline) {
+			return err
+		}
+		select {
+		case <-ended:
+			return check()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // portFree says whether nothing listens on 127.0.0.1:port.
