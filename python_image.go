@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"dagger/commandcenter/internal/check"
 	"dagger/commandcenter/internal/contract"
@@ -120,7 +121,7 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 		reqs = []string{"requirements.txt"}
 	}
 	install := []string{"pip", "install"}
-	files := map[string]bool{}
+	files := map[string]string{} // path in src: its text
 	var queue []string
 	for _, r := range reqs {
 		p := path.Join(dir, r)
@@ -138,14 +139,14 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 	for len(queue) > 0 {
 		file := queue[0]
 		queue = queue[1:]
-		if files[file] {
+		if _, seen := files[file]; seen {
 			continue
 		}
-		files[file] = true
 		text, err := src.File(file).Contents(ctx)
 		if err != nil {
 			return nil, installPlan{}, err
 		}
+		files[file] = text
 		for _, ref := range manifest.Requirements(text) {
 			// -r and -c are relative to the file that names them; local
 			// projects to the folder pip runs in, the backend's.
@@ -176,7 +177,16 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 		}
 	}
 	for _, f := range check.SortedKeys(files) {
-		deps = deps.WithFile(path.Join(depsRoot, f), src.File(f))
+		// The text read above, not src.File(f): the pip layer's recipe
+		// then carries the requirements themselves. A file of src is known
+		// to the engine's cache by its content, so a cached step can hold
+		// another project's recipe for the same text, one that loads a
+		// folder of a session that is gone when the step must run again.
+		if utf8.ValidString(files[f]) {
+			deps = deps.WithNewFile(path.Join(depsRoot, f), files[f])
+		} else {
+			deps = deps.WithFile(path.Join(depsRoot, f), src.File(f))
+		}
 	}
 	for _, f := range check.SortedKeys(folders) {
 		deps = deps.WithDirectory(path.Join(depsRoot, f), src.Directory(f), dagger.ContainerWithDirectoryOpts{
