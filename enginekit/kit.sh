@@ -801,7 +801,7 @@ cmd_status() {
   if pid_alive "$RUN_DIR/engine.pid"; then
     if engine_answers "$WRAPPER"; then
       local tcp state
-      tcp=$(sed -n 's/.* tcp=//p' "$RUN_DIR/engine.started" 2>/dev/null)
+      tcp=$(sed -n 's/.* tcp=//p' "$RUN_DIR/engine.started" 2>/dev/null) || tcp=
       state=$(started_state)
       echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, $(engine_addresses "$tcp"), state ${state:-$ENGINE_STATE_DEFAULT}"
     else
