@@ -17,7 +17,7 @@
 set -Eeuo pipefail
 # A command that fails where nothing checks it ends the kit (set -e): say
 # which, so that no failure is silent.
-trap 'rc=$?; [[ $- == *e* ]] && printf "enginekit: error: \"%s\" failed (exit %d) at line %d of %s\n" "$BASH_COMMAND" "$rc" "$LINENO" "${BASH_SOURCE[0]}" >&2' ERR
+trap '_kit_rc=$?; [[ $- == *e* ]] && printf "enginekit: error: \"%s\" failed (exit %d) at line %d of %s\n" "$BASH_COMMAND" "$_kit_rc" "$LINENO" "${BASH_SOURCE[0]}" >&2' ERR
 
 KIT_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
