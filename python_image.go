@@ -182,8 +182,10 @@ func (m *Commandcenter) backendManifests(ctx context.Context, src *dagger.Direct
 		// to the engine's cache by its content, so a cached step can hold
 		// another project's recipe for the same text, one that loads a
 		// folder of a session that is gone when the step must run again.
-		if utf8.ValidString(files[f]) {
-			deps = deps.WithNewFile(path.Join(depsRoot, f), files[f])
+		// A text with credentials stays a file: Dagger's progress prints
+		// the arguments of every call.
+		if text := files[f]; utf8.ValidString(text) && !manifest.HoldsCredentials(text) {
+			deps = deps.WithNewFile(path.Join(depsRoot, f), text)
 		} else {
 			deps = deps.WithFile(path.Join(depsRoot, f), src.File(f))
 		}

@@ -8,6 +8,7 @@ package manifest
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -217,4 +218,16 @@ func Pyproject(text string, extras []string) (string, error) {
 		b.WriteString(strings.TrimSpace(d) + "\n")
 	}
 	return b.String(), nil
+}
+
+// urlUserinfo matches a URL with a user (and maybe a password) before its
+// host: https://user:token@host/..., git+https://token@host/...
+var urlUserinfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s/@]+@`)
+
+// HoldsCredentials says whether a requirements file's text has a URL with
+// credentials in it (a private index's token, a VCS link's). Such a text
+// must not become an argument of an engine call, which Dagger's progress
+// prints: it stays a file.
+func HoldsCredentials(text string) bool {
+	return urlUserinfo.MatchString(text)
 }

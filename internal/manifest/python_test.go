@@ -95,3 +95,26 @@ func TestPyprojectRefusesWhatPipCannotReadWithoutTheSource(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsCredentialsFindsTokensInURLs(t *testing.T) {
+	for _, text := range []string{
+		"--index-url https://__token__:glpat-secret@gitlab.example/api/v4/projects/1/packages/pypi/simple\nfastapi\n",
+		"--extra-index-url=https://user:pass@pypi.example/simple\n",
+		"mylib @ git+https://ghp_secret@github.example/org/mylib.git\n",
+		"-e git+ssh://deploy@git.example/org/lib.git#egg=lib\n",
+	} {
+		if !HoldsCredentials(text) {
+			t.Errorf("HoldsCredentials(%q) = false: its URL carries credentials", text)
+		}
+	}
+	for _, text := range []string{
+		"fastapi>=0.110\nuvicorn[standard]>=0.29\n",
+		"--index-url https://pypi.example/simple\n--extra-index-url ${PIP_EXTRA_INDEX_URL}\n",
+		"mylib @ git+https://github.example/org/mylib.git@v1.2\n",
+		"# contact: team@example.org\n-r base.txt\n-e ../libs/core\n",
+	} {
+		if HoldsCredentials(text) {
+			t.Errorf("HoldsCredentials(%q) = true: no URL in it carries credentials", text)
+		}
+	}
+}
