@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,23 +76,36 @@ func TestTwoProjectsSideBySide(t *testing.T) {
 	waitReleased(t, portA)
 }
 
-// TestPasswordsStayOutOfTheOutput runs the stack with passwords of its own
-// and a prestart command that prints its environment and fails, with the
-// CLI's plain progress and debug logs captured: the passwords appear nowhere.
+// TestPasswordsStayOutOfTheOutput runs the stack with passwords of its own,
+// a private index's token in requirements.txt and a prestart command that
+// prints its environment and fails, with the CLI's plain progress and debug
+// logs captured: the passwords and the token appear nowhere.
 func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 	t.Parallel()
 	const pgPassword, redisPassword = "pg-secret-7c1e0d9a", "redis-secret-52b8f4e6"
+	// A private index's token in requirements.txt, as pip allows. pip
+	// masks it in its own output; nothing else may print it.
+	const indexToken = "index-token-3f9a61c2"
 	requireFree(t, 25030)
+	src := copyExample(t)
+	reqs := filepath.Join(src, "backend", "requirements.txt")
+	text, err := os.ReadFile(reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = append([]byte("--extra-index-url https://__token__:"+indexToken+"@pypi.invalid/simple\n"), text...)
+	if err := os.WriteFile(reqs, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("dagger", "--progress=plain", "--debug", "call", "--project=hosttest-secrets",
 		"with-postgres", "--password=env:HOSTTEST_PG", "with-redis", "--password=env:HOSTTEST_REDIS",
 		"with-backend", "--prestart=env; echo \"url: $DATABASE_URL\"; exit 3",
-		"stack", "--src=examples/commandcenter",
+		"stack", "--src="+src,
 		"up", "--ports", "25030:8000")
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(cmd.Environ(), "HOSTTEST_PG="+pgPassword, "HOSTTEST_REDIS="+redisPassword)
 	done := make(chan struct{})
 	var out []byte
-	var err error
 	go func() {
 		out, err = cmd.CombinedOutput()
 		close(done)
@@ -102,17 +117,17 @@ func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 		<-done
 		t.Fatal("the stack with a failing prestart did not fail within 10 minutes")
 	}
-	text := string(out)
+	output := string(out)
 	if err == nil {
-		t.Fatalf("up succeeded with a prestart that exits 3:\n%s", tail(text, 30))
+		t.Fatalf("up succeeded with a prestart that exits 3:\n%s", tail(output, 30))
 	}
-	if !strings.Contains(text, "DATABASE_URL=") || !strings.Contains(text, "exit code: 3") && !strings.Contains(text, "exit code 3") {
-		t.Fatalf("the output does not show the failing prestart's environment and exit code:\n%s", tail(text, 60))
+	if !strings.Contains(output, "DATABASE_URL=") || !strings.Contains(output, "exit code: 3") && !strings.Contains(output, "exit code 3") {
+		t.Fatalf("the output does not show the failing prestart's environment and exit code:\n%s", tail(output, 60))
 	}
-	for _, secret := range []string{pgPassword, redisPassword} {
-		if strings.Contains(text, secret) {
-			i := strings.Index(text, secret)
-			t.Fatalf("a password is in the CLI's output: ...%s...", text[max(0, i-200):min(len(text), i+50)])
+	for _, secret := range []string{pgPassword, redisPassword, indexToken} {
+		if strings.Contains(output, secret) {
+			i := strings.Index(output, secret)
+			t.Fatalf("a secret is in the CLI's output: ...%s...", output[max(0, i-200):min(len(output), i+50)])
 		}
 	}
 	waitReleased(t, 25030)
