@@ -457,11 +457,12 @@ unguard_network() {
   while iptables -w -D "${GUARD_RULE[@]}" 2>/dev/null; do :; done
 }
 
-# started_state: the state folder the running engine was started on
-# (empty for one started before the kit recorded it).
-started_state() {
+# started_field NAME: the value of NAME= in the record of what the running
+# engine was started with (state, tcp); empty for an engine started before
+# the kit recorded it, or never started.
+started_field() {
   [[ -f $RUN_DIR/engine.started ]] || return 0
-  sed -n 's/.* state=\([^ ]*\) .*/\1/p' "$RUN_DIR/engine.started"
+  sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$RUN_DIR/engine.started"
 }
 
 start_engine() {
@@ -488,7 +489,7 @@ start_engine() {
     return 0
   fi
   local was
-  was=$(started_state)
+  was=$(started_field state)
   if pid_alive "$pidf" && [[ -n $was && $was != "$ENGINE_STATE" ]]; then
     say "engine: it runs on the state in $was; restarting it on $ENGINE_STATE$([[ -n ${KIT_ENGINE_STATE:-} ]] || echo " (KIT_ENGINE_STATE gives another, for one start)")"
   fi
@@ -801,8 +802,8 @@ cmd_status() {
   if pid_alive "$RUN_DIR/engine.pid"; then
     if engine_answers "$WRAPPER"; then
       local tcp state
-      tcp=$(sed -n 's/.* tcp=//p' "$RUN_DIR/engine.started" 2>/dev/null) || tcp=
-      state=$(started_state)
+      tcp=$(started_field tcp)
+      state=$(started_field state)
       echo "engine:   running (pid $(cat "$RUN_DIR/engine.pid")), dagger $DAGGER_VERSION, $(engine_addresses "$tcp"), state ${state:-$ENGINE_STATE_DEFAULT}"
     else
       echo "engine:   process $(cat "$RUN_DIR/engine.pid") runs but does not answer on $ENGINE_SOCK"
