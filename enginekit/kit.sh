@@ -834,13 +834,19 @@ cmd_status() {
   if [[ -x $WRAPPER ]]; then
     echo "cli:      $WRAPPER -> $("$WRAPPER" version 2>/dev/null || echo 'does not run')"
   fi
-  return $ok
+  # The exit code says whether all is up; set here and used by the caller's
+  # exit, because a function that returns non-zero would set off the ERR trap
+  # as if the kit had failed.
+  status_rc=$ok
 }
 
 case ${1:-} in
 up) cmd_up ;;
 stop) cmd_stop ;;
-status) cmd_status ;;
+status)
+  cmd_status
+  exit "$status_rc"
+  ;;
 uninstall) cmd_uninstall ;;
 *)
   echo "usage: $0 up|stop|status|uninstall" >&2
