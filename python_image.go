@@ -219,6 +219,15 @@ func (m *Commandcenter) pyprojectManifest(ctx context.Context, src *dagger.Direc
 	// Live reload lists a changed pyproject.toml's dependencies the same
 	// way in the container (pyproject_deps.py), then installs them.
 	again := []string{"sh", "-c", "python " + pyprojectDepsPath + " " + shellLine(append([]string{"pyproject.toml"}, m.Be.Extras...)) + " >" + generated + " && " + shellLine(install)}
+	if manifest.HoldsCredentials(reqs) {
+		// A dependency's URL carries a token: the list is made in the
+		// container from the file, as live reload makes it, so that it never
+		// becomes a call's argument, which Dagger's progress prints.
+		deps = deps.
+			WithFile(pyprojectDepsPath, entrypoint("pyproject_deps.py")).
+			WithFile(path.Join(depsRoot, p), src.File(p))
+		return deps, installPlan{install: again, again: again, manifests: []string{p}}, nil
+	}
 	return deps.WithNewFile(generated, reqs), installPlan{install: install, again: again, manifests: []string{p}}, nil
 }
 

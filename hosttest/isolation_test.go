@@ -77,35 +77,77 @@ func TestTwoProjectsSideBySide(t *testing.T) {
 }
 
 // TestPasswordsStayOutOfTheOutput runs the stack with passwords of its own,
-// a private index's token in requirements.txt and a prestart command that
+// a private token in the backend's manifest and a prestart command that
 // prints its environment and fails, with the CLI's plain progress and debug
-// logs captured: the passwords and the token appear nowhere.
+// logs captured: the passwords and the token appear nowhere. The token is
+// in requirements.txt (a private index's URL) in one case, and in
+// pyproject.toml (a VCS dependency's URL) in the other.
 func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 	t.Parallel()
-	const pgPassword, redisPassword = "pg-secret-7c1e0d9a", "redis-secret-52b8f4e6"
-	// A private index's token in requirements.txt, as pip allows. pip
-	// masks it in its own output; nothing else may print it.
+	// pip masks such a token in its own output; nothing else may print it.
 	const indexToken = "index-token-3f9a61c2"
-	requireFree(t, 25030)
+	for _, c := range []struct {
+		name, project string
+		port          int
+		manifest      func(t *testing.T, backend string)
+	}{
+		{"requirements.txt", "hosttest-secrets", 25030, func(t *testing.T, backend string) {
+			reqs := filepath.Join(backend, "requirements.txt")
+			text, err := os.ReadFile(reqs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = append([]byte("--extra-index-url https://__token__:"+indexToken+"@pypi.invalid/simple\n"), text...)
+			if err := os.WriteFile(reqs, text, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"pyproject.toml", "hosttest-secrets-pyproject", 25031, func(t *testing.T, backend string) {
+			// The private library's marker holds on no Python 3, so pip
+			// skips it: the token is in the manifest, and nothing fetches.
+			reqs, err := os.ReadFile(filepath.Join(backend, "requirements.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			deps := []string{`"privlib @ git+https://` + indexToken + `@git.invalid/org/privlib.git ; python_version < '3'"`}
+			for _, line := range strings.Split(string(reqs), "\n") {
+				if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+					deps = append(deps, fmt.Sprintf("%q", line))
+				}
+			}
+			toml := "[project]\nname = \"backend\"\nversion = \"0\"\ndependencies = [\n  " + strings.Join(deps, ",\n  ") + ",\n]\n"
+			if err := os.WriteFile(filepath.Join(backend, "pyproject.toml"), []byte(toml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(filepath.Join(backend, "requirements.txt")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			secretsStayOut(t, c.project, c.port, indexToken, c.manifest)
+		})
+	}
+}
+
+// secretsStayOut is one case of TestPasswordsStayOutOfTheOutput: the
+// example, its backend's manifest changed by manifest to hold token.
+func secretsStayOut(t *testing.T, project string, port int, token string, manifest func(t *testing.T, backend string)) {
+	const pgPassword, redisPassword = "pg-secret-7c1e0d9a", "redis-secret-52b8f4e6"
+	requireFree(t, port)
 	src := copyExample(t)
-	reqs := filepath.Join(src, "backend", "requirements.txt")
-	text, err := os.ReadFile(reqs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text = append([]byte("--extra-index-url https://__token__:"+indexToken+"@pypi.invalid/simple\n"), text...)
-	if err := os.WriteFile(reqs, text, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("dagger", "--progress=plain", "--debug", "call", "--project=hosttest-secrets",
+	manifest(t, filepath.Join(src, "backend"))
+	cmd := exec.Command("dagger", "--progress=plain", "--debug", "call", "--project="+project,
 		"with-postgres", "--password=env:HOSTTEST_PG", "with-redis", "--password=env:HOSTTEST_REDIS",
 		"with-backend", "--prestart=env; echo \"url: $DATABASE_URL\"; exit 3",
 		"stack", "--src="+src,
-		"up", "--ports", "25030:8000")
+		"up", "--ports", fmt.Sprintf("%d:8000", port))
 	cmd.Dir = repoRoot(t)
 	cmd.Env = append(cmd.Environ(), "HOSTTEST_PG="+pgPassword, "HOSTTEST_REDIS="+redisPassword)
 	done := make(chan struct{})
 	var out []byte
+	var err error
 	go func() {
 		out, err = cmd.CombinedOutput()
 		close(done)
@@ -124,13 +166,13 @@ func TestPasswordsStayOutOfTheOutput(t *testing.T) {
 	if !strings.Contains(output, "DATABASE_URL=") || !strings.Contains(output, "exit code: 3") && !strings.Contains(output, "exit code 3") {
 		t.Fatalf("the output does not show the failing prestart's environment and exit code:\n%s", tail(output, 60))
 	}
-	for _, secret := range []string{pgPassword, redisPassword, indexToken} {
+	for _, secret := range []string{pgPassword, redisPassword, token} {
 		if strings.Contains(output, secret) {
 			i := strings.Index(output, secret)
 			t.Fatalf("a secret is in the CLI's output: ...%s...", output[max(0, i-200):min(len(output), i+50)])
 		}
 	}
-	waitReleased(t, 25030)
+	waitReleased(t, port)
 }
 
 // TestTakenHostPortFailsFast: `up --ports` on a host port another program
