@@ -85,9 +85,25 @@ const operateProject = "hostop"
 
 var operatePorts = stackPorts{pg: 26000, redis: 26001, backend: 26002, frontend: 26003}
 
-// A worker that crashes once, three seconds after its first start, and
-// then prints a tick a second.
-const crashOnce = `if [ -e /tmp/crashed ]; then while :; do echo tick; sleep 1; done; else touch /tmp/crashed; echo crashing; sleep 3; exit 1; fi`
+// A worker that crashes once, when the test pushes to the Redis list
+// crashList (an event, not a time after its start: a first ps must see it
+// ready however long the stack took), and then prints a tick a second. Its
+// container's /tmp lasts over the supervisor's restart of it.
+var crashOnce = `if [ -e /tmp/crashed ]; then while :; do echo tick; sleep 1; done; else touch /tmp/crashed; python -c '
+import os, time, redis
+r = redis.Redis.from_url(os.environ["REDIS_URL"])
+while True:
+    try:
+        r.blpop(["` + crashList + `"])
+        break
+    except redis.ConnectionError:
+        time.sleep(0.2)
+'; echo crashing; exit 1; fi`
+
+// crashList is the Redis list whose first item makes the worker crash, one
+// of this run's own: an item an earlier run left in the project's Redis
+// cannot reach it.
+var crashList = fmt.Sprintf("hosttest-ticker-crash-%d", time.Now().UnixNano())
 
 func operateUpArgs(src string, extra ...string) []string {
 	args := []string{"dagger", "call", "--project=" + operateProject}
@@ -176,8 +192,10 @@ func TestOperateARunningStack(t *testing.T) {
 		return nil
 	})
 
-	// The worker crashed 3 s after its first start: it was started again,
-	// and counted.
+	// The worker crashes when told: it is started again, and counted.
+	if err := rdb.RPush(ctx, crashList, "now").Err(); err != nil {
+		t.Fatalf("tell the worker to crash: %v", err)
+	}
 	waitFor(t, "the ticker's restart after its crash", time.Minute, func() error {
 		st, restarts, crashes, _ := psJSON(t, bin, state, operateProject).service("ticker")
 		if st != "ready" || restarts != 1 || crashes != 1 {
