@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,28 +137,17 @@ func secretsStayOut(t *testing.T, project string, port int, token string, manife
 	requireFree(t, port)
 	src := copyExample(t)
 	manifest(t, filepath.Join(src, "backend"))
-	cmd := exec.Command("dagger", "--progress=plain", "--debug", "call", "--project="+project,
+	up := startUp(t, []string{"HOSTTEST_PG=" + pgPassword, "HOSTTEST_REDIS=" + redisPassword},
+		"--progress=plain", "--debug", "call", "--project="+project,
 		"with-postgres", "--password=env:HOSTTEST_PG", "with-redis", "--password=env:HOSTTEST_REDIS",
 		"with-backend", "--prestart=env; echo \"url: $DATABASE_URL\"; exit 3",
 		"stack", "--src="+src,
 		"up", "--ports", fmt.Sprintf("%d:8000", port))
-	cmd.Dir = repoRoot(t)
-	cmd.Env = append(cmd.Environ(), "HOSTTEST_PG="+pgPassword, "HOSTTEST_REDIS="+redisPassword)
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() {
-		out, err = cmd.CombinedOutput()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
+	ended, err := up.exited(10 * time.Minute)
+	if !ended {
 		t.Fatal("the stack with a failing prestart did not fail within 10 minutes")
 	}
-	output := string(out)
+	output := up.log.String()
 	if err == nil {
 		t.Fatalf("up succeeded with a prestart that exits 3:\n%s", tail(output, 30))
 	}
