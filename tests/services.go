@@ -499,7 +499,7 @@ func waitProbe(ctx context.Context, cc *dagger.Commandcenter, worker, name strin
 // returns the log it read last.
 func waitLog(ctx context.Context, cc *dagger.Commandcenter, service, failed string, wants ...string) (logs string, ok bool, err error) {
 	deadline := time.Now().Add(6 * time.Minute)
-	for {
+	for poll := 1; ; poll++ {
 		logs, err = cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{service}})
 		if err != nil {
 			return "", false, err
@@ -511,8 +511,16 @@ func waitLog(ctx context.Context, cc *dagger.Commandcenter, service, failed stri
 		if ok || failed != "" && strings.Contains(logs, failed) || time.Now().After(deadline) {
 			return logs, ok, nil
 		}
-		time.Sleep(time.Second)
+		time.Sleep(pollPause(poll))
 	}
+}
+
+// pollPause is the pause after a poll's nth look at a service's logs or
+// status: 1 s, then a second more each time up to 5 s. Each look is a call of
+// the module and a container of its own, which the other tests running at
+// once pay for on a busy engine.
+func pollPause(n int) time.Duration {
+	return time.Duration(min(n, 5)) * time.Second
 }
 
 // composeProbe reaches every service of the Stack by the host name compose
@@ -823,7 +831,7 @@ func (m *Tests) AppServicesRunAsAUserOfTheirOwn(ctx context.Context) error {
 // reads. It gives up after 2 minutes.
 func waitStopped(ctx context.Context, cc *dagger.Commandcenter) error {
 	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	for poll := 1; ; poll++ {
 		out, err := cc.Status(ctx, dagger.CommandcenterStatusOpts{Format: "json"})
 		if err != nil {
 			return err
@@ -840,7 +848,7 @@ func waitStopped(ctx context.Context, cc *dagger.Commandcenter) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the project's services still run 2 minutes after its Stack stopped:\n%s", out)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(pollPause(poll))
 	}
 }
 
