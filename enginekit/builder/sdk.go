@@ -66,12 +66,8 @@ func runSDKImage(ctx context.Context, args []string) error {
 		WithExec([]string{"sh", "-c", warm}).
 		WithWorkdir("/")
 
-	// Uncompressed layers: the image never leaves this machine, and
-	// compressing its 1.2 GB took about a minute of the kit's first run on
-	// 2 cores.
 	tarball := filepath.Join(filepath.Dir(*layout), "sdk-image.tar")
-	if _, err := ctr.AsTarball(dagger.ContainerAsTarballOpts{ForcedCompression: dagger.ImageLayerCompressionUncompressed}).
-		Export(ctx, tarball); err != nil {
+	if _, err := ctr.AsTarball().Export(ctx, tarball); err != nil {
 		return fmt.Errorf("build the image: %w", err)
 	}
 	defer os.Remove(tarball)

@@ -361,10 +361,7 @@ func standin(ctx context.Context, client *dagger.Client, img Image, o standinOpt
 
 	var digest string
 	for _, tag := range img.Tags {
-		// Uncompressed layers: the mirror is on this machine, where
-		// compressing them on publish cost CPU time and saved nothing.
-		ref, err := ctr.Publish(ctx, fmt.Sprintf("%s/library/%s:%s", o.registry, img.Name, tag),
-			dagger.ContainerPublishOpts{ForcedCompression: dagger.ImageLayerCompressionUncompressed})
+		ref, err := ctr.Publish(ctx, fmt.Sprintf("%s/library/%s:%s", o.registry, img.Name, tag))
 		if err != nil {
 			return "", err
 		}
