@@ -15,6 +15,15 @@ import (
 	"dagger.io/dagger"
 )
 
+// layerCompression compresses the layers of the images the kit builds (the
+// SDK image and the stand-ins). zstd: the engine compresses with it several
+// times faster than with gzip (the python stand-in, 500 MB of layers, was
+// compressed and published in 4 s; gzip runs at about 29 MB/s on one core
+// here), and the layers stay about as small, which matters as they are
+// written to this machine's disk twice (the registry, or the tarball and its
+// layout). The engine pulls and unpacks zstd layers as it does gzip ones.
+const layerCompression = dagger.ImageLayerCompressionZstd
+
 const sdkPath = "/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // runSDKImage builds the image the engine runs Go modules in and writes it
@@ -67,7 +76,8 @@ func runSDKImage(ctx context.Context, args []string) error {
 		WithWorkdir("/")
 
 	tarball := filepath.Join(filepath.Dir(*layout), "sdk-image.tar")
-	if _, err := ctr.AsTarball().Export(ctx, tarball); err != nil {
+	if _, err := ctr.AsTarball(dagger.ContainerAsTarballOpts{ForcedCompression: layerCompression}).
+		Export(ctx, tarball); err != nil {
 		return fmt.Errorf("build the image: %w", err)
 	}
 	defer os.Remove(tarball)

@@ -188,6 +188,8 @@ func specHash(img Image, kitDir string, dirs map[string]string, caHash string) (
 	if caHash != "" {
 		fmt.Fprintf(h, "machine CAs %s\n", caHash)
 	}
+	// An image of the mirror with layers compressed otherwise is built again.
+	fmt.Fprintf(h, "layers %s\n", layerCompression)
 	for _, d := range img.Dirs {
 		path, ok := dirs[d.From]
 		if !ok {
@@ -361,7 +363,8 @@ func standin(ctx context.Context, client *dagger.Client, img Image, o standinOpt
 
 	var digest string
 	for _, tag := range img.Tags {
-		ref, err := ctr.Publish(ctx, fmt.Sprintf("%s/library/%s:%s", o.registry, img.Name, tag))
+		ref, err := ctr.Publish(ctx, fmt.Sprintf("%s/library/%s:%s", o.registry, img.Name, tag),
+			dagger.ContainerPublishOpts{ForcedCompression: layerCompression})
 		if err != nil {
 			return "", err
 		}
