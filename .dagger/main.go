@@ -11,9 +11,12 @@ import (
 	"dagger/ci/internal/dagger"
 )
 
-// goImage runs gofmt and go vet; the Go of the module runtime (v0.19.10's).
-// Tags: hub.docker.com/_/golang/tags; chosen 2026-11-26.
-const goImage = "golang:1.25-trixie"
+// goImage runs gofmt, go vet and the root package's unit tests; the Go of
+// the module runtime (v0.19.10's). The Alpine variant, as the module's
+// supervisor build uses: nothing here needs a C compiler (without one, the
+// go command builds with cgo off), and a first run pulls one Go image, not
+// two. Tags: hub.docker.com/_/golang/tags; chosen 2026-11-26.
+const goImage = "golang:1.25-alpine"
 
 // Go modules of the repository, and which of them are Dagger modules (their
 // generated code must exist before go vet can build them).
