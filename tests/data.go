@@ -149,10 +149,14 @@ func refusedInUse(ctx context.Context, what, project, kind string, run func(cont
 //
 // +cache="never"
 func (m *Tests) StackIgnoresReportsWithoutItsToken(ctx context.Context) error {
-	stack, pgPW, _, err := m.exampleStack(ctx, "stack-token")
+	cc, err := emptyProject(ctx, "stack-token")
 	if err != nil {
 		return err
 	}
+	pgPW := secret("stack-token-pg")
+	stack := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
+		WithRedis(dagger.CommandcenterWithRedisOpts{Password: secret("stack-token-redis")}).
+		Stack(m.Example)
 	if _, err := stack.Start(ctx); err != nil {
 		return err
 	}
@@ -171,9 +175,27 @@ print("sent")
 		Sync(ctx); err != nil {
 		return fmt.Errorf("send the reports: %w", err)
 	}
-	// A report that counted stops the Stack 2 s later.
-	time.Sleep(5 * time.Second)
-	return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'still serving'"), 0, "still serving")
+	// The front logs each report it ignores; one that counted stops the
+	// Stack ("backend ended (exit status 3)") instead. Wait for one or the
+	// other for each of the three reports.
+	const ignored, counted = "ignored a report from", "backend ended (exit status 3"
+	deadline := time.Now().Add(6 * time.Minute)
+	for poll := 1; ; poll++ {
+		logs, err := cc.Logs(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case strings.Contains(logs, counted):
+			return fmt.Errorf("a report without the Stack's token stopped it:\n%s", logs)
+		case strings.Count(logs, ignored) == 3:
+			return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'still serving'"), 0, "still serving")
+		case time.Now().After(deadline):
+			return fmt.Errorf("the Stack's log does not say that it ignored 3 reports within 6 minutes (%d times %q):\n%s",
+				strings.Count(logs, ignored), ignored, logs)
+		}
+		time.Sleep(pollPause(poll))
+	}
 }
 
 // ServerOnTheWrongPortFailsClearly: a frontend whose dev server listens on
