@@ -2,7 +2,7 @@
 # Runs CI (.ci/run), or the benchmarks, as on a fresh machine, and
 # records the result.
 #
-#   scripts/fresh-machine.sh --yes [--bench] [--cold-go] [--cold-npm]
+#   scripts/fresh-machine.sh --yes [--bench] [--cold-go] [--cold-npm] [--busy=N]
 #
 # It takes this machine back to the state of a new one, as far as the kit
 # is concerned: the engine kit is uninstalled with its data
@@ -19,25 +19,35 @@
 # as on a new machine first, by make), and copies the clone's
 # bench/results.md, which says it was measured so, over this checkout's.
 #
+# With --busy=N, N loops of its own keep N cores busy from the uninstall to
+# the end of the run, as on a slower or busier machine than this one: no
+# verdict of the tests may depend on how fast the machine is. (Benchmarks
+# run so measure the loops too.)
+#
 # It deletes every project's data on this machine's kit engine: --yes says
 # you mean it. Run it on a machine you can spare, as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
-yes= bench= cold_go= cold_npm=
+yes= bench= cold_go= cold_npm= busy=0
 for arg in "$@"; do
   case $arg in
   --yes) yes=1 ;;
   --bench) bench=1 ;;
   --cold-go) cold_go=1 ;;
   --cold-npm) cold_npm=1 ;;
+  --busy=*) busy=${arg#--busy=} ;;
   *)
-    echo "usage: scripts/fresh-machine.sh --yes [--bench] [--cold-go] [--cold-npm]" >&2
+    echo "usage: scripts/fresh-machine.sh --yes [--bench] [--cold-go] [--cold-npm] [--busy=N]" >&2
     exit 2
     ;;
   esac
 done
+if ! [[ $busy =~ ^[0-9]+$ ]] || ((busy > $(nproc))); then
+  echo "fresh-machine.sh: --busy=$busy: give the number of cores to keep busy, at most $(nproc) (this machine's cores)" >&2
+  exit 2
+fi
 say() { printf '==> %s\n' "$*" >&2; }
 if [[ $(id -u) != 0 ]]; then
   echo "fresh-machine.sh: run it as root (the kit installs packages and an engine)" >&2
@@ -46,6 +56,18 @@ fi
 if [[ -z $yes ]]; then
   echo "fresh-machine.sh removes the kit's engine with every project's data on it: give --yes to go on" >&2
   exit 2
+fi
+
+machine="$(nproc) cores"
+loops=()
+if ((busy > 0)); then
+  machine+=", $busy kept busy"
+  say "keep $busy of the $(nproc) cores busy until the run ends (loops of this script's own)"
+  for ((i = 0; i < busy; i++)); do
+    (while :; do :; done) &
+    loops+=($!)
+  done
+  trap 'kill "${loops[@]}" 2>/dev/null || true' EXIT
 fi
 
 kept="Go and npm caches kept"
@@ -81,13 +103,17 @@ set +e
 code=$?
 set -e
 took=$(($(date +%s) - start))
+if ((busy > 0)); then
+  kill "${loops[@]}" 2>/dev/null || true
+  trap - EXIT
+fi
 result="passed"
 [[ $code == 0 ]] || result="FAILED (exit $code)"
 if [[ -n $bench && $code == 0 ]]; then
   cp "$clone/bench/results.md" bench/results.md
   result="passed; results in bench/results.md"
 fi
-line="| $(date -u '+%Y-%m-%d %H:%M') UTC | $commit | $what | $(nproc) cores | $kept | $result | $took s |"
+line="| $(date -u '+%Y-%m-%d %H:%M') UTC | $commit | $what | $machine | $kept | $result | $took s |"
 record=bench/fresh-machine.md
 if [[ ! -f $record ]]; then
   printf '# CI and benchmarks on a fresh machine\n\nRuns of `scripts/fresh-machine.sh`: the engine kit removed with its data, then `.ci/run` (or, with --bench, `make bench`) on a new clone.\n\n| when | commit | run | machine | caches | result | time |\n| --- | --- | --- | --- | --- | --- | --- |\n' >"$record"
