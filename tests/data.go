@@ -52,8 +52,9 @@ func (m *Tests) PostgresTakesANewPassword(ctx context.Context) error {
 }
 
 // WipeOfARunningProjectSaysItIsInUse: a wipe while the project's Postgres
-// runs fails within seconds, naming the project, and deletes nothing; once
-// the server is stopped, the wipe works.
+// runs fails instead of waiting for it, naming the project, and deletes
+// nothing (a deadline of 10 minutes only ends a wait that would last for
+// ever); once the server is stopped, the wipe works.
 //
 // +cache="never"
 func (m *Tests) WipeOfARunningProjectSaysItIsInUse(ctx context.Context) error {
