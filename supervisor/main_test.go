@@ -235,6 +235,50 @@ func command(args ...string) (*exec.Cmd, *syncBuffer) {
 	return cmd, out
 }
 
+// killAll sends SIGKILL to a supervisor started by command, its process
+// group, and every process under it, as a container's end kills all of
+// it. The supervisor runs its command in a group of its own, which the
+// group's kill alone would leave running after the test. cmd must not have
+// been waited for yet (its PID is still its own).
+func killAll(cmd *exec.Cmd) {
+	below := descendants(cmd.Process.Pid)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	for _, pid := range below {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// descendants lists the processes under pid, from each process's parent in
+// /proc/PID/stat (none where there is no /proc).
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		if parent, err := strconv.Atoi(fields[1]); err == nil {
+			children[parent] = append(children[parent], child)
+		}
+	}
+	var below []int
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		below = append(below, children[queue[0]]...)
+		queue = append(queue, children[queue[0]]...)
+	}
+	return below
+}
+
 func exitStatus(t *testing.T, cmd *exec.Cmd) int {
 	t.Helper()
 	err := cmd.Wait()

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestCommandOverItsMemoryIsEnded: a command whose processes hold more
 // memory than --memory is ended as a crash, with a line that says how much
-// it held and the limit.
+// it held and the limit, and every process of it ends, the child that held
+// the memory too (the module runs every service with a state volume, which
+// puts its command in a process group of its own).
 func TestCommandOverItsMemoryIsEnded(t *testing.T) {
 	// A shell (the command) whose child holds 64 MiB: the processes count
 	// together.
-	cmd, out := command("--memory", "16777216", "--", "sh", "-c",
-		`perl -e '$|=1; $x = "a" x (64*1024*1024); print "holding\n"; sleep 120'; echo ended`)
+	cmd, out := command("--memory", "16777216", "--state", t.TempDir(), "--", "sh", "-c",
+		`perl -e '$|=1; $x = "a" x (64*1024*1024); print "holding $$\n"; sleep 120'; echo ended`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -23,6 +29,22 @@ func TestCommandOverItsMemoryIsEnded(t *testing.T) {
 	for _, want := range []string{"holding", "is unhealthy (its 2 processes hold ", " of memory, over its limit of 16 MiB): ending it as a crash"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the output does not say %q:\n%s", want, out)
+		}
+	}
+	var holder int
+	if _, err := fmt.Sscanf(out.String()[strings.Index(out.String(), "holding"):], "holding %d", &holder); err != nil {
+		t.Fatalf("no PID after holding: %v\n%s", err, out)
+	}
+	// Killed as the supervisor ends, it is gone or a zombie (until init
+	// reaps it) within moments; a minute only ends a wait for ever.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", holder))
+		if err != nil || strings.Contains(string(stat), ") Z ") || !strings.Contains(string(stat), "(perl)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(holder, syscall.SIGKILL)
+			t.Fatalf("the command's child that held the memory (PID %d) still runs a minute after its supervisor ended", holder)
 		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,7 +49,7 @@ func TestASecondRunOfAProjectFailsAtOnce(t *testing.T) {
 	t.Logf("refused in %s", took)
 	// SIGKILL of all of it, as a container's end: no last word, and the
 	// kernel frees the lock.
-	syscall.Kill(-first.Process.Pid, syscall.SIGKILL)
+	killAll(first)
 	first.Wait()
 	third, thirdOut := command("--project", "shop", "--state", state, "--lock", "postgres-17", "--lock", "redis", "--name", "postgres", "--", "sh", "-c", "echo third ran")
 	if err := third.Start(); err != nil {
@@ -149,7 +148,7 @@ func TestStatusFollowsTheRun(t *testing.T) {
 	if s := statusNow(); s.Health == nil || !s.Health.OK || s.PID == 0 {
 		t.Errorf("a ready service: %+v", s)
 	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	killAll(cmd)
 	cmd.Wait()
 	if s := statusNow(); s.State != contract.StateGone {
 		t.Errorf("after its supervisor was killed: %s, want gone", s.State)
@@ -315,7 +314,7 @@ func TestAStopEndsEveryRunOfTheProject(t *testing.T) {
 	}
 	for i, cmd := range runs {
 		// One that never saw the stop is killed, and fails the test.
-		timer := time.AfterFunc(30*time.Second, func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+		timer := time.AfterFunc(30*time.Second, func() { killAll(cmd) })
 		if code := exitStatus(t, cmd); code != 1 || !strings.Contains(outs[i].String(), stopAsked) {
 			t.Errorf("run %d after the stop: exit %d (-1: it never saw the stop)\n%s", i, code, outs[i])
 		}

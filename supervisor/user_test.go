@@ -131,8 +131,15 @@ func TestServerOfItsUserIsSeenListening(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
 	ended := make(chan struct{})
+	defer func() {
+		select {
+		case <-ended:
+		default:
+			killAll(cmd) // the supervisor and its server, before they are waited for
+			<-ended
+		}
+	}()
 	go func() { cmd.Wait(); close(ended) }()
 	// Ready, or stopped by the supervisor for not listening (after its
 	// --start-timeout), whichever comes first.
