@@ -150,14 +150,11 @@ func refusedInUse(ctx context.Context, what, project, kind string, run func(cont
 //
 // +cache="never"
 func (m *Tests) StackIgnoresReportsWithoutItsToken(ctx context.Context) error {
-	cc, err := emptyProject(ctx, "stack-token")
+	cc, pgPW, _, err := exampleProject(ctx, "stack-token")
 	if err != nil {
 		return err
 	}
-	pgPW := secret("stack-token-pg")
-	stack := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
-		WithRedis(dagger.CommandcenterWithRedisOpts{Password: secret("stack-token-redis")}).
-		Stack(m.Example)
+	stack := cc.Stack(m.Example)
 	if _, err := stack.Start(ctx); err != nil {
 		return err
 	}
@@ -176,27 +173,23 @@ print("sent")
 		Sync(ctx); err != nil {
 		return fmt.Errorf("send the reports: %w", err)
 	}
-	// The front logs each report it ignores; one that counted stops the
-	// Stack ("backend ended (exit status 3)") instead. Wait for one or the
-	// other for each of the three reports.
+	// The front (whose log is postgres's) logs each report it ignores; one
+	// that counted stops the Stack ("backend ended (exit status 3)")
+	// instead. Wait for one or the other for each of the three reports.
 	const ignored, counted = "ignored a report from", "backend ended (exit status 3"
-	deadline := time.Now().Add(6 * time.Minute)
-	for poll := 1; ; poll++ {
-		logs, err := cc.Logs(ctx)
-		if err != nil {
-			return err
-		}
-		switch {
-		case strings.Contains(logs, counted):
-			return fmt.Errorf("a report without the Stack's token stopped it:\n%s", logs)
-		case strings.Count(logs, ignored) == 3:
-			return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'still serving'"), 0, "still serving")
-		case time.Now().After(deadline):
-			return fmt.Errorf("the Stack's log does not say that it ignored 3 reports within 6 minutes (%d times %q):\n%s",
-				strings.Count(logs, ignored), ignored, logs)
-		}
-		time.Sleep(pollPause(poll))
+	logs, ok, err := pollLog(ctx, cc, "postgres", func(logs string) bool {
+		return strings.Contains(logs, counted) || strings.Count(logs, ignored) == 3
+	})
+	switch {
+	case err != nil:
+		return err
+	case strings.Contains(logs, counted):
+		return fmt.Errorf("a report without the Stack's token stopped it:\n%s", logs)
+	case !ok:
+		return fmt.Errorf("the Stack's log does not say that it ignored 3 reports within 6 minutes (%d times %q):\n%s",
+			strings.Count(logs, ignored), ignored, logs)
 	}
+	return expectOutput(ctx, psql(stack, pgPW, 5432, "select 'still serving'"), 0, "still serving")
 }
 
 // ServerOnTheWrongPortFailsClearly: a frontend whose dev server listens on

@@ -37,16 +37,25 @@ func emptyProject(ctx context.Context, name string) (*dagger.Commandcenter, erro
 // exampleStack is the example's Stack in the test's own empty project, with
 // passwords of the test's own.
 func (m *Tests) exampleStack(ctx context.Context, name string) (stack *dagger.Service, pgPW, rdPW *dagger.Secret, err error) {
-	cc, err := emptyProject(ctx, name)
+	cc, pgPW, rdPW, err := exampleProject(ctx, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cc.Stack(m.Example), pgPW, rdPW, nil
+}
+
+// exampleProject is the empty project name with Postgres and Redis
+// passwords of its own (given, so that a client can log in).
+func exampleProject(ctx context.Context, name string) (cc *dagger.Commandcenter, pgPW, rdPW *dagger.Secret, err error) {
+	cc, err = emptyProject(ctx, name)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	pgPW, rdPW = secret(name+"-pg"), secret(name+"-redis")
-	stack = cc.
+	cc = cc.
 		WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pgPW}).
-		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW}).
-		Stack(m.Example)
-	return stack, pgPW, rdPW, nil
+		WithRedis(dagger.CommandcenterWithRedisOpts{Password: rdPW})
+	return cc, pgPW, rdPW, nil
 }
 
 // PostgresAcceptsPassword: psql logs in with the password and runs a query;
@@ -498,18 +507,35 @@ func waitProbe(ctx context.Context, cc *dagger.Commandcenter, worker, name strin
 // wants (ok), or holds failed (when not empty), or 6 minutes went by; it
 // returns the log it read last.
 func waitLog(ctx context.Context, cc *dagger.Commandcenter, service, failed string, wants ...string) (logs string, ok bool, err error) {
+	holdsAll := func(logs string) bool {
+		for _, want := range wants {
+			if !strings.Contains(logs, want) {
+				return false
+			}
+		}
+		return true
+	}
+	logs, _, err = pollLog(ctx, cc, service, func(logs string) bool {
+		return holdsAll(logs) || failed != "" && strings.Contains(logs, failed)
+	})
+	return logs, err == nil && holdsAll(logs), err
+}
+
+// pollLog reads the log of service of project cc until settled says it
+// has what the caller waits for (ok), or 6 minutes went by; it returns the
+// log it read last.
+func pollLog(ctx context.Context, cc *dagger.Commandcenter, service string, settled func(logs string) bool) (logs string, ok bool, err error) {
 	deadline := time.Now().Add(6 * time.Minute)
 	for poll := 1; ; poll++ {
 		logs, err = cc.Logs(ctx, dagger.CommandcenterLogsOpts{Service: []string{service}})
 		if err != nil {
 			return "", false, err
 		}
-		ok = true
-		for _, want := range wants {
-			ok = ok && strings.Contains(logs, want)
+		if settled(logs) {
+			return logs, true, nil
 		}
-		if ok || failed != "" && strings.Contains(logs, failed) || time.Now().After(deadline) {
-			return logs, ok, nil
+		if time.Now().After(deadline) {
+			return logs, false, nil
 		}
 		time.Sleep(pollPause(poll))
 	}
