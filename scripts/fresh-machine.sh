@@ -20,7 +20,7 @@
 # bench/results.md, which says it was measured so, over this checkout's.
 #
 # With --busy=N, N loops of its own keep N cores busy from the uninstall to
-# the end of the run, as on a slower or busier machine than this one: no
+# the script's end, as on a slower or busier machine than this one: no
 # verdict of the tests may depend on how fast the machine is. (Benchmarks
 # run so measure the loops too.)
 #
@@ -62,11 +62,12 @@ machine="$(nproc) cores"
 loops=()
 if ((busy > 0)); then
   machine+=", $busy kept busy"
-  say "keep $busy of the $(nproc) cores busy until the run ends (loops of this script's own)"
+  say "keep $busy of the $(nproc) cores busy until this script ends (loops of its own)"
   for ((i = 0; i < busy; i++)); do
     (while :; do :; done) &
     loops+=($!)
   done
+  # They end with the script. A loop that is gone already is no failure.
   trap 'kill "${loops[@]}" 2>/dev/null || true' EXIT
 fi
 
@@ -103,10 +104,6 @@ set +e
 code=$?
 set -e
 took=$(($(date +%s) - start))
-if ((busy > 0)); then
-  kill "${loops[@]}" 2>/dev/null || true
-  trap - EXIT
-fi
 result="passed"
 [[ $code == 0 ]] || result="FAILED (exit $code)"
 if [[ -n $bench && $code == 0 ]]; then
