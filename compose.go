@@ -115,6 +115,11 @@ func composePlanner() *dagger.File {
 		File("/out/commandcenter-compose-plan")
 }
 
+// containerBuild is the go build of a program that runs in the containers:
+// stripped, and compiled without the debug information that stripping
+// drops (about a tenth of a cold compile).
+var containerBuild = []string{"go", "build", "-trimpath", "-gcflags=all=-dwarf=false", "-ldflags=-s -w"}
+
 // FromCompose sets the project's settings from its compose files, as
 // compose-plan prints them: a later with-* call still overrides them, and
 // every key the module does not honour is printed (or, with --strict, an

@@ -177,9 +177,7 @@ func (m *Commandcenter) frontend(b builtImage, p peers, env environment) service
 	case b.docker != nil:
 		args = b.docker.args
 	case m.Fe.Production:
-		// The supervisor's full build serves the build
-		// (supervisor/static.go).
-		ctr = ctr.WithFile(contract.StaticServerPath, staticServer())
+		// The supervisor serves the build (supervisor/static.go).
 		args = contract.Static{Dir: path.Join("/app", m.Fe.Dist)}.Args()
 	}
 	ctr = ctr.

@@ -67,6 +67,6 @@ func hostProgram(name, mode, os, arch string) (*dagger.File, error) {
 	return goBuild(supervisorSource...).
 		WithEnvVariable("GOOS", os).
 		WithEnvVariable("GOARCH", arch).
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w -X main.mode=" + mode, "-o", out, "./supervisor"}).
+		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w -X dagger/commandcenter/supervisor.mode=" + mode, "-o", out, "./supervisor/cmd/commandcenter"}).
 		File(out), nil
 }

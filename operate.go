@@ -25,7 +25,7 @@ const exitNotRunning = 3
 func (m *Commandcenter) query(ctx context.Context, command string, q contract.Query) (string, int, error) {
 	q.State, q.Project = keepPath(stateKind), m.Project
 	ctr := uncached(m.withVolumes(dag.Container().From(helperImage), stateKind).
-		WithFile(contract.SupervisorPath, supervisor()), "QUERY").
+		WithFile(contract.SupervisorPath, supervisorProgram()), "QUERY").
 		WithExec(q.Args(command), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
@@ -189,7 +189,7 @@ func (m *Commandcenter) Control(
 ) *dagger.Service {
 	q := contract.Query{State: keepPath(stateKind), Project: m.Project}
 	return m.withVolumes(dag.Container().From(helperImage), stateKind).
-		WithFile(contract.SupervisorPath, supervisor()).
+		WithFile(contract.SupervisorPath, supervisorProgram()).
 		WithSecretVariable(contract.ControlTokenEnv, token).
 		WithExposedPort(contract.ControlServicePort, dagger.ContainerWithExposedPortOpts{Description: "control"}).
 		AsService(dagger.ContainerAsServiceOpts{Args: q.Args(contract.ControlCommand)})

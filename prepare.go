@@ -69,7 +69,7 @@ func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n ne
 		})
 	}
 	// Every service runs under it.
-	r.supervisor = supervisor()
+	r.supervisor = supervisorProgram()
 	g.Go(func() error {
 		if _, err := r.supervisor.Sync(gctx); err != nil {
 			return fmt.Errorf("build the supervisor: %w", err)

@@ -145,7 +145,7 @@ func (m *Commandcenter) dataOp(kinds []string, name string, command []string, in
 	}
 	run := contract.Run{Name: name, Project: m.Project, State: keepPath(stateKind), Locks: locks, Quiet: true, Command: command}
 	ctr := withProgram(m.withVolumes(dag.Container().From(helperImage), append([]string{stateKind}, kinds...)...), "snapshot.sh", snapshotPath).
-		WithFile(contract.SupervisorPath, supervisor()).
+		WithFile(contract.SupervisorPath, supervisorProgram()).
 		WithEnvVariable("KEEP", keepRoot).
 		WithEnvVariable("VOLUMES", m.volumeName(""))
 	if in != nil {

@@ -24,11 +24,10 @@ if ! command -v redis-check-rdb >/dev/null && ! command -v redis-server >/dev/nu
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-tools >/dev/null
 fi
 # The compose reader builds only with its tag (internal/compose's doc).
-go test -count=1 -tags composeloader ./internal/... ./supervisor/
+go test -count=1 -tags composeloader ./internal/... ./supervisor/...
 # The same program is the host command and the live-reload watcher, built
-# for macOS too; the containers' supervisor is its incontainer build.
-GOOS=darwin go vet ./supervisor/
-CGO_ENABLED=0 go vet -tags incontainer ./supervisor/
+# for macOS too.
+GOOS=darwin go vet ./supervisor/...
 python3 -m unittest discover -s entrypoints -v 2>&1 | tail -n 15
 
 section "engine kit: Go module runtime, stand-in image through the mirror, port forwarding"

@@ -1,6 +1,4 @@
-//go:build !incontainer
-
-package main
+package supervisor
 
 import (
 	"errors"

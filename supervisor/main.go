@@ -1,5 +1,14 @@
-// Command commandcenter-supervisor runs the processes of a commandcenter
-// project in their containers and holds the Stack together.
+// Package supervisor is the program commandcenter-supervisor: it runs the
+// processes of a commandcenter project in their containers and holds the
+// Stack together.
+//
+// The module's own binary carries it: run under the name
+// commandcenter-supervisor (contract.SupervisorPath, where the module puts
+// that binary in every service's container), the module's binary runs Main
+// instead of serving the engine (see the module's supervisor.go), so a
+// project's first start compiles nothing more than the module. For a
+// developer's machine, cmd/commandcenter builds it as the host command or
+// the watcher.
 //
 // In the Stack's front container it runs one command (Postgres) and, next to
 // it, forwards TCP ports to other hosts (Redis, the backend, the frontend),
@@ -34,7 +43,7 @@
 //
 // `commandcenter-supervisor serve-static --dir DIR` serves a frontend's
 // production build instead (see static.go).
-package main
+package supervisor
 
 import (
 	"errors"
@@ -57,12 +66,14 @@ import (
 
 const name = "commandcenter-supervisor"
 
-// mode is "watch" in the watcher's build (go build -ldflags "-X main.mode=watch")
-// and "host" in the host command's: the program is then commandcenter-watch,
-// or commandcenter, whatever its file is called.
+// mode is "watch" in the watcher's build (go build -ldflags
+// "-X dagger/commandcenter/supervisor.mode=watch") and "host" in the host
+// command's: the program is then commandcenter-watch, or commandcenter,
+// whatever its file is called.
 var mode = "supervisor"
 
-func main() {
+// Main runs the program on os.Args and exits with its status.
+func Main() {
 	switch {
 	case mode == "host" || filepath.Base(os.Args[0]) == hostName:
 		os.Exit(runHost(os.Args[1:], os.Stdout, os.Stderr))

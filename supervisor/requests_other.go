@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package supervisor
 
 // requestWakes is nil off Linux: takeRequests polls.
 func requestWakes(dir string, done <-chan struct{}) <-chan struct{} { return nil }

@@ -1,6 +1,6 @@
-//go:build !linux && !incontainer
+//go:build !linux
 
-package main
+package supervisor
 
 import (
 	"io/fs"

@@ -25,10 +25,6 @@ import (
 const (
 	// SupervisorPath is where the supervisor goes in a container.
 	SupervisorPath = "/usr/local/bin/commandcenter-supervisor"
-	// StaticServerPath is where a production frontend's container has
-	// the supervisor's full build, whose serve-static serves the build (the
-	// supervisor of every container leaves it out: it needs net/http).
-	StaticServerPath = "/usr/local/bin/commandcenter-static"
 	// StackTokenEnv holds the Stack's token in the front's and members'
 	// containers: the front takes reports only with it.
 	StackTokenEnv = "COMMANDCENTER_STACK_TOKEN"
@@ -647,8 +643,8 @@ func (l *anyList[T]) String() string {
 	return strings.Join(l.items(), ",")
 }
 
-// StaticCommand is the subcommand of the supervisor's full build (at
-// StaticServerPath) that serves a frontend's production build.
+// StaticCommand is the supervisor's subcommand that serves a frontend's
+// production build.
 const StaticCommand = "serve-static"
 
 // Static is a run of serve-static: the files of Dir, Proxies' prefixes sent
@@ -694,7 +690,7 @@ func (s Static) Args() []string {
 	var scratch Static
 	fs := scratch.FlagSet("")
 	scratch = s
-	return append([]string{StaticServerPath, StaticCommand}, render(fs)...)
+	return append([]string{SupervisorPath, StaticCommand}, render(fs)...)
 }
 
 // SourceIgnore is what the module's functions leave out of a project's

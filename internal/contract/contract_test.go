@@ -189,7 +189,7 @@ func TestStaticRoundTrip(t *testing.T) {
 	}
 	want := Static{Dir: "/app/dist", Host: "0.0.0.0", Port: "3000", Proxies: []Proxy{api}}
 	args := want.Args()
-	if args[0] != StaticServerPath || args[1] != StaticCommand {
+	if args[0] != SupervisorPath || args[1] != StaticCommand {
 		t.Fatalf("Args() = %q, want the static server's %s", args, StaticCommand)
 	}
 	var got Static
