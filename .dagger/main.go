@@ -57,20 +57,23 @@ func (m *Ci) Lint(ctx context.Context) (string, error) {
 //
 // +cache="never"
 func (m *Ci) LintFailsOnPlantedVetError(ctx context.Context) (string, error) {
-	// supervisor/ is part of no Dagger module's source: the generated code
-	// of the repository as it is serves, and no module is loaded again.
+	// The file is planted after the code generation: no module is loaded
+	// again, and the generated code of the repository as it is serves.
 	src, err := m.withGeneratedCode(ctx)
 	if err != nil {
 		return "", err
 	}
 	planted := src.WithNewFile("supervisor/planted_vet_error.go",
-		"package main\n\nimport \"fmt\"\n\nfunc planted() { fmt.Printf(\"%d\\n\", \"not a number\") }\n")
+		"package supervisor\n\nimport \"fmt\"\n\nfunc planted() { fmt.Printf(\"%d\\n\", \"not a number\") }\n")
 	_, err = lint(ctx, planted)
 	if err == nil {
 		return "", fmt.Errorf("lint passed with a go vet error planted in supervisor/")
 	}
 	if want := fmt.Sprintf("1 of %d modules failed go vet", len(goModules)); !strings.Contains(err.Error(), "go vet .: FAILED") || !strings.Contains(err.Error(), want) {
 		return "", fmt.Errorf("lint failed, but does not say that go vet failed in the root module (supervisor/), and only there: %v", err)
+	}
+	if !strings.Contains(err.Error(), "planted_vet_error.go:5") || !strings.Contains(err.Error(), "Printf format %d has arg") {
+		return "", fmt.Errorf("lint failed, but not on the planted Printf error: %v", err)
 	}
 	return "lint fails on a planted go vet error in supervisor/\n", nil
 }
@@ -118,7 +121,7 @@ func lint(ctx context.Context, src *dagger.Directory) (string, error) {
 		case ".":
 			vet = "go vet ./... && go vet -tags composeloader ./composeplan ./internal/compose"
 		}
-		script = append(script, fmt.Sprintf(`if (cd %s && %s 2>&1); then echo "go vet %s: ok"; else echo "go vet %s: FAILED"; failed=$((failed + 1)); fi`, mod, vet, mod, mod))
+		script = append(script, fmt.Sprintf(`if (cd %s && { %s; } 2>&1); then echo "go vet %s: ok"; else echo "go vet %s: FAILED"; failed=$((failed + 1)); fi`, mod, vet, mod, mod))
 	}
 	// The root package's unit tests (its string builders, and its binary
 	// run as the supervisor) need the

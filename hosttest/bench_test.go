@@ -124,8 +124,9 @@ var (
 
 // longSteps are the steps of an `up` that took at least min, longest
 // first, from its plain progress: the module's first call (the Go SDK
-// builds the module when no cache has it), the execs (pip, npm) and the
-// calls that waited for one (the supervisor's file, for its go build),
+// builds the module when no cache has it), the module's load of itself
+// for its runtime (the supervisor's binary: Directory.asModule,
+// Module.runtime), the execs (pip, npm) and the calls that waited for one,
 // each named by its first line.
 func longSteps(log string, min time.Duration) string {
 	type step struct {
@@ -159,9 +160,11 @@ func longSteps(log string, min time.Duration) string {
 			if len(name) > 60 {
 				name = name[:60] + "..."
 			}
+		case strings.HasPrefix(name, "Directory.asModule") || strings.HasPrefix(name, "Module.runtime"):
+			name = strings.TrimSuffix(name, "!")
 		case strings.HasPrefix(name, "Container.") && !strings.HasPrefix(name, "Container.asService"):
-			// A call that waited for a lazy exec: the supervisor's file
-			// waits for its go build, whose own span ended at once.
+			// A call that waited for a lazy exec or a load: the
+			// supervisor's file waits for the module's runtime.
 			if len(name) > 70 {
 				name = name[:70] + "..."
 			}
