@@ -72,7 +72,7 @@ func (m *Commandcenter) prepare(ctx context.Context, src *dagger.Directory, n ne
 	r.supervisor = supervisorProgram()
 	g.Go(func() error {
 		if _, err := r.supervisor.Sync(gctx); err != nil {
-			return fmt.Errorf("build the supervisor: %w", err)
+			return fmt.Errorf("load the module's runtime, whose binary is the supervisor: %w", err)
 		}
 		return nil
 	})

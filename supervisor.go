@@ -28,7 +28,9 @@ func init() {
 // build compiled the standard library again (about 30 s on two cores after
 // the engine's cache was pruned), while the SDK builds the module against
 // its own prebuilt one. Loading the module again to reach its runtime costs
-// about 3 s then, and nothing once cached.
+// a second code generation and link then (Directory.asModule and
+// Module.runtime: 13-16 s in the bench's cold runs, beside pip and npm),
+// and nothing once cached.
 func supervisorProgram() *dagger.File {
 	return dag.CurrentModule().Source().AsModule().Runtime().File(goSDKRuntimePath)
 }

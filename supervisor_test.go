@@ -25,8 +25,10 @@ func TestModuleBinaryRunsAsTheSupervisor(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build of the module: %v\n%s", err, out)
 	}
+	// No engine session, as in a service's container.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DAGGER_SESSION_") })
 	cmd := exec.Command(bin, "--", "sh", "-c", "echo command ran; env")
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DAGGER_SESSION_") })
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the module's binary as %s: %v\n%s", boot.SupervisorName, err, out)
@@ -42,7 +44,7 @@ func TestModuleBinaryRunsAsTheSupervisor(t *testing.T) {
 	// (boot.ReleaseStartupPages): the supervisor's read-only segments, which
 	// hold about 12 MB after that start, hold what it reads since.
 	cmd = exec.Command(bin, "--", "sh", "-c", "sleep 1; cat /proc/$PPID/smaps")
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "DAGGER_SESSION_") })
+	cmd.Env = env
 	out, err = cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the module's binary as %s: %v\n%s", boot.SupervisorName, err, out)

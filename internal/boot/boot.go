@@ -29,6 +29,8 @@ var Supervisor bool
 var placeholders []string
 
 func init() {
+	// Its base name, by hand: path/filepath would be an import the
+	// generated package does not have, which could order it first.
 	argv0 := os.Args[0]
 	for i := len(argv0) - 1; i >= 0; i-- {
 		if argv0[i] == '/' {
