@@ -16,9 +16,11 @@ import (
 // puts its command in a process group of its own).
 func TestCommandOverItsMemoryIsEnded(t *testing.T) {
 	// A shell (the command) whose child holds 64 MiB: the processes count
-	// together.
+	// together. The child says its PID before it takes the memory, which
+	// the supervisor may see at once: the size is read at run time (perl
+	// makes a string of constants as it compiles, before any print).
 	cmd, out := command("--memory", "16777216", "--state", t.TempDir(), "--", "sh", "-c",
-		`perl -e '$|=1; $x = "a" x (64*1024*1024); print "holding $$\n"; sleep 120'; echo ended`)
+		`perl -e '$|=1; print "holding $$\n"; $n = 64*1024*1024; $x = "a" x $n; sleep 120'; echo ended`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
