@@ -272,7 +272,14 @@ func (m *Commandcenter) backend(img builtImage, l links, env environment) servic
 	if img.docker == nil {
 		s.ctr = s.ctr.WithEnvVariable("COMMANDCENTER_PRESTART", m.Be.Prestart)
 	}
-	return m.live(s, img.sync)
+	s = m.live(s, img.sync)
+	if s.sync != nil && img.docker == nil && m.Be.Command == "" {
+		// Live reload starts the app again without importing its packages
+		// again: the launcher keeps them imported (its Reloader).
+		s.sync.Reload = true
+		s.ctr = s.ctr.WithEnvVariable("COMMANDCENTER_RELOAD", "preload")
+	}
+	return s
 }
 
 // Backend starts the project's Python web backend as a service.

@@ -6,6 +6,7 @@ redis-check-rdb under that name, from the redis-tools package).
 
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -129,6 +130,130 @@ class LauncherTest(unittest.TestCase):
                             "COMMANDCENTER_WAIT_TIMEOUT": "0.5"}, "true")
         self.assertNotEqual(code, 0)
         self.assertIn("postgres://%s was not ready within 0.5 s (the database system is starting up)" % server.addr, out)
+
+
+class Lines:
+    """The output of a process, read as it comes."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.lines = []
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+
+    def close(self):
+        """Ends the process and what it started (its process group), and
+        reads its output to the end."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.reader.join()
+        self.proc.stdout.close()
+
+    def read(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line.decode().rstrip("\n"))
+                self.cond.notify_all()
+
+    def wait_for(self, test, what, timeout=30):
+        """The first line that passes test, waiting for it for timeout at most."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                found = [line for line in self.lines if test(line)]
+                if found:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no %s in the output:\n%s" % (what, "\n".join(self.lines)))
+                self.cond.wait(left)
+
+
+class ReloaderTest(unittest.TestCase):
+    """The launcher under live reload (COMMANDCENTER_RELOAD=preload), with a
+    shell as its server: SIGHUP starts a new server in the same launcher."""
+
+    def start(self, script):
+        proc = subprocess.Popen([sys.executable, LAUNCHER, "sh", "-c", script],
+                                env={**os.environ, "COMMANDCENTER_RELOAD": "preload"},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        out = Lines(proc)
+        self.addCleanup(out.close)
+        return proc, out
+
+    def test_sighup_starts_a_new_server_and_sigterm_ends_both(self):
+        proc, out = self.start('echo "started $$"; trap \'echo "ended $$"; exit 0\' TERM; while :; do sleep 0.05; done')
+        first = out.wait_for(lambda l: l.startswith("started "), "a first server").split()[1]
+        self.assertNotEqual(first, str(proc.pid), "the server runs in the launcher's process")
+        proc.send_signal(signal.SIGHUP)
+        out.wait_for(lambda l: l == "ended " + first, "the first server's end")
+        second = out.wait_for(lambda l: l.startswith("started ") and l.split()[1] != first, "a second server").split()[1]
+        out.wait_for(lambda l: "the backend restarted with" in l, "the launcher's word on the restart")
+        self.assertIsNone(proc.poll(), "the launcher ended on SIGHUP")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=30), 0, "\n".join(out.lines))
+        out.wait_for(lambda l: l == "ended " + second, "the second server's end")
+
+    def test_the_server_s_end_ends_the_launcher_with_its_status(self):
+        proc, out = self.start("echo started; exit 7")
+        self.assertEqual(proc.wait(timeout=30), 7, "\n".join(out.lines))
+
+    def test_a_server_that_stays_after_sigterm_is_killed_on_reload(self):
+        proc, out = self.start('echo "started $$"; trap "" TERM; while :; do sleep 0.05; done')
+        first = out.wait_for(lambda l: l.startswith("started "), "a first server").split()[1]
+        proc.send_signal(signal.SIGHUP)
+        out.wait_for(lambda l: "did not end within 3 s of SIGTERM: killed" in l, "the kill")
+        out.wait_for(lambda l: l.startswith("started ") and l.split()[1] != first, "a second server")
+
+
+class PreloadTest(unittest.TestCase):
+    """What the launcher imports for the next server: the modules of the
+    Python installation the server reported, never the project's."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        cwd = os.getcwd()
+        os.chdir(self.tmp)
+        self.addCleanup(os.chdir, cwd)
+
+    def test_installed_modules_leave_out_the_project_folder(self):
+        with open("cc_project_module.py", "w") as f:
+            f.write("import xml.dom.minidom\n")
+        sys.path.insert(0, "")
+        self.addCleanup(sys.path.remove, "")
+        import cc_project_module  # noqa: F401
+        self.addCleanup(sys.modules.pop, "cc_project_module", None)
+        names = launch.installed_modules()
+        self.assertIn("xml.dom.minidom", names)
+        self.assertIn("re", names)
+        self.assertNotIn("cc_project_module", names)
+
+    def test_preload_imports_what_the_server_reported(self):
+        self.assertNotIn("wave", sys.modules, "pick a module these tests have not imported")
+        self.addCleanup(sys.modules.pop, "wave", None)
+        read, write = os.pipe()
+        with os.fdopen(write, "w") as report:
+            report.write("wave\nno_such_module_cc\nre")
+        reloader = launch.Reloader("backend")
+        reloader.preload(read)
+        self.assertIn("wave", sys.modules)
+        self.assertEqual(reloader.preloaded, {"wave", "re"})
+
+    def test_a_project_module_of_a_preloaded_name_is_imported_from_the_project(self):
+        import colorsys  # noqa: F401
+        self.addCleanup(sys.modules.pop, "colorsys", None)
+        reloader = launch.Reloader("backend")
+        reloader.preloaded = {"colorsys", "re"}
+        with open("colorsys.py", "w") as f:
+            f.write("")
+        reloader.forget_shadowed()
+        self.assertNotIn("colorsys", sys.modules)
+        self.assertIn("re", sys.modules)
 
 
 def redis_server_binary(tmp):

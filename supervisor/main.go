@@ -244,9 +244,9 @@ func run(args []string, stderr io.Writer) int {
 			logger.Printf("cannot listen on sync port %d: %v (give --sync a free port)", o.Sync.Port, err)
 			return 1
 		}
-		var restart func() error
+		var restart func(reload bool) error
 		if len(o.Command) > 0 && o.Sync.Root != "" {
-			restart = func() error { return askRestart(restarts, supervised, "") }
+			restart = func(reload bool) error { return askRestart(restarts, supervised, "", reload) }
 		}
 		go func() {
 			if err := serveSync(l, o.sync, restart, logger); err != nil {
@@ -331,11 +331,11 @@ func run(args []string, stderr io.Writer) int {
 var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // askRestart asks the supervisor to restart unit name ("" the command),
-// and waits for its answer.
-func askRestart(restarts chan<- restartRequest, supervised <-chan struct{}, name string) error {
+// or with reload to send it SIGHUP, and waits for its answer.
+func askRestart(restarts chan<- restartRequest, supervised <-chan struct{}, name string, reload bool) error {
 	reply := make(chan error, 1)
 	select {
-	case restarts <- restartRequest{name: name, reply: reply}:
+	case restarts <- restartRequest{name: name, reload: reload, reply: reply}:
 		return <-reply
 	case <-supervised:
 		return errStopping

@@ -171,8 +171,11 @@ const alsoGrace = 10 * time.Second
 // command): live reload after a change, or the project's restart. The
 // answer comes once the new process has started, or says why it did not.
 type restartRequest struct {
-	name  string
-	reply chan error
+	name string
+	// reload sends the command SIGHUP in place of a restart: it starts its
+	// server again itself (contract.Sync.Reload).
+	reload bool
+	reply  chan error
 }
 
 // policy says what happens when the command ends by itself.
@@ -235,7 +238,8 @@ type supervisor struct {
 // status is then 1, and why says the reason.
 //
 // A request on restarts ends a unit (SIGTERM, then SIGKILL after
-// restartGrace) and starts it again. When the command ends by itself after
+// restartGrace) and starts it again; one with reload sends the running
+// command SIGHUP instead, and the command starts its server again itself. When the command ends by itself after
 // its service was ready, the policy may start it again after a backoff;
 // health failures (unhealthy) end it the same way, as a crash.
 func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-chan restartRequest, unhealthy <-chan string) (status int, why string) {
@@ -346,6 +350,19 @@ func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-ch
 				continue
 			case restarting[u] != nil:
 				req.reply <- fmt.Errorf("%s is restarting already", u.name)
+				continue
+			}
+			if req.reload && u == s.command && again == nil && u.running() {
+				s.logger.Printf("reloading %s (SIGHUP)", u.name)
+				if err := u.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+					req.reply <- fmt.Errorf("cannot reload %s: %v", u.name, err)
+					continue
+				}
+				s.status.restarted(u.name, u.cmd.Process.Pid, false)
+				if isReady {
+					s.status.set(u.name, stateReady, "")
+				}
+				req.reply <- nil
 				continue
 			}
 			s.logger.Printf("restarting %s", u.name)

@@ -112,6 +112,8 @@ func (s syncOptions) check(service string, hasCommand bool) string {
 		return fmt.Sprintf("--sync-root %q: give an absolute path", s.Root)
 	case s.info.Restart && !hasCommand:
 		return "--sync-restart needs a command to restart, after --"
+	case s.Reload && !s.info.Restart:
+		return "--sync-reload needs --sync-restart: it says how the command restarts"
 	}
 	return ""
 }
@@ -124,12 +126,12 @@ type syncServer struct {
 	root *os.Root
 	// restart asks the supervisor to restart the command, and says when it
 	// has (nil without a command).
-	restart func() error
+	restart func(reload bool) error
 	mu      sync.Mutex // one batch at a time
 }
 
 // serveSync serves the sync port until the listener closes.
-func serveSync(l net.Listener, o syncOptions, restart func() error, logger *log.Logger) error {
+func serveSync(l net.Listener, o syncOptions, restart func(reload bool) error, logger *log.Logger) error {
 	s := &syncServer{o: o, log: logger, restart: restart}
 	if o.Root != "" {
 		root, err := os.OpenRoot(o.Root)
@@ -296,7 +298,9 @@ func (s *syncServer) apply(b syncBatch) syncResult {
 		}
 	}
 	if restart && s.restart != nil {
-		if err := s.restart(); err != nil {
+		// A command that reloads itself (Sync.Reload) does so after a
+		// change of code; new dependencies need a new process.
+		if err := s.restart(s.o.Reload && res.Deps == ""); err != nil {
 			res.Error = err.Error()
 		} else {
 			res.Restarted = true

@@ -137,6 +137,39 @@ func TestSyncWritesTheFilesAndRestartsTheCommand(t *testing.T) {
 	}
 }
 
+// A command that starts its server again itself on SIGHUP (the launcher's
+// Reloader) gets SIGHUP after a change of code, and stays the same process;
+// a change of its dependencies still restarts it, as new packages need a
+// new process.
+func TestSyncReloadSendsSIGHUPAndDependenciesStillRestart(t *testing.T) {
+	root := t.TempDir()
+	reloads := []string{"sh", "-c", `echo "started $$"; trap 'echo "reloaded $$"' HUP; while :; do sleep 0.05; done`}
+	port, cmd, out := syncSupervisor(t, append([]string{"--sync-root", root, "--name", "backend", "--sync-restart", "--sync-reload",
+		"--sync-deps", "requirements.txt", "--sync-deps-run", "echo installed", "--"}, reloads...)...)
+	waitOutput(t, cmd, out, "started ")
+	first := strings.Fields(out.String()[strings.Index(out.String(), "started "):])[1]
+	code, res := post(t, port, "backend", syncTestToken, syncBatch{Files: []syncFile{{Path: "app/main.py", Data: []byte("v2\n"), Mode: 0o644}}})
+	if code != http.StatusOK || !res.Restarted {
+		t.Fatalf("a code change: %d %+v, want 200, restarted\n%s", code, res, out)
+	}
+	waitOutput(t, cmd, out, "reloaded "+first)
+	if strings.Contains(out.String(), "restarting backend") || startedCount(out) != 1 {
+		t.Fatalf("a code change restarted the command in place of its reload:\n%s", out)
+	}
+	code, res = post(t, port, "backend", syncTestToken, syncBatch{Files: []syncFile{{Path: "requirements.txt", Data: []byte("fastapi\n"), Mode: 0o644}}})
+	if code != http.StatusOK || !res.Restarted || res.Deps != "ran" {
+		t.Fatalf("a dependency change: %d %+v, want 200, installed, restarted\n%s", code, res, out)
+	}
+	waitOutput(t, cmd, out, "restarting backend")
+	deadline := time.Now().Add(10 * time.Second)
+	for startedCount(out) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the command did not start again after a dependency change:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestSyncTakesOnlyTheToken(t *testing.T) {
 	root := t.TempDir()
 	port, _, _ := syncSupervisor(t, append([]string{"--sync-root", root, "--name", "backend", "--"}, loop...)...)
@@ -273,6 +306,7 @@ func TestSyncBadInputSaysWhatToDo(t *testing.T) {
 		{syncTestToken, []string{"--sync", "65433", "--sync-root", "/app", "--", "true"}, "--sync-root needs --name"},
 		{syncTestToken, []string{"--sync", "65433", "--sync-route", "backend", "--", "true"}, "want NAME=HOST:PORT"},
 		{syncTestToken, []string{"--sync", "65432", "--control", "65432", "--sync-route", "backend=b:65433", "--", "true"}, "give the sync port a port of its own"},
+		{syncTestToken, []string{"--sync", "65433", "--sync-root", "/app", "--name", "backend", "--sync-reload", "--", "true"}, "--sync-reload needs --sync-restart"},
 	} {
 		t.Setenv(contract.SyncTokenEnv, c.token)
 		var out bytes.Buffer

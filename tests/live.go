@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -46,8 +47,9 @@ sys.exit(1)
 // LiveReloadReachesTheBackendAlone: with with-live-reload, the backend
 // alone takes a changed source file on its sync port (with the token only)
 // and answers with it after its restart, as the watcher makes it; the
-// sync port lists the files the watcher must not send, --watch-ignore's
-// among them.
+// restart is the launcher's, with the packages imported already; the sync
+// port lists the files the watcher must not send, --watch-ignore's among
+// them.
 //
 // +cache="never"
 func (m *Tests) LiveReloadReachesTheBackendAlone(ctx context.Context) error {
@@ -105,6 +107,16 @@ print(urllib.request.urlopen(req, timeout=30).read().decode())`}).Stdout(ctx)
 	}
 	if !strings.Contains(out, `with the token: 200`) || !strings.Contains(out, `"restarted":true`) {
 		return fmt.Errorf("the batch with the token was not applied with a restart:\n%s", out)
+	}
+	// The new server came from the launcher, which kept the packages the
+	// first one imported: the process was not restarted as a whole.
+	preloaded := regexp.MustCompile(`the backend restarted with ([1-9][0-9]*) modules of its packages imported already`)
+	logs, ok, err := pollLog(ctx, cc, "backend", preloaded.MatchString)
+	if err != nil {
+		return err
+	}
+	if !ok || strings.Contains(logs, "restarting backend") {
+		return fmt.Errorf("a code change did not start the backend again from its launcher's imports:\n%s", logs)
 	}
 	return nil
 }

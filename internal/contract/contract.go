@@ -158,6 +158,11 @@ type Sync struct {
 	// Restart restarts the command after each.
 	Run     string
 	Restart bool
+	// Reload says that the command starts its server again itself on
+	// SIGHUP (the launcher's Reloader, entrypoints/launch.py), keeping what
+	// it imported: a change of code sends it SIGHUP in place of a restart.
+	// A change of Deps still restarts it.
+	Reload bool
 	// Routes pass the files for service NAME on to HOST:PORT (the front).
 	Routes []NamedTarget
 }
@@ -530,6 +535,7 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.Var(listOf(&r.Sync.Ignore, plain), "sync-ignore", "pattern of files the watcher never sends (.dockerignore syntax; repeat for more)")
 	fs.Var(listOf(&r.Sync.Deps, plain), "sync-deps", "file (relative to the folder) whose change runs --sync-deps-run and restarts the command (repeat for more)")
 	fs.BoolVar(&r.Sync.Restart, "sync-restart", false, "restart the command after each change (otherwise only after --sync-deps-run)")
+	fs.BoolVar(&r.Sync.Reload, "sync-reload", false, "with --sync-restart: send the command SIGHUP after a change, in place of a restart (it starts its server again itself); a --sync-deps file's change still restarts it")
 	fs.StringVar(&r.Sync.Run, "sync-run", "", "shell command run in the folder after each change (a production build)")
 	fs.StringVar(&r.Sync.DepsRun, "sync-deps-run", "", "shell command run in the folder after a --sync-deps file changed (the dependency install)")
 	fs.StringVar(&r.Project, "project", "", "the project's name, in messages and what the run records")

@@ -38,7 +38,7 @@ func full() Run {
 		Health:         []HealthCheck{{Name: "backend", Target: "http://127.0.0.1:8000/health"}, {Name: "redis", Target: "redis://127.0.0.1:6379"}},
 		HealthInterval: 2 * time.Second,
 		HealthRetries:  2,
-		Sync:           Sync{Port: SyncPort, Root: "/app", Dir: "backend", Ignore: []string{"*.pyc", "build"}, Deps: []string{"requirements.txt"}, DepsRun: "pip install -r requirements.txt", Run: "npm run build", Restart: true, Routes: []NamedTarget{{Name: "backend", Target: "backend-0a:65433"}}},
+		Sync:           Sync{Port: SyncPort, Root: "/app", Dir: "backend", Ignore: []string{"*.pyc", "build"}, Deps: []string{"requirements.txt"}, DepsRun: "pip install -r requirements.txt", Run: "npm run build", Restart: true, Reload: true, Routes: []NamedTarget{{Name: "backend", Target: "backend-0a:65433"}}},
 		Wait:           3 * time.Second,
 		Linger:         time.Second,
 		StopGrace:      7 * time.Second,
