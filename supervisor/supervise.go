@@ -239,9 +239,10 @@ type supervisor struct {
 //
 // A request on restarts ends a unit (SIGTERM, then SIGKILL after
 // restartGrace) and starts it again; one with reload sends the running
-// command SIGHUP instead, and the command starts its server again itself. When the command ends by itself after
-// its service was ready, the policy may start it again after a backoff;
-// health failures (unhealthy) end it the same way, as a crash.
+// command SIGHUP instead, and the command starts its server again itself.
+// When the command ends by itself after its service was ready, the policy
+// may start it again after a backoff; health failures (unhealthy) end it
+// the same way, as a crash.
 func (s *supervisor) run(sigs <-chan os.Signal, stops chan string, restarts <-chan restartRequest, unhealthy <-chan string) (status int, why string) {
 	signaled := false
 	for _, a := range s.also {
