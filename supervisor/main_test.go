@@ -365,7 +365,7 @@ func waitOutput(t *testing.T, cmd *exec.Cmd, out *syncBuffer, want string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), want) {
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
+			killAll(cmd)
 			t.Fatalf("no %q in the output:\n%s", want, out)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -560,7 +560,7 @@ func TestAStopThatIsIgnoredEndsInAKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+	timer := time.AfterFunc(10*time.Second, func() { killAll(cmd) })
 	defer timer.Stop()
 	if code := exitStatus(t, cmd); code != 1 {
 		t.Errorf("exit status %d, want 1 after the also process ended (-1: still running after 10 s, killed by the test)\n%s", code, out)

@@ -193,7 +193,7 @@ func TestRestartPolicyStartsACrashedCommandAgain(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	timer := time.AfterFunc(30*time.Second, func() { killAll(cmd) })
 	defer timer.Stop()
 	if code := exitStatus(t, cmd); code != 5 {
 		t.Errorf("exit %d, want the command's 5 after it crashed past the policy\n%s", code, out)

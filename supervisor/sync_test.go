@@ -47,7 +47,7 @@ func syncSupervisor(t *testing.T, args ...string) (int, *exec.Cmd, *syncBuffer) 
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
+			killAll(cmd)
 		}
 	})
 	waitAnswers(t, port)
