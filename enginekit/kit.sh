@@ -184,7 +184,7 @@ build_dagger() {
     say "dagger $DAGGER_VERSION binaries: cached in $BIN_DIR"
     return 0
   fi
-  step "build dagger $DAGGER_VERSION: cli, engine, codegen, init, dnsname, dial-stdio (about 5 min on 2 cores when cold)" \
+  step "build dagger $DAGGER_VERSION: cli, engine, codegen, init, dnsname, dial-stdio (on 2 cores about 5 min, 10 without Go's module cache)" \
     "$LOG_DIR/build.log" build_dagger_inner
   echo "$want" >"$BIN_DIR/.stamp"
 }
