@@ -97,6 +97,19 @@ var loop = []string{"sh", "-c", `echo "started $$"; while :; do sleep 0.05; done
 
 func startedCount(out *syncBuffer) int { return strings.Count(out.String(), "started ") }
 
+// waitStarts waits until the command has said it started n times, for 10 s
+// at most, and fails with why otherwise.
+func waitStarts(t *testing.T, out *syncBuffer, n int, why string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for startedCount(out) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s:\n%s", why, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestSyncWritesTheFilesAndRestartsTheCommand(t *testing.T) {
 	root := t.TempDir()
 	port, cmd, out := syncSupervisor(t, append([]string{"--sync-root", root, "--name", "backend", "--sync-restart", "--"}, loop...)...)
@@ -115,13 +128,7 @@ func TestSyncWritesTheFilesAndRestartsTheCommand(t *testing.T) {
 		t.Errorf("run.sh: %v, %v; want mode 0755", info, err)
 	}
 	waitOutput(t, cmd, out, "restarting backend")
-	deadline := time.Now().Add(10 * time.Second)
-	for startedCount(out) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the command did not start again:\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStarts(t, out, 2, "the command did not start again")
 	// A batch that changes nothing (a temporary file made and gone before
 	// it was sent) restarts nothing.
 	code, res = post(t, port, "backend", syncTestToken, syncBatch{Deleted: []string{".main.py.swp"}})
@@ -161,13 +168,7 @@ func TestSyncReloadSendsSIGHUPAndDependenciesStillRestart(t *testing.T) {
 		t.Fatalf("a dependency change: %d %+v, want 200, installed, restarted\n%s", code, res, out)
 	}
 	waitOutput(t, cmd, out, "restarting backend")
-	deadline := time.Now().Add(10 * time.Second)
-	for startedCount(out) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the command did not start again after a dependency change:\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStarts(t, out, 2, "the command did not start again after a dependency change")
 }
 
 func TestSyncTakesOnlyTheToken(t *testing.T) {
