@@ -2,8 +2,11 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,3 +124,45 @@ func healthLoop(name, target string, interval time.Duration, retries int, ready,
 // startInterval is how often a process is checked until a check first
 // passes.
 const startInterval = 250 * time.Millisecond
+
+// openWhenReady listens on port once ready closes, and takes each
+// connection only to close it: the engine's health check of the service
+// waits on that port (--ready-port) instead of the server's own, which
+// Postgres opens while it still replays its WAL, and Redis while it loads
+// its data, both answering every client with an error meanwhile. A command
+// whose service is not ready within timeout is stopped, saying what it was
+// waited for to do (readiness: "answers its health check (...)"), rather
+// than leaving the engine, and `up`, waiting for good.
+func openWhenReady(port int, ready, done <-chan struct{}, timeout time.Duration, what, readiness string, stops chan<- string, logger *log.Logger) {
+	late := time.NewTimer(timeout)
+	defer late.Stop()
+	select {
+	case <-ready:
+	case <-done:
+		return
+	case <-late.C:
+		stop(stops, fmt.Sprintf("%s was not ready within %s (--start-timeout): the engine waits until it %s", what, timeout, readiness))
+		return
+	}
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		stop(stops, fmt.Sprintf("cannot open the ready port %d, which the engine waits on: %v (give --ready-port a free port)", port, err))
+		return
+	}
+	go func() {
+		<-done
+		l.Close()
+	}()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			logger.Printf("the ready port %d: %v", port, err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		c.Close()
+	}
+}

@@ -310,6 +310,9 @@ func run(args []string, stderr io.Writer) int {
 		if o.Memory > 0 {
 			go memoryLoop(o.Memory, units[0].pid, commandStarted, supervised, unhealthy)
 		}
+		if o.ReadyPort != 0 {
+			go openWhenReady(o.ReadyPort, ready, supervised, o.StartTimeout, what, o.readiness(units[0].name), stops, logger)
+		}
 		sv := &supervisor{what: what, command: units[0], also: units[1:], linger: o.Linger, stopGrace: o.StopGrace,
 			policy: policy{restart: o.Restart, max: o.RestartMax}, logger: logger, ready: ready, started: commandStarted, status: rec, checked: checked}
 		status, why = sv.run(sigs, stops, restarts, unhealthy)
@@ -340,6 +343,19 @@ func askRestart(restarts chan<- restartRequest, supervised <-chan struct{}, name
 	case <-supervised:
 		return errStopping
 	}
+}
+
+// readiness says what makes the command's service ready, for messages.
+func (o options) readiness(command string) string {
+	if o.ExpectPort != 0 {
+		return fmt.Sprintf("listens on port %d", o.ExpectPort)
+	}
+	for _, h := range o.Health {
+		if h.Name == command {
+			return fmt.Sprintf("answers its health check (%s)", h.Target)
+		}
+	}
+	return "starts"
 }
 
 // logName is the name of the command's log and status.
@@ -432,6 +448,12 @@ func (o options) check() string {
 		return fmt.Sprintf("--expect-port %d: give a port (1-65535)", o.ExpectPort)
 	case o.ExpectPort != 0 && len(o.Command) == 0:
 		return "--expect-port needs a command to run, after --"
+	case o.ReadyPort < 0 || o.ReadyPort > 65535:
+		return fmt.Sprintf("--ready-port %d: give a port (1-65535)", o.ReadyPort)
+	case o.ReadyPort != 0 && len(o.Command) == 0:
+		return "--ready-port needs a command to run, after --"
+	case o.ReadyPort != 0 && (o.ReadyPort == o.ExpectPort || o.ReadyPort == o.Control || o.ReadyPort == o.Sync.Port):
+		return fmt.Sprintf("--ready-port %d: the run uses that port already; give another", o.ReadyPort)
 	case (o.Report != "" || o.Name != "") && !contract.NamePattern.MatchString(o.Name):
 		return fmt.Sprintf("--name %q: give the service's name, a letter then letters, digits, - or _ (at most 32)", o.Name)
 	case o.Report != "" && len(o.Command) == 0:

@@ -70,6 +70,24 @@ func TestWaitsForPostgresToFinishStartingUp(t *testing.T) {
 // under that name) in dir with a password, and returns its address.
 func realRedis(t *testing.T, dir, password string, args ...string) string {
 	t.Helper()
+	bin, port, argv := redisCommand(t, dir, password, args...)
+	cmd := exec.Command(bin, argv...)
+	cmd.SysProcAttr = testProcAttr()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := "127.0.0.1:" + port
+	if !redisListens(addr) {
+		t.Fatalf("redis did not listen on %s", addr)
+	}
+	return addr
+}
+
+// redisCommand is the command line of a Redis server in dir with a
+// password, on a free port of loopback.
+func redisCommand(t *testing.T, dir, password string, args ...string) (bin, port string, argv []string) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		check, cerr := exec.LookPath("redis-check-rdb")
@@ -81,24 +99,21 @@ func realRedis(t *testing.T, dir, password string, args ...string) string {
 			t.Fatal(err)
 		}
 	}
-	port := strconv.Itoa(freeLocalPort(t))
-	cmd := exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
-		"--requirepass", password, "--appendonly", "yes", "--save", "", "--enable-debug-command", "yes"}, args...)...)
-	cmd.SysProcAttr = testProcAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := "127.0.0.1:" + port
+	port = strconv.Itoa(freeLocalPort(t))
+	return bin, port, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
+		"--requirepass", password, "--appendonly", "yes", "--save", "", "--enable-debug-command", "yes"}, args...)
+}
+
+// redisListens waits up to 30 s for addr to take connections.
+func redisListens(addr string) bool {
 	for range 1200 {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr
+			return true
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("redis did not listen on %s", addr)
-	return ""
+	return false
 }
 
 // redisDo sends one command after AUTH and returns the reply's first line.
@@ -136,8 +151,26 @@ func TestWaitsForRedisToLoadItsData(t *testing.T) {
 	const password = "supervisor-test-password"
 	const keys = "5000"
 	dir := t.TempDir()
+	redisData(t, dir, password, keys)
+	addr := realRedis(t, dir, password, slowLoad...)
+	if got := redisDo(t, addr, password, "PING"); !strings.HasPrefix(got, "-LOADING") {
+		t.Fatalf("Redis answered %q right after its start, not LOADING: its key-load-delay did not hold it", got)
+	}
+	t.Setenv("COMMANDCENTER_REDIS_PASSWORD", password)
+	if err := waitAll([]contract.WaitTarget{{Kind: "redis", Addr: addr}}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := redisDo(t, addr, password, "DBSIZE"); got != ":"+keys {
+		t.Errorf("ready while Redis answered %q to DBSIZE: it had not loaded its data", got)
+	}
+}
+
+// redisData leaves in dir an RDB file of n keys, written by a Redis server
+// that has ended.
+func redisData(t *testing.T, dir, password, n string) {
+	t.Helper()
 	addr := realRedis(t, dir, password, "--appendonly", "no")
-	if got := redisDo(t, addr, password, "DEBUG", "POPULATE", keys); got != "+OK" {
+	if got := redisDo(t, addr, password, "DEBUG", "POPULATE", n); got != "+OK" {
 		t.Fatalf("DEBUG POPULATE: %s", got)
 	}
 	if got := redisDo(t, addr, password, "SAVE"); got != "+OK" {
@@ -151,18 +184,75 @@ func TestWaitsForRedisToLoadItsData(t *testing.T) {
 		c.Read(make([]byte, 64))
 		c.Close()
 	}
+}
 
-	addr = realRedis(t, dir, password, "--appendonly", "no", "--key-load-delay", "1000",
-		"--loading-process-events-interval-bytes", "1024")
+// slowLoad are the settings of a Redis that loads its data slowly (see
+// TestWaitsForRedisToLoadItsData).
+var slowLoad = []string{"--appendonly", "no", "--key-load-delay", "1000", "--loading-process-events-interval-bytes", "1024"}
+
+// TestTheReadyPortOpensOnceTheServerAnswers: a Redis that loads its data
+// listens at once and answers LOADING meanwhile; the supervisor's ready
+// port stays closed until its health check passes, so whoever it lets in
+// finds the data loaded.
+func TestTheReadyPortOpensOnceTheServerAnswers(t *testing.T) {
+	const password = "supervisor-test-password"
+	const keys = "5000"
+	dir := t.TempDir()
+	redisData(t, dir, password, keys)
+	bin, port, argv := redisCommand(t, dir, password, slowLoad...)
+	addr := "127.0.0.1:" + port
+	ready := strconv.Itoa(freeLocalPort(t))
+	cmd, out := command(append([]string{"--name=redis", "--ready-port=" + ready, "--health", "redis=redis://" + addr, "--", bin}, argv...)...)
+	cmd.Env = append(cmd.Env, contract.RedisPasswordEnv+"="+password)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer killAll(cmd)
+	if !redisListens(addr) {
+		t.Fatalf("redis did not listen on %s\n%s", addr, out)
+	}
+	// Redis listens: the ready port is closed while it still loads (it
+	// answers LOADING after the dial, so it loaded before it too).
+	if c, err := net.Dial("tcp", "127.0.0.1:"+ready); err == nil {
+		c.Close()
+		t.Fatalf("the ready port took a connection while Redis had just started\n%s", out)
+	}
 	if got := redisDo(t, addr, password, "PING"); !strings.HasPrefix(got, "-LOADING") {
 		t.Fatalf("Redis answered %q right after its start, not LOADING: its key-load-delay did not hold it", got)
 	}
-	t.Setenv("COMMANDCENTER_REDIS_PASSWORD", password)
-	if err := waitAll([]contract.WaitTarget{{Kind: "redis", Addr: addr}}, time.Minute); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+ready)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ready port did not open within 2 minutes of Redis's start\n%s", out)
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 	if got := redisDo(t, addr, password, "DBSIZE"); got != ":"+keys {
-		t.Errorf("ready while Redis answered %q to DBSIZE: it had not loaded its data", got)
+		t.Errorf("the ready port opened while Redis answered %q to DBSIZE: it had not loaded its data\n%s", got, out)
+	}
+}
+
+// TestAServiceNeverReadyIsStopped: a command whose health check never
+// passes is stopped after --start-timeout, saying what the engine waited
+// for, instead of keeping the engine waiting on its ready port.
+func TestAServiceNeverReadyIsStopped(t *testing.T) {
+	cmd, out := command("--name=postgres", "--ready-port="+strconv.Itoa(freeLocalPort(t)), "--start-timeout=1s",
+		"--health", "postgres=postgres://"+unusedTarget(t), "--", "sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(time.Minute, func() { killAll(cmd) })
+	defer timer.Stop()
+	if code := exitStatus(t, cmd); code != 1 {
+		t.Errorf("exit status %d, want 1\n%s", code, out)
+	}
+	if want := "postgres was not ready within 1s (--start-timeout): the engine waits until it answers its health check (postgres://"; !strings.Contains(out.String(), want) {
+		t.Errorf("the output does not say %q\n%s", want, out)
 	}
 }
 

@@ -57,6 +57,12 @@ type Run struct {
 	// ExpectPort is the port the command must listen on where other
 	// containers reach it.
 	ExpectPort int
+	// ReadyPort is a port the supervisor opens once the command's service
+	// is ready (it listens on ExpectPort, or its Health check first
+	// passes), for the engine's health check to wait on: a server whose
+	// own port opens before it answers (Postgres replaying its WAL, Redis
+	// loading its data) is then started only once it answers.
+	ReadyPort int
 	// WaitFor are services to wait for before the command starts:
 	// postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT.
 	WaitFor []WaitTarget
@@ -522,7 +528,8 @@ func (r *Run) FlagSet(name string) *flag.FlagSet {
 	fs.DurationVar(&r.StopGrace, "stop-grace", DefaultStopGrace, "how long a stopped command (by a report, an --also process's end, --expect-port) may take to end after SIGTERM before it is killed")
 	fs.StringVar(&r.Name, "name", "", "name of this service: in its report (with --report), in the log when a report stops it")
 	fs.IntVar(&r.ExpectPort, "expect-port", 0, "port the command must listen on, reachable from other containers; it is stopped with a message when it does not")
-	fs.DurationVar(&r.StartTimeout, "start-timeout", DefaultStartTimeout, "how long a command may take to listen on --expect-port, and a route's target to answer first")
+	fs.IntVar(&r.ReadyPort, "ready-port", 0, "port to open once the command's service is ready (it listens on --expect-port, or its --health check first passes), for the engine's health check; a command not ready within --start-timeout is stopped")
+	fs.DurationVar(&r.StartTimeout, "start-timeout", DefaultStartTimeout, "how long a command may take to listen on --expect-port or be ready for --ready-port, and a route's target to answer first")
 	fs.DurationVar(&r.Grace, "grace", DefaultGrace, "how long the command may listen on other ports only before --expect-port stops it")
 	fs.Var(listOf(&r.WaitFor, ParseWaitTarget), "wait-for", "postgres://HOST:PORT, redis://HOST:PORT or HOST:PORT to wait for before the command starts (repeat for more)")
 	fs.DurationVar(&r.WaitTimeout, "wait-timeout", DefaultWaitTimeout, "how long to wait for the --wait-for targets")

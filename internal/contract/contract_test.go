@@ -14,6 +14,7 @@ func full() Run {
 		Name:           "backend",
 		Command:        []string{"python", "/launch.py", "--port", "8000", "--", "x y"},
 		ExpectPort:     8000,
+		ReadyPort:      65435,
 		WaitFor:        []WaitTarget{{Kind: "postgres", Addr: "stack-0a:5432"}, {Kind: "redis", Addr: "stack-0a:6379"}, {Kind: "tcp", Addr: "nats:4222"}},
 		Prestart:       "alembic upgrade head && echo 'done'",
 		User:           "1000:1000",
