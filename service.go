@@ -112,13 +112,33 @@ func (m *Commandcenter) prepared(s service, supervisor *dagger.File) *dagger.Con
 // for its port to answer first. Its command runs under the module's
 // supervisor (supervisor.go), which stops one that does not listen where it
 // should with a message that says so, instead of a wait.
+//
+// A server with a health check of its own (Postgres, Redis) opens its port
+// before it answers: Postgres while it replays its WAL after a kill (every
+// session's end kills its services), Redis while it loads its data. The
+// engine's health check then waits on the supervisor's ready port instead,
+// which opens once the server's check passes, so that a client the engine
+// starts next (a test suite, a migration) finds it answering.
 func (m *Commandcenter) run(s service, supervisor *dagger.File) *dagger.Service {
 	ctr := m.prepared(s, supervisor)
+	run := m.supervision(s)
 	if s.port != 0 {
-		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name})
+		ready := readyPorts[s.name]
+		gated := ready != 0 && !s.own && slices.ContainsFunc(s.health, func(h contract.HealthCheck) bool { return h.Name == s.name })
+		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name, ExperimentalSkipHealthcheck: gated})
+		if gated {
+			run.ReadyPort = ready
+			ctr = ctr.WithExposedPort(ready, dagger.ContainerWithExposedPortOpts{Description: s.name + " is ready"})
+		}
 	}
-	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: m.supervision(s).Args()})
+	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: run.Args()})
 }
+
+// readyPorts are the supervisor's ready ports (see run), one for each
+// service: `up` without --ports forwards every port a service exposes to
+// the same port of the host, and `postgres up` and `redis up` then run at
+// once.
+var readyPorts = map[string]int{"postgres": 65435, "redis": 65436}
 
 // shell runs a command line with sh. A simple command replaces the shell,
 // so that it gets the signals a service is stopped with.

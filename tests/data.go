@@ -51,6 +51,60 @@ func (m *Tests) PostgresTakesANewPassword(ctx context.Context) error {
 	return nil
 }
 
+// PostgresAnswersOnceItHasStarted: a Postgres killed with WAL to replay
+// (as every session's end kills its services) listens at once when it
+// starts again, and answers every client "the database system is not yet
+// accepting connections" until it has replayed it. The engine starts the
+// service's clients only once it answers, so the first query of a client
+// started right after it works.
+//
+// +cache="never"
+func (m *Tests) PostgresAnswersOnceItHasStarted(ctx context.Context) error {
+	cc, err := emptyProject(ctx, "pg-replay")
+	if err != nil {
+		return err
+	}
+	pw := secret("pg-replay")
+	svc := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pw}).Postgres()
+	// No checkpoint until the kill: all of the table is left to replay.
+	fill := fresh(dag.Container().From(psqlImage)).
+		WithServiceBinding("db", svc).
+		WithSecretVariable("PGPASSWORD", pw).
+		WithExec([]string{"psql", "-h", "db", "-U", "commandcenter", "-d", "commandcenter", "-v", "ON_ERROR_STOP=1",
+			"-c", "alter system set max_wal_size = '8GB'", "-c", "alter system set checkpoint_timeout = '1d'",
+			"-c", "select pg_reload_conf()", "-c", "checkpoint",
+			"-c", "create table filler as select g, repeat('x', 200) as pad from generate_series(1, 1000000) g"},
+			dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	// The first start creates the database, the second gives it the
+	// password (in single-user mode, which would replay the WAL before the
+	// server listens); from the third on, the server replays it itself.
+	for range 2 {
+		if _, err := svc.Start(ctx); err != nil {
+			return err
+		}
+		if _, err := svc.Stop(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := svc.Start(ctx); err != nil {
+		return err
+	}
+	if err := expectOutput(ctx, fill, 0, "SELECT 1000000"); err != nil {
+		return fmt.Errorf("filling the table: %w", err)
+	}
+	if _, err := svc.Stop(ctx, dagger.ServiceStopOpts{Kill: true}); err != nil {
+		return err
+	}
+	if _, err := svc.Start(ctx); err != nil {
+		return fmt.Errorf("the start after the kill: %w", err)
+	}
+	if err := expectOutput(ctx, psql(svc, pw, 5432, "select count(*) from filler"), 0, "1000000"); err != nil {
+		return fmt.Errorf("the first query after the start: %w", err)
+	}
+	_, err = svc.Stop(ctx)
+	return err
+}
+
 // WipeOfARunningProjectSaysItIsInUse: a wipe while the project's Postgres
 // runs fails instead of waiting for it, naming the project, and deletes
 // nothing (a deadline of 10 minutes only ends a wait that would last for
