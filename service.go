@@ -3,6 +3,7 @@ package main
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"dagger/commandcenter/internal/contract"
 	"dagger/commandcenter/internal/dagger"
@@ -127,7 +128,7 @@ func (m *Commandcenter) run(s service, supervisor *dagger.File) *dagger.Service 
 		gated := ready != 0 && !s.own && slices.ContainsFunc(s.health, func(h contract.HealthCheck) bool { return h.Name == s.name })
 		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name, ExperimentalSkipHealthcheck: gated})
 		if gated {
-			run.ReadyPort = ready
+			run.ReadyPort, run.StartTimeout = ready, readyTimeout
 			ctr = ctr.WithExposedPort(ready, dagger.ContainerWithExposedPortOpts{Description: s.name + " is ready"})
 		}
 	}
@@ -139,6 +140,12 @@ func (m *Commandcenter) run(s service, supervisor *dagger.File) *dagger.Service 
 // the same port of the host, and `postgres up` and `redis up` then run at
 // once.
 var readyPorts = map[string]int{"postgres": 65435, "redis": 65436}
+
+// readyTimeout is how long a lone Postgres or Redis may take to answer
+// before its supervisor stops it: a first start runs the init scripts
+// (a dump to restore), a start after a kill replays the WAL, and Redis
+// loads all of its data, each as long as the data is big.
+const readyTimeout = 30 * time.Minute
 
 // shell runs a command line with sh. A simple command replaces the shell,
 // so that it gets the signals a service is stopped with.

@@ -133,16 +133,29 @@ const startInterval = 250 * time.Millisecond
 // whose service is not ready within timeout is stopped, saying what it was
 // waited for to do (readiness: "answers its health check (...)"), rather
 // than leaving the engine, and `up`, waiting for good.
+//
+// A long wait says so each minute: a first start runs the database's init
+// scripts before it answers, and a dump of some gigabytes takes minutes.
 func openWhenReady(port int, ready, done <-chan struct{}, timeout time.Duration, what, readiness string, stops chan<- string, logger *log.Logger) {
+	start := time.Now()
 	late := time.NewTimer(timeout)
 	defer late.Stop()
-	select {
-	case <-ready:
-	case <-done:
-		return
-	case <-late.C:
-		stop(stops, fmt.Sprintf("%s was not ready within %s (--start-timeout): the engine waits until it %s", what, timeout, readiness))
-		return
+	minute := time.NewTicker(time.Minute)
+	defer minute.Stop()
+wait:
+	for {
+		select {
+		case <-ready:
+			break wait
+		case <-done:
+			return
+		case <-minute.C:
+			logger.Printf("%s is not ready after %s: the engine waits until it %s, for at most %s (--start-timeout)",
+				what, time.Since(start).Round(time.Second), readiness, timeout)
+		case <-late.C:
+			stop(stops, fmt.Sprintf("%s was not ready within %s (--start-timeout): the engine waits until it %s", what, timeout, readiness))
+			return
+		}
 	}
 	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 	if err != nil {
