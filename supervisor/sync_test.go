@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,20 +239,34 @@ func TestSyncInstallsDependenciesThenRestarts(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(root, "installs.txt")); string(got) != "installed\n" {
 		t.Errorf("installs.txt = %q: the install did not run once in the folder", got)
 	}
-	// An install that fails leaves the command running as it was.
-	deadline := time.Now().Add(10 * time.Second)
-	for startedCount(out) < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	before := startedCount(out)
+	// An install that fails leaves the command running as it was: the
+	// process that runs now still runs once the answer has come (a restart
+	// ends it before the supervisor answers).
+	waitStarts(t, out, 2, "the command did not start again after the install")
+	running := lastStarted(t, out)
 	code, res = post(t, port, "frontend", syncTestToken, syncBatch{Files: []syncFile{{Path: "package.json", Data: []byte("broken")}}})
 	if code != http.StatusOK || !strings.Contains(res.Deps, "exit status 4") || res.Restarted {
 		t.Errorf("a failed install: %d %+v, want its exit status and no restart", code, res)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if startedCount(out) != before {
-		t.Errorf("the command restarted after a failed install:\n%s", out)
+	if err := syscall.Kill(running, 0); err != nil {
+		t.Errorf("the command (PID %d) was ended by a failed install: %v\n%s", running, err, out)
 	}
+}
+
+// lastStarted is the process ID of the command's last start, from its
+// "started PID" line.
+func lastStarted(t *testing.T, out *syncBuffer) int {
+	t.Helper()
+	text := out.String()
+	i := strings.LastIndex(text, "started ")
+	if i < 0 {
+		t.Fatalf("the command never said it started:\n%s", text)
+	}
+	var pid int
+	if _, err := fmt.Sscanf(text[i:], "started %d", &pid); err != nil {
+		t.Fatalf("no PID after the last \"started\": %v\n%s", err, text)
+	}
+	return pid
 }
 
 func TestFrontPassesFilesOnToItsMembers(t *testing.T) {
