@@ -82,7 +82,7 @@ func dialCheck(addr string, timeout time.Duration) (bool, string) {
 // closes, until done closes (every startInterval until a check first
 // passes, which calls firstPass); results go to rec, and the process's
 // becoming unhealthy to unhealthy.
-func healthLoop(name, target string, interval time.Duration, retries int, ready, done <-chan struct{}, rec *recorder, unhealthy chan<- string, firstPass func()) {
+func healthLoop(name, target string, interval, startEvery time.Duration, retries int, ready, done <-chan struct{}, rec *recorder, unhealthy chan<- string, firstPass func()) {
 	select {
 	case <-ready:
 	case <-done:
@@ -111,7 +111,7 @@ func healthLoop(name, target string, interval time.Duration, retries int, ready,
 		}
 		wait := interval
 		if !passed {
-			wait = startInterval
+			wait = startEvery
 		}
 		select {
 		case <-time.After(wait):
@@ -122,8 +122,14 @@ func healthLoop(name, target string, interval time.Duration, retries int, ready,
 }
 
 // startInterval is how often a process is checked until a check first
-// passes.
-const startInterval = 250 * time.Millisecond
+// passes; readyInterval, a command whose first pass opens the ready port,
+// which the engine's check of the service's start waits on: a warm
+// Postgres answers some 0.3 s after its start, and each probe is a
+// connection that Postgres ends at its password prompt.
+const (
+	startInterval = 250 * time.Millisecond
+	readyInterval = 50 * time.Millisecond
+)
 
 // openWhenReady listens on port once ready closes, and takes each
 // connection only to close it: the engine's health check of the service

@@ -294,7 +294,7 @@ func run(args []string, stderr io.Writer) int {
 		unhealthy := make(chan string, 1)
 		commandStarted := make(chan struct{})
 		for _, h := range o.Health {
-			to, start, pass := chan<- string(nil), (<-chan struct{})(closed), func() {}
+			to, start, pass, every := chan<- string(nil), (<-chan struct{})(closed), func() {}, startInterval
 			if h.Name == units[0].name {
 				// Checked from its start on: a pass before it would be
 				// another process's.
@@ -304,8 +304,11 @@ func run(args []string, stderr io.Writer) int {
 				} else {
 					pass = markReady
 				}
+				if o.ReadyPort != 0 {
+					every = readyInterval
+				}
 			}
-			go healthLoop(h.Name, h.Target, o.HealthInterval, o.HealthRetries, start, supervised, rec, to, pass)
+			go healthLoop(h.Name, h.Target, o.HealthInterval, every, o.HealthRetries, start, supervised, rec, to, pass)
 		}
 		if o.Memory > 0 {
 			go memoryLoop(o.Memory, units[0].pid, commandStarted, supervised, unhealthy)
