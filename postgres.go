@@ -236,7 +236,7 @@ func (m *Commandcenter) postgres(img *dagger.Container, persistent bool) service
 		WithEnvVariable("POSTGRES_USER", m.Pg.User).
 		WithEnvVariable("POSTGRES_DB", m.Pg.Database).
 		WithEnvVariable("PGDATA", pgdata), "postgres.sh", postgresStartPath)
-	s := service{name: "postgres", args: []string{postgresStartPath}, port: postgresPort, memory: m.Pg.Memory,
+	s := service{name: "postgres", args: []string{postgresStartPath}, port: postgresPort, ready: 65435, memory: m.Pg.Memory,
 		env:    []contract.EnvVar{{Name: "POSTGRES_PASSWORD", Value: contract.Placeholder("postgres", false)}},
 		health: []contract.HealthCheck{{Name: "postgres", Target: fmt.Sprintf("postgres://127.0.0.1:%d", postgresPort)}}}
 	if persistent {

@@ -91,7 +91,7 @@ var redisHealth = contract.HealthCheck{Name: "redis", Target: fmt.Sprintf("redis
 // not persistent, in memory only.
 func (m *Commandcenter) redis(persistent bool) service {
 	ref, _ := check.ImageRef(redisImage, redisTags, m.Rd.Version, "")
-	s := service{name: "redis", ctr: dag.Container().From(ref), port: redisPort, env: redisEnv,
+	s := service{name: "redis", ctr: dag.Container().From(ref), port: redisPort, ready: 65436, env: redisEnv,
 		health: []contract.HealthCheck{redisHealth},
 		// A shell puts the password on the command line inside the
 		// container only.

@@ -53,6 +53,13 @@ type service struct {
 	mask []string
 	// health are its checks while it runs.
 	health []contract.HealthCheck
+	// ready, for a server that opens its port before it answers (Postgres,
+	// Redis), is the port its supervisor opens once its health check first
+	// passes, when it runs alone (see run): one for each such service, as
+	// `up` without --ports forwards every port a service exposes to the
+	// same port of the host, and `postgres up` and `redis up` then run at
+	// once.
+	ready int
 	// local are other services it reaches at localhost too, as a program
 	// written for a developer's machine calls them.
 	local []contract.Route
@@ -124,22 +131,14 @@ func (m *Commandcenter) run(s service, supervisor *dagger.File) *dagger.Service 
 	ctr := m.prepared(s, supervisor)
 	run := m.supervision(s)
 	if s.port != 0 {
-		ready := readyPorts[s.name]
-		gated := ready != 0 && !s.own && slices.ContainsFunc(s.health, func(h contract.HealthCheck) bool { return h.Name == s.name })
-		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name, ExperimentalSkipHealthcheck: gated})
-		if gated {
-			run.ReadyPort, run.StartTimeout = ready, readyTimeout
-			ctr = ctr.WithExposedPort(ready, dagger.ContainerWithExposedPortOpts{Description: s.name + " is ready"})
+		ctr = ctr.WithExposedPort(s.port, dagger.ContainerWithExposedPortOpts{Description: s.name, ExperimentalSkipHealthcheck: s.ready != 0})
+		if s.ready != 0 {
+			run.ReadyPort, run.StartTimeout = s.ready, readyTimeout
+			ctr = ctr.WithExposedPort(s.ready, dagger.ContainerWithExposedPortOpts{Description: s.name + " is ready"})
 		}
 	}
 	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: run.Args()})
 }
-
-// readyPorts are the supervisor's ready ports (see run), one for each
-// service: `up` without --ports forwards every port a service exposes to
-// the same port of the host, and `postgres up` and `redis up` then run at
-// once.
-var readyPorts = map[string]int{"postgres": 65435, "redis": 65436}
 
 // readyTimeout is how long a lone Postgres or Redis may take to answer
 // before its supervisor stops it: a first start runs the init scripts
