@@ -56,6 +56,23 @@ func freeLocalPort(t *testing.T) int {
 	return port
 }
 
+// awaitConnection dials addr until it takes a connection, for within at
+// most, and returns the last dial's error otherwise.
+func awaitConnection(addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // watch runs watchPort for a port and returns what it reported, "" if
 // nothing, and whether it said the port was ready.
 func watchReady(port int, timeout, grace time.Duration, logs *syncBuffer, before ...socket) (string, bool) {

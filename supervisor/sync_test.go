@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -57,17 +56,8 @@ func syncSupervisor(t *testing.T, args ...string) (int, *exec.Cmd, *syncBuffer) 
 
 func waitAnswers(t *testing.T, port int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port %d did not answer: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := awaitConnection("127.0.0.1:"+strconv.Itoa(port), 10*time.Second); err != nil {
+		t.Fatalf("port %d did not answer: %v", port, err)
 	}
 }
 

@@ -78,8 +78,8 @@ func realRedis(t *testing.T, dir, password string, args ...string) string {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	addr := "127.0.0.1:" + port
-	if !redisListens(addr) {
-		t.Fatalf("redis did not listen on %s", addr)
+	if err := awaitConnection(addr, 30*time.Second); err != nil {
+		t.Fatalf("redis did not listen on %s: %v", addr, err)
 	}
 	return addr
 }
@@ -102,18 +102,6 @@ func redisCommand(t *testing.T, dir, password string, args ...string) (bin, port
 	port = strconv.Itoa(freeLocalPort(t))
 	return bin, port, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
 		"--requirepass", password, "--appendonly", "yes", "--save", "", "--enable-debug-command", "yes"}, args...)
-}
-
-// redisListens waits up to 30 s for addr to take connections.
-func redisListens(addr string) bool {
-	for range 1200 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return true
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	return false
 }
 
 // redisDo sends one command after AUTH and returns the reply's first line.
@@ -208,8 +196,8 @@ func TestTheReadyPortOpensOnceTheServerAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer killAll(cmd)
-	if !redisListens(addr) {
-		t.Fatalf("redis did not listen on %s\n%s", addr, out)
+	if err := awaitConnection(addr, 30*time.Second); err != nil {
+		t.Fatalf("redis did not listen on %s: %v\n%s", addr, err, out)
 	}
 	// Redis listens: the ready port is closed while it still loads (it
 	// answers LOADING after the dial, so it loaded before it too).
@@ -220,17 +208,8 @@ func TestTheReadyPortOpensOnceTheServerAnswers(t *testing.T) {
 	if got := redisDo(t, addr, password, "PING"); !strings.HasPrefix(got, "-LOADING") {
 		t.Fatalf("Redis answered %q right after its start, not LOADING: its key-load-delay did not hold it", got)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+ready)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the ready port did not open within 2 minutes of Redis's start\n%s", out)
-		}
-		time.Sleep(25 * time.Millisecond)
+	if err := awaitConnection("127.0.0.1:"+ready, 2*time.Minute); err != nil {
+		t.Fatalf("the ready port did not open within 2 minutes of Redis's start: %v\n%s", err, out)
 	}
 	if got := redisDo(t, addr, password, "DBSIZE"); got != ":"+keys {
 		t.Errorf("the ready port opened while Redis answered %q to DBSIZE: it had not loaded its data\n%s", got, out)

@@ -67,14 +67,10 @@ func (m *Tests) PostgresAnswersOnceItHasStarted(ctx context.Context) error {
 	pw := secret("pg-replay")
 	svc := cc.WithPostgres(dagger.CommandcenterWithPostgresOpts{Password: pw}).Postgres()
 	// No checkpoint until the kill: all of the table is left to replay.
-	fill := fresh(dag.Container().From(psqlImage)).
-		WithServiceBinding("db", svc).
-		WithSecretVariable("PGPASSWORD", pw).
-		WithExec([]string{"psql", "-h", "db", "-U", "commandcenter", "-d", "commandcenter", "-v", "ON_ERROR_STOP=1",
-			"-c", "alter system set max_wal_size = '8GB'", "-c", "alter system set checkpoint_timeout = '1d'",
-			"-c", "select pg_reload_conf()", "-c", "checkpoint",
-			"-c", "create table filler as select g, repeat('x', 200) as pad from generate_series(1, 1000000) g"},
-			dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	fill := psqlRun(svc, pw, 5432,
+		"-c", "alter system set max_wal_size = '8GB'", "-c", "alter system set checkpoint_timeout = '1d'",
+		"-c", "select pg_reload_conf()", "-c", "checkpoint",
+		"-c", "create table filler as select g, repeat('x', 200) as pad from generate_series(1, 1000000) g")
 	// The first start creates the database, the second gives it the
 	// password (in single-user mode, which would replay the WAL before the
 	// server listens); from the third on, the server replays it itself.

@@ -85,11 +85,17 @@ func fresh(ctr *dagger.Container) *dagger.Container {
 }
 
 func psql(svc *dagger.Service, password *dagger.Secret, port int, sql string) *dagger.Container {
+	return psqlRun(svc, password, port, "-tAc", sql)
+}
+
+// psqlRun runs psql with args against svc as the project's user, stopping
+// at the first error.
+func psqlRun(svc *dagger.Service, password *dagger.Secret, port int, args ...string) *dagger.Container {
 	return fresh(dag.Container().From(psqlImage)).
 		WithServiceBinding("db", svc).
 		WithSecretVariable("PGPASSWORD", password).
-		WithExec([]string{"psql", "-h", "db", "-p", fmt.Sprint(port), "-U", "commandcenter", "-d", "commandcenter",
-			"-v", "ON_ERROR_STOP=1", "-tAc", sql}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		WithExec(append([]string{"psql", "-h", "db", "-p", fmt.Sprint(port), "-U", "commandcenter", "-d", "commandcenter",
+			"-v", "ON_ERROR_STOP=1"}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 }
 
 func redisCli(svc *dagger.Service, password *dagger.Secret, port int, args ...string) *dagger.Container {
