@@ -493,6 +493,9 @@ func TestBadReportsAreIgnored(t *testing.T) {
 	if code := exitStatus(t, front); code != 0 {
 		t.Errorf("exit status %d after bad reports and SIGTERM, want 0\n%s", code, out)
 	}
+	if n := strings.Count(out.String(), "ignored a report"); n != 5 {
+		t.Errorf("%d of 5 bad reports logged as ignored:\n%s", n, out)
+	}
 }
 
 func TestARouteOpensWhenItsTargetAnswers(t *testing.T) {
