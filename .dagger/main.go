@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"dagger/ci/internal/dagger"
@@ -196,7 +197,12 @@ func (m *Ci) Check(ctx context.Context) (string, error) {
 		report = append(report, fmt.Sprintf("== %s\n%s", j.name, strings.TrimRight(out, "\n")))
 	}
 	if len(failed) > 0 {
-		return "", fmt.Errorf("%d of %d checks failed:\n%s", len(failed), len(jobs), strings.Join(failed, "\n"))
+		err := fmt.Errorf("%d of %d checks failed:\n%s", len(failed), len(jobs), strings.Join(failed, "\n"))
+		// Said on the function's output too: the CLI shows a failed call's
+		// output, but of its error only the exec where it began ("exit
+		// code: 2"), without the check, the test or what it said.
+		fmt.Fprintln(os.Stderr, err)
+		return "", err
 	}
 	return strings.Join(report, "\n") + "\n", nil
 }

@@ -14,7 +14,9 @@
 set -eu
 umask 077
 exec 9>"$STATE/.lock"
-flock -w 5 9 || { echo "commandcenter: the project's secrets volume stayed locked for 5 s" >&2; exit 1; }
+# Holders only read and write a few files: the wait ends long before this
+# limit, which is there so that a holder that hangs fails the call instead.
+flock -w 120 9 || { echo "commandcenter: the project's secrets volume stayed locked for 2 minutes: another call on the project holds it and does not end; stop it and try again" >&2; exit 1; }
 mkdir -p /out
 : >/out/passwords
 for name in $PASSWORDS; do

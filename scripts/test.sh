@@ -16,6 +16,31 @@ export _EXPERIMENTAL_DAGGER_SHUTDOWN_TIMEOUT=${_EXPERIMENTAL_DAGGER_SHUTDOWN_TIM
 
 section() { printf '\n=== %s (%ds)\n' "$*" $((SECONDS - start)); }
 
+# Everything the steps print is kept too. When one fails, what failed is
+# printed again at the end, where the tail of a CI log shows it: the
+# failures of Go tests, the errors of dagger's tree, and what the CI
+# module's check said of each failed check (its "▼ Ci.check" block: of an
+# error, the CLI shows only the exec where it began).
+output=$(mktemp)
+failed() {
+  local status=${1:-$?}
+  # The copy is whole once tee has read to the end.
+  exec 1>&3 2>&4
+  for _ in $(seq 50); do kill -0 "$tee_pid" 2>/dev/null || break; sleep 0.1; done
+  [[ $status == 0 ]] && { rm -f "$output"; return; }
+  printf '\n=== failed (exit %d, after %ds): what failed, again\n' "$status" $((SECONDS - start))
+  sed 's/\x1b\[[0-9;]*m//g' "$output" | awk '
+    /^▼ / { block = /^▼ Ci\./; if (block) print; next }
+    block && (/^$/ || /^(✔|✘|\$|▶)/) { block = 0 }
+    block || /^✘ |^! |^--- FAIL|^FAIL|^ +[A-Za-z0-9_]*_test\.go:[0-9]+:/ { print }
+  ' | tail -n 120
+  rm -f "$output"
+  exit "$status"
+}
+trap failed EXIT
+exec 3>&1 4>&2 > >(tee -a "$output") 2>&1
+tee_pid=$!
+
 section "unit tests: input checks, manifests, env files, the supervisor, the launcher (no engine)"
 # The launcher's tests run a real Redis: Debian's redis-tools carries the
 # server program (as redis-check-rdb), and starts no service.
@@ -48,7 +73,7 @@ dagger --progress="$PROGRESS" call test --src=examples/commandcenter
 # The monorepo example's backend reads asyncpg URLs and a SECRET_KEY from a
 # secret env file; a fresh one for the run.
 secrets=$(mktemp)
-trap 'rm -f "$secrets"' EXIT
+trap 'status=$?; rm -f "$secrets"; failed "$status"' EXIT
 printf 'SECRET_KEY=test-%s\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$secrets"
 dagger --progress="$PROGRESS" call with-backend --database-scheme=postgresql+asyncpg \
   with-secret-env-file --file="file:$secrets" test --src=examples/monorepo

@@ -129,9 +129,11 @@ func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
 	return err
 }
 
-// secretsLockWait is how long a run waits for another to finish with the
-// secrets volume (a few file reads and writes).
-const secretsLockWait = 10 * time.Second
+// secretsLockWait is how long a run waits at most for another to finish
+// with the secrets volume. A holder only reads and writes a few files, so
+// the wait ends long before, however busy the machine: the limit is there
+// so that a holder that hangs fails the run instead of keeping it waiting.
+const secretsLockWait = 2 * time.Minute
 
 // withSecrets runs f while holding the secrets volume's lock, so that runs
 // at once make a password once and record folders without losing lines.
