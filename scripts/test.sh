@@ -32,7 +32,7 @@ failed() {
   sed 's/\x1b\[[0-9;]*m//g' "$output" | awk '
     /^▼ / { block = /^▼ Ci\./; if (block) print; next }
     block && (/^$/ || /^(✔|✘|\$|▶)/) { block = 0 }
-    block || /^✘ |^! |^--- FAIL|^FAIL([ \t]|$)|^ +[A-Za-z0-9_]*_test\.go:[0-9]+:/ { print }
+    block || /^✘ |^! |^--- FAIL|^FAIL([ \t:]|$)|^ +[A-Za-z0-9_]*_test\.go:[0-9]+:/ { print }
   ' | tail -n 120
   rm -f "$output"
   exit "$status"

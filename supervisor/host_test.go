@@ -86,7 +86,7 @@ func httpClientThatFails() *http.Client {
 func TestHostCommandsAskTheRunningUpsControl(t *testing.T) {
 	state := t.TempDir()
 	cmd, cmdOut := command("--project", "shop", "--state", state, "--name", "backend", "--",
-		"sh", "-c", `echo "started $$"; trap 'exit 0' TERM; while :; do sleep 0.05; done`)
+		"sh", "-c", `trap 'exit 0' TERM; echo "started $$"; while :; do sleep 0.05; done`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -231,7 +231,7 @@ func TestRequestsRestartAndStop(t *testing.T) {
 		t.Errorf("a stop with nothing running: exit %d %q", code, out.String())
 	}
 	cmd, cmdOut := command("--project", "shop", "--state", state, "--name", "backend", "--",
-		"sh", "-c", `echo "started $$"; trap 'exit 0' TERM; while :; do sleep 0.05; done`)
+		"sh", "-c", `trap 'exit 0' TERM; echo "started $$"; while :; do sleep 0.05; done`)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func TestSyncWritesTheFilesAndRestartsTheCommand(t *testing.T) {
 // new process.
 func TestSyncReloadSendsSIGHUPAndDependenciesStillRestart(t *testing.T) {
 	root := t.TempDir()
-	reloads := []string{"sh", "-c", `echo "started $$"; trap 'echo "reloaded $$"' HUP; while :; do sleep 0.05; done`}
+	reloads := []string{"sh", "-c", `trap 'echo "reloaded $$"' HUP; echo "started $$"; while :; do sleep 0.05; done`}
 	port, cmd, out := syncSupervisor(t, append([]string{"--sync-root", root, "--name", "backend", "--sync-restart", "--sync-reload",
 		"--sync-deps", "requirements.txt", "--sync-deps-run", "echo installed", "--"}, reloads...)...)
 	waitOutput(t, cmd, out, "started ")
