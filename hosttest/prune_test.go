@@ -342,8 +342,18 @@ func urlsOf(t *testing.T, ctx context.Context, project string) map[string]string
 
 // TestMain puts the kit's engine back on its own state after the prune
 // tests ran theirs.
+// projectCopies holds the tests' copies of the examples (copyExampleNamed)
+// until every test has ended.
+var projectCopies string
+
 func TestMain(m *testing.M) {
+	var err error
+	if projectCopies, err = os.MkdirTemp("", "hosttest-projects-"); err != nil {
+		fmt.Fprintf(os.Stderr, "a folder for the tests' projects: %v\n", err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	_ = os.RemoveAll(projectCopies)
 	root, err := filepath.Abs("..")
 	if err == nil {
 		err = stopPruneEngine(root)

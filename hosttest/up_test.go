@@ -241,10 +241,19 @@ func copyExample(t *testing.T) string {
 }
 
 // copyExampleNamed copies examples/NAME to a folder of the test's, without
-// its node_modules.
+// its node_modules. The copies stay until every test of the package has
+// ended (TestMain removes them): copies with the same files share the
+// engine's cached results, and Dagger v0.19 can reload such a result from
+// the folder of the copy that made it first. When that test had already
+// removed its copy, another test's `up` failed with "lstat <that folder>:
+// no such file or directory" (README, Reliability).
 func copyExampleNamed(t *testing.T, name string) string {
 	t.Helper()
-	dst := filepath.Join(t.TempDir(), "project")
+	parent, err := os.MkdirTemp(projectCopies, strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())+"-")
+	if err != nil {
+		t.Fatalf("a folder for the copy: %v", err)
+	}
+	dst := filepath.Join(parent, "project")
 	cmd := exec.Command("cp", "-a", filepath.Join(repoRoot(t), "examples", name), dst)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("copy the example: %v\n%s", err, out)
