@@ -340,12 +340,13 @@ func urlsOf(t *testing.T, ctx context.Context, project string) map[string]string
 	return vars
 }
 
-// TestMain puts the kit's engine back on its own state after the prune
-// tests ran theirs.
 // projectCopies holds the tests' copies of the examples (copyExampleNamed)
 // until every test has ended.
 var projectCopies string
 
+// TestMain makes the folder of the tests' copies of the examples and
+// removes it once every test has ended, and puts the kit's engine back on
+// its own state after the prune tests ran theirs.
 func TestMain(m *testing.M) {
 	var err error
 	if projectCopies, err = os.MkdirTemp("", "hosttest-projects-"); err != nil {

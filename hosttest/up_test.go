@@ -240,8 +240,8 @@ func copyExample(t *testing.T) string {
 	return copyExampleNamed(t, "commandcenter")
 }
 
-// copyExampleNamed copies examples/NAME to a folder of the test's, without
-// its node_modules. The copies stay until every test of the package has
+// copyExampleNamed copies examples/NAME to a folder of its own, named
+// "project", without its node_modules. The copies stay until every test of the package has
 // ended (TestMain removes them): copies with the same files share the
 // engine's cached results, and Dagger v0.19 can reload such a result from
 // the folder of the copy that made it first. When that test had already
