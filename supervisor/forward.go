@@ -22,6 +22,10 @@ type forwarder struct {
 
 	mu      sync.Mutex
 	waiting bool // the last dial failed: said once, until one works again
+
+	// onDial, when set, hears how each dial of open went, before open
+	// acts on it (tests watch the route's port between dials with it).
+	onDial func(error)
 }
 
 // dialed notes how a dial went, and says so when the target stops or starts
@@ -54,14 +58,22 @@ func listenRoute(r contract.Route) (net.Listener, error) {
 // health check of the service, sees it open only when there is something
 // behind it. A target that does not answer within timeout, or a port that
 // cannot be opened then, is reported on stops.
+//
+// The first dial that fails is said ("opens when ... answers"): from then
+// on the port stays closed until a dial works.
 func (f *forwarder) open(r contract.Route, timeout time.Duration, stops chan<- string) {
-	f.log.Printf("port %d -> %s: opens when %s answers", r.Port, r.Target, r.Target)
 	deadline := time.Now().Add(timeout)
-	for {
+	for first := true; ; first = false {
 		c, err := net.DialTimeout("tcp", r.Target, time.Second)
+		if f.onDial != nil {
+			f.onDial(err)
+		}
 		if err == nil {
 			c.Close()
 			break
+		}
+		if first {
+			f.log.Printf("port %d -> %s: opens when %s answers", r.Port, r.Target, r.Target)
 		}
 		if time.Now().After(deadline) {
 			stop(stops, fmt.Sprintf("%s did not answer within %s (port %d): its log above says why", r.Target, timeout, r.Port))

@@ -279,9 +279,23 @@ func descendants(pid int) []int {
 	return below
 }
 
+// exitWait is how long exitStatus waits for a process that should end: far
+// longer than any of the tests' takes on a busy machine, so that reaching
+// it means the process would not have ended at all.
+const exitWait = 2 * time.Minute
+
 func exitStatus(t *testing.T, cmd *exec.Cmd) int {
 	t.Helper()
-	err := cmd.Wait()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(exitWait):
+		killAll(cmd)
+		<-done
+		t.Fatalf("%q had not ended %s after the test waited for it to end: killed it", cmd.Args, exitWait)
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode()
 	} else if err != nil {
@@ -390,7 +404,7 @@ func TestAServiceThatEndsStopsTheFront(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitOutput(t, member, memberOut, "migration failed")
-	time.Sleep(300 * time.Millisecond)
+	waitOutput(t, member, memberOut, "does not answer yet: telling it that backend ended when it does")
 	front, frontOut := command("--control", port, "--name", "stack", "--linger", "500ms", "--",
 		"sh", "-c", `trap 'echo front got TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
 	started := time.Now()
@@ -507,8 +521,9 @@ func TestARouteOpensWhenItsTargetAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	// Said after the supervisor's first dial of the target failed: the
+	// port must be closed from then on.
 	waitOutput(t, cmd, out, "opens when "+target+" answers")
-	time.Sleep(200 * time.Millisecond)
 	if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
 		c.Close()
 		t.Fatalf("port %s is open while nothing answers behind it", port)
@@ -525,6 +540,77 @@ func TestARouteOpensWhenItsTargetAnswers(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitStatus(t, cmd); code != 0 {
 		t.Errorf("exit status %d after SIGTERM with no command, want 0\n%s", code, out)
+	}
+}
+
+// A route's port stays closed through dials of its target that fail, and
+// opens after the first that works: the test holds the forwarder after
+// each dial, and looks at the port then.
+func TestARouteStaysClosedUntilADialWorks(t *testing.T) {
+	addrs := unusedTargets(t, 2)
+	target := addrs[0]
+	_, port, _ := net.SplitHostPort(addrs[1])
+	listen, _ := strconv.Atoi(port)
+	type dial struct {
+		err  error
+		done chan struct{}
+	}
+	dials := make(chan dial)
+	var logs syncBuffer
+	f := &forwarder{target: target, wait: time.Second, log: log.New(&logs, "", 0), onDial: func(err error) {
+		done := make(chan struct{})
+		dials <- dial{err, done}
+		<-done
+	}}
+	stops := make(chan string, 1)
+	go f.open(contract.Route{Port: listen, Target: target}, time.Hour, stops)
+	next := func() dial {
+		select {
+		case d := <-dials:
+			return d
+		case <-time.After(time.Minute):
+			t.Fatalf("the forwarder dialed %s no more for a minute:\n%s", target, &logs)
+			return dial{}
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		d := next()
+		if d.err == nil {
+			t.Fatalf("dial %d of %s worked with nothing listening there", i, target)
+		}
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			t.Fatalf("port %s is open after %d dials of %s that failed", port, i, target)
+		}
+		close(d.done)
+	}
+	l, err := net.Listen("tcp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upperServer(t, l)
+	for {
+		d := next()
+		close(d.done)
+		if d.err == nil {
+			break
+		}
+	}
+	opened := time.After(time.Minute)
+	for !strings.Contains(logs.String(), "port "+port+" -> "+target+": open\n") {
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case why := <-stops:
+			t.Fatalf("the route ended instead of opening: %s", why)
+		case <-opened:
+			t.Fatalf("port %s did not open within a minute of a dial of %s that worked:\n%s", port, target, &logs)
+		case d := <-dials:
+			close(d.done)
+			t.Fatalf("the forwarder dialed %s again after a dial that worked:\n%s", target, &logs)
+		}
+	}
+	if got := roundTrip(t, "127.0.0.1:"+port, "ping"); got != "PING" {
+		t.Errorf("got %q through the opened port, want PING", got)
 	}
 }
 
