@@ -396,7 +396,7 @@ func TestBenchmarkStack(t *testing.T) {
 	fmt.Fprintf(&b, "| load | via the Stack | direct | Stack / direct | target |\n| --- | --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| pgbench -S, 8 clients, %d s: TPS (runs: %s / %s) | %.0f | %.0f | %.1f%% | at least 95%% |\n",
 		pgbenchSeconds, joinFloats(viaStack, tpsOf), joinFloats(viaDirect, tpsOf), stackTPS, directTPS, 100*stackTPS/directTPS)
-	fmt.Fprintf(&b, "| pgbench -S: median latency | %.3f ms | %.3f ms | +%.3f ms | at most +1 ms |\n", stackLat, directLat, stackLat-directLat)
+	fmt.Fprintf(&b, "| pgbench -S: median latency | %.3f ms | %.3f ms | %+.3f ms | at most +1 ms |\n", stackLat, directLat, stackLat-directLat)
 	for _, name := range []string{"PING_INLINE", "PING_MBULK", "SET", "GET"} {
 		if len(rdStack[name]) == 0 || len(rdDirectRPS[name]) == 0 {
 			continue

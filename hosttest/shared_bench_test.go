@@ -94,7 +94,7 @@ func TestSharedEngineFigures(t *testing.T) {
 	fmt.Fprintf(&b, "\n| load | through `tcp://` | through the socket | tcp / socket |\n| --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| pgbench -S, 8 clients, %d s: TPS (runs: %s / %s) | %.0f | %.0f | %.1f%% |\n",
 		pgbenchSeconds, joinFloats(viaRemote, tpsOf), joinFloats(viaLocal, tpsOf), rTPS, lTPS, 100*rTPS/lTPS)
-	fmt.Fprintf(&b, "| pgbench -S: median latency | %.3f ms | %.3f ms | +%.3f ms |\n", rLat, lLat, rLat-lLat)
+	fmt.Fprintf(&b, "| pgbench -S: median latency | %.3f ms | %.3f ms | %+.3f ms |\n", rLat, lLat, rLat-lLat)
 	if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
