@@ -70,16 +70,10 @@ func parseReport(line, token string) (name string, status int, why string, ok bo
 // status (and why, when the supervisor stopped it), trying for up to wait
 // while the front starts.
 func tell(addr, token, service string, status int, why string, wait time.Duration, logger *log.Logger) {
-	f := &forwarder{target: addr, wait: wait, log: logger, quiet: true}
-	var c *net.TCPConn
-	first, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err == nil {
-		c = first.(*net.TCPConn)
-	} else {
-		// The front starts after its members: it may not listen yet.
-		logger.Printf("the Stack's front (%s) does not answer yet: telling it that %s ended when it does, for up to %s", addr, service, wait)
-		c, err = f.dial()
-	}
+	// The front starts after its members: it may not listen yet.
+	f := &forwarder{target: addr, wait: wait, log: logger,
+		notYet: fmt.Sprintf("the Stack's front (%s) does not answer yet: telling it that %s ended when it does, for up to %s", addr, service, wait)}
+	c, err := f.dial()
 	if err == nil {
 		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		report := fmt.Sprintf("%s %s %d", token, service, status)

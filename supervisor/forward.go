@@ -18,7 +18,9 @@ type forwarder struct {
 	target string
 	wait   time.Duration
 	log    *log.Logger
-	quiet  bool // dials for a report: the target's answers are not logged
+	// notYet, for dials of a report, is all that is said of them: once,
+	// when the first dial fails, instead of the lines of a connection's.
+	notYet string
 
 	mu      sync.Mutex
 	waiting bool // the last dial failed: said once, until one works again
@@ -31,12 +33,13 @@ type forwarder struct {
 // dialed notes how a dial went, and says so when the target stops or starts
 // answering, once each time.
 func (f *forwarder) dialed(err error) {
-	if f.quiet {
-		return
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
+	case f.notYet != "":
+		if err != nil && !f.waiting {
+			f.log.Print(f.notYet)
+		}
 	case err != nil && !f.waiting:
 		f.log.Printf("%s does not answer (yet): %v; connections wait for it up to %s", f.target, err, f.wait)
 	case err == nil && f.waiting:
